@@ -1,0 +1,1 @@
+"""riskwatch: real-time fraud and risk monitoring of bank transaction streams."""

@@ -1,0 +1,313 @@
+"""Turn raw bytes into a validated :class:`~riskwatch.contracts.Transaction`.
+
+Validation happens once, here, so that everything downstream may trust its
+input. A record that fails raises :class:`InvalidRecord` with a short,
+stable ``reason`` code (for metrics and routing) and a readable message that
+names the field (for the analyst reading the dead-letter queue).
+
+Errors::
+
+    InvalidRecord(ValueError)   reason codes: not_utf8, empty_record,
+                                invalid_json, not_an_object, missing_field,
+                                invalid_field, invalid_amount,
+                                invalid_timestamp, future_timestamp,
+                                id_too_long, clear_card_number
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+import orjson
+
+from riskwatch.contracts import (
+    CHANNELS,
+    DIRECTIONS,
+    REQUIRED_FIELDS,
+    Transaction,
+)
+
+#: Epoch-millisecond timestamps outside this range are surely mistakes.
+_EARLIEST = datetime(1990, 1, 1, tzinfo=UTC)
+#: Identifiers are printable ASCII without spaces; '|' is reserved by the state store.
+_ID_PATTERN = re.compile(r"^[!-{}~]+$")
+_PAN_PATTERN = re.compile(rb"(?<!\d)\d{14,19}(?!\d)")
+_ID_FIELDS = ("txn_id", "customer_id", "account_id")
+_OPTIONAL_IDS = (
+    "card_id",
+    "merchant_id",
+    "terminal_id",
+    "device_id",
+    "counterparty_account",
+    "counterparty_bank",
+)
+_OPTIONAL_TEXT = ("mcc", "ip", "country", "city")
+_MAX_TEXT = 256
+
+
+class InvalidRecord(ValueError):
+    """A record breaks the Transaction contract; ``reason`` says how."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+@dataclass(frozen=True, slots=True)
+class ValidationLimits:
+    """The bounds a record is checked against, from the settings."""
+
+    max_id_length: int = 64
+    max_future: timedelta = timedelta(hours=1)
+    max_amount: Decimal = Decimal("1000000000")
+
+
+def luhn_valid(digits: str) -> bool:
+    """The card-number checksum: what makes a digit run look like a PAN.
+
+    >>> luhn_valid("4111111111111111")
+    True
+    >>> luhn_valid("4111111111111112")
+    False
+    """
+    total = 0
+    for i, ch in enumerate(reversed(digits)):
+        d = ord(ch) - 48
+        if i % 2 == 1:
+            d *= 2
+            if d > 9:
+                d -= 9
+        total += d
+    return total % 10 == 0
+
+
+def redact_card_numbers(payload: bytes) -> bytes:
+    """Mask digit runs that look like card numbers, keeping the first 6 and last 4.
+
+    Dead letters keep the raw record, and a raw record may carry a clear PAN
+    that a channel should never have sent; it must not be stored in clear.
+    Runs of 13 digits are left alone: epoch-millisecond timestamps are 13
+    digits long, and 13-digit PANs are no longer issued.
+
+    >>> redact_card_numbers(b'{"card_id": "4111111111111111", "ts": 1767571200000}')
+    b'{"card_id": "411111******1111", "ts": 1767571200000}'
+    """
+
+    def mask(m: re.Match[bytes]) -> bytes:
+        run = m.group(0)
+        if not luhn_valid(run.decode("ascii")):
+            return run
+        return run[:6] + b"*" * (len(run) - 10) + run[-4:]
+
+    return _PAN_PATTERN.sub(mask, payload)
+
+
+def _require_text(record: dict[str, Any], name: str) -> str:
+    value = record.get(name)
+    if value is None:
+        msg = f"missing required field {name!r}"
+        raise InvalidRecord("missing_field", msg)
+    if not isinstance(value, str):
+        msg = f"field {name!r} must be a string, got {type(value).__name__}"
+        raise InvalidRecord("invalid_field", msg)
+    return value
+
+
+def _check_id(name: str, value: str, limits: ValidationLimits) -> str:
+    if len(value) > limits.max_id_length:
+        msg = f"field {name!r} is {len(value)} characters long; the limit is {limits.max_id_length}"
+        raise InvalidRecord("id_too_long", msg)
+    if not _ID_PATTERN.match(value):
+        msg = f"field {name!r} must be printable ASCII without spaces or '|', got {value!r}"
+        raise InvalidRecord("invalid_field", msg)
+    return value
+
+
+def parse_amount(value: Any, limits: ValidationLimits) -> Decimal:
+    """A positive, finite amount with at most two decimal places.
+
+    >>> parse_amount("12.50", ValidationLimits())
+    Decimal('12.50')
+    >>> parse_amount(-1, ValidationLimits())
+    Traceback (most recent call last):
+    ...
+    riskwatch.parsing.InvalidRecord: amount must be greater than zero, got -1
+    """
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        msg = f"amount must be a number or a decimal string, got {type(value).__name__}"
+        raise InvalidRecord("invalid_amount", msg)
+    if isinstance(value, float) and not math.isfinite(value):
+        msg = f"amount must be finite, got {value!r}"
+        raise InvalidRecord("invalid_amount", msg)
+    try:
+        amount = Decimal(str(value).strip())
+    except InvalidOperation:
+        msg = f"amount is not a number: {value!r}"
+        raise InvalidRecord("invalid_amount", msg) from None
+    if not amount.is_finite():
+        msg = f"amount must be finite, got {value!r}"
+        raise InvalidRecord("invalid_amount", msg)
+    if amount <= 0:
+        msg = f"amount must be greater than zero, got {value!r}"
+        raise InvalidRecord("invalid_amount", msg)
+    if amount > limits.max_amount:
+        msg = f"amount {value!r} is above the limit of {limits.max_amount}"
+        raise InvalidRecord("invalid_amount", msg)
+    exponent = amount.as_tuple().exponent
+    if isinstance(exponent, int) and exponent < -2:
+        msg = f"amount {value!r} has more than two decimal places"
+        raise InvalidRecord("invalid_amount", msg)
+    return amount
+
+
+def parse_timestamp(value: Any, now: datetime, limits: ValidationLimits) -> datetime:
+    """ISO 8601 with a zone, or epoch milliseconds; never far in the future.
+
+    >>> now = datetime(2026, 1, 5, tzinfo=UTC)
+    >>> parse_timestamp("2026-01-04T08:30:00+08:00", now, ValidationLimits()).isoformat()
+    '2026-01-04T00:30:00+00:00'
+    >>> parse_timestamp(1767571200000, now, ValidationLimits()).isoformat()
+    '2026-01-05T00:00:00+00:00'
+    """
+    if isinstance(value, bool):
+        msg = f"ts must be ISO 8601 text or epoch milliseconds, got {value!r}"
+        raise InvalidRecord("invalid_timestamp", msg)
+    if isinstance(value, int):
+        try:
+            ts = datetime.fromtimestamp(value / 1000, tz=UTC)
+        except (OverflowError, OSError, ValueError):
+            msg = f"ts {value!r} is not a usable epoch-millisecond time"
+            raise InvalidRecord("invalid_timestamp", msg) from None
+    elif isinstance(value, str):
+        try:
+            ts = datetime.fromisoformat(value)
+        except ValueError:
+            msg = f"ts {value!r} is not ISO 8601"
+            raise InvalidRecord("invalid_timestamp", msg) from None
+        if ts.tzinfo is None:
+            msg = f"ts {value!r} has no time zone; add 'Z' or an offset"
+            raise InvalidRecord("invalid_timestamp", msg)
+        ts = ts.astimezone(UTC)
+    else:
+        msg = f"ts must be ISO 8601 text or epoch milliseconds, got {type(value).__name__}"
+        raise InvalidRecord("invalid_timestamp", msg)
+    if ts < _EARLIEST:
+        msg = f"ts {value!r} is before {_EARLIEST.date()}"
+        raise InvalidRecord("invalid_timestamp", msg)
+    if ts > now + limits.max_future:
+        msg = (
+            f"ts {value!r} lies in the future "
+            f"(more than {limits.max_future} after {now:%Y-%m-%dT%H:%M:%SZ})"
+        )
+        raise InvalidRecord("future_timestamp", msg)
+    # Keep millisecond precision: the state store orders by epoch ms.
+    return ts.replace(microsecond=(ts.microsecond // 1000) * 1000)
+
+
+def _optional_float(record: dict[str, Any], name: str, low: float, high: float) -> float | None:
+    value = record.get(name)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        msg = f"field {name!r} must be a number, got {type(value).__name__}"
+        raise InvalidRecord("invalid_field", msg)
+    if not (math.isfinite(value) and low <= value <= high):
+        msg = f"field {name!r} must lie in [{low}, {high}], got {value!r}"
+        raise InvalidRecord("invalid_field", msg)
+    return float(value)
+
+
+def _optional_text(record: dict[str, Any], name: str, limit: int) -> str | None:
+    value = record.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        msg = f"field {name!r} must be a string, got {type(value).__name__}"
+        raise InvalidRecord("invalid_field", msg)
+    if len(value) > limit:
+        msg = f"field {name!r} is {len(value)} characters long; the limit is {limit}"
+        raise InvalidRecord("id_too_long", msg)
+    return value
+
+
+def validate(record: Any, now: datetime, limits: ValidationLimits) -> Transaction:
+    """Check a decoded JSON value against the Transaction contract."""
+    if not isinstance(record, dict):
+        msg = f"a transaction must be a JSON object, got a JSON {type(record).__name__}"
+        raise InvalidRecord("not_an_object", msg)
+    missing = [name for name in REQUIRED_FIELDS if record.get(name) is None]
+    if missing:
+        msg = f"missing required field{'s' if len(missing) > 1 else ''} {', '.join(missing)}"
+        raise InvalidRecord("missing_field", msg)
+    ids = {name: _check_id(name, _require_text(record, name), limits) for name in _ID_FIELDS}
+    channel = _require_text(record, "channel")
+    if channel not in CHANNELS:
+        msg = f"unknown channel {channel!r}; expected one of {', '.join(CHANNELS)}"
+        raise InvalidRecord("invalid_field", msg)
+    direction = _require_text(record, "direction")
+    if direction not in DIRECTIONS:
+        msg = f"unknown direction {direction!r}; expected debit or credit"
+        raise InvalidRecord("invalid_field", msg)
+    kind = _check_id("kind", _require_text(record, "kind"), limits)
+    currency = _require_text(record, "currency")
+    if not re.fullmatch(r"[A-Z]{3}", currency):
+        msg = f"currency must be an ISO 4217 code such as CNY, got {currency!r}"
+        raise InvalidRecord("invalid_field", msg)
+    optional_ids = {}
+    for name in _OPTIONAL_IDS:
+        value = _optional_text(record, name, limits.max_id_length)
+        optional_ids[name] = None if value is None else _check_id(name, value, limits)
+    card_id = optional_ids["card_id"]
+    if card_id and card_id.isdigit() and 13 <= len(card_id) <= 19 and luhn_valid(card_id):
+        msg = "card_id looks like a clear card number (PAN); channels must send a token"
+        raise InvalidRecord("clear_card_number", msg)
+    # Fields outside the contract are tolerated (channels add their own) and dropped.
+    return Transaction(
+        txn_id=ids["txn_id"],
+        ts=parse_timestamp(record["ts"], now, limits),
+        customer_id=ids["customer_id"],
+        account_id=ids["account_id"],
+        channel=channel,
+        direction=direction,
+        kind=kind,
+        amount=parse_amount(record["amount"], limits),
+        currency=currency,
+        lat=_optional_float(record, "lat", -90.0, 90.0),
+        lon=_optional_float(record, "lon", -180.0, 180.0),
+        **{name: _optional_text(record, name, _MAX_TEXT) for name in _OPTIONAL_TEXT},
+        **optional_ids,
+    )
+
+
+def parse_transaction(payload: bytes, now: datetime, limits: ValidationLimits) -> Transaction:
+    """Decode one record's bytes and validate it.
+
+    >>> now = datetime(2026, 1, 6, tzinfo=UTC)
+    >>> raw = (b'{"txn_id":"T1","ts":"2026-01-05T10:00:00Z","customer_id":"C1",'
+    ...        b'"account_id":"A1","channel":"pos","direction":"debit",'
+    ...        b'"kind":"purchase","amount":"25.00","currency":"CNY"}')
+    >>> parse_transaction(raw, now, ValidationLimits()).amount
+    Decimal('25.00')
+    >>> parse_transaction(b"   ", now, ValidationLimits())
+    Traceback (most recent call last):
+    ...
+    riskwatch.parsing.InvalidRecord: empty record
+    """
+    try:
+        text = payload.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        msg = f"record is not valid UTF-8 (bad byte at position {exc.start})"
+        raise InvalidRecord("not_utf8", msg) from None
+    if not text.strip():
+        raise InvalidRecord("empty_record", "empty record")
+    try:
+        record = orjson.loads(text)
+    except orjson.JSONDecodeError as exc:
+        msg = f"record is not valid JSON: {exc}"
+        raise InvalidRecord("invalid_json", msg) from None
+    return validate(record, now, limits)

@@ -1,0 +1,190 @@
+"""One typed, validated settings object, read at the edge and passed down.
+
+Sources, strongest first: explicit overrides (the CLI's options), the
+environment (``RISKWATCH_<SECTION>__<KEY>``, and the conventional
+``REDIS_URL``, ``DATABASE_URL``, ``KAFKA_BROKERS``), a TOML file named by
+``RISKWATCH_CONFIG``, then the shipped ``config/default.toml``.
+"""
+
+from __future__ import annotations
+
+import importlib.resources
+import os
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from pydantic import AliasChoices, BaseModel, Field, SecretStr, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+DEFAULT_CONFIG = importlib.resources.files("config") / "default.toml"
+
+
+class SettingsError(Exception):
+    """The settings are invalid; the message names the key."""
+
+
+class RedisSettings(BaseModel):
+    url: str | None = None
+    namespace: str = "rw"
+
+
+class DatabaseSettings(BaseModel):
+    url: str | None = None
+
+
+class KafkaSettings(BaseModel):
+    brokers: str | None = None
+    transactions_topic: str = "riskwatch.transactions"
+    labels_topic: str = "riskwatch.labels"
+    alerts_topic: str = "riskwatch.alerts"
+    dead_letter_topic: str = "riskwatch.dead-letters"
+    tail: bool = True
+    #: Extra librdkafka settings (security.protocol, sasl.mechanism, ...).
+    config: dict[str, str] = Field(default_factory=dict)
+    #: The SASL password, kept out of logs and reprs.
+    sasl_password: SecretStr | None = None
+
+    def client_config(self) -> dict[str, str]:
+        """librdkafka settings for producers and consumers, secret included."""
+        conf = dict(self.config)
+        if self.sasl_password is not None:
+            conf["sasl.password"] = self.sasl_password.get_secret_value()
+        return conf
+
+
+class ValidationSettings(BaseModel):
+    max_id_length: int = Field(64, ge=8, le=256)
+    max_future_seconds: int = Field(3600, ge=0)
+    max_amount: str = "1000000000"
+
+
+class StateSettings(BaseModel):
+    windows_seconds: list[int] = Field(default_factory=lambda: [3600, 86400])
+    dedup_horizon_seconds: int = Field(691200, gt=0)
+    ttl_seconds: int = Field(3024000, gt=0)
+
+    @field_validator("windows_seconds")
+    @classmethod
+    def _windows_positive_sorted(cls, v: list[int]) -> list[int]:
+        if not v or any(w <= 0 for w in v):
+            msg = "state.windows_seconds must be a non-empty list of positive seconds"
+            raise ValueError(msg)
+        return sorted(set(v))
+
+
+class AnomalySettings(BaseModel):
+    n_trees: int = Field(25, ge=1)
+    height: int = Field(8, ge=2)
+    window_size: int = Field(250, ge=10)
+    seed: int = 42
+    quantile: float = Field(0.995, gt=0.5, lt=1.0)
+    weight: float = Field(0.6, ge=0.0, le=1.0)
+
+
+class DetectionSettings(BaseModel):
+    alert_threshold: float = Field(50.0, ge=0.0, le=100.0)
+    rule_packs: list[str] = Field(default_factory=lambda: ["foundation"])
+    anomaly: AnomalySettings = Field(default_factory=AnomalySettings)
+
+
+class FlowSettings(BaseModel):
+    shards: int = Field(8, ge=1, le=4096)
+    batch_size: int = Field(1000, ge=1)
+    epoch_interval_seconds: float = Field(10.0, gt=0)
+    workers: int = Field(1, ge=1)
+
+
+class SimulatorSettings(BaseModel):
+    seed: int = 7
+    customers: int = Field(2000, ge=1)
+    days: int = Field(14, ge=1)
+    start: datetime = datetime.fromisoformat("2026-01-05T00:00:00+00:00")
+
+    @field_validator("start")
+    @classmethod
+    def _aware(cls, v: datetime) -> datetime:
+        if v.tzinfo is None:
+            msg = "simulator.start needs a time zone (e.g. 2026-01-05T00:00:00Z)"
+            raise ValueError(msg)
+        return v
+
+
+class Settings(BaseSettings):
+    """Everything riskwatch can be told, with its defaults in config/default.toml."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="RISKWATCH_",
+        env_nested_delimiter="__",
+        extra="forbid",
+        populate_by_name=True,
+    )
+
+    data_dir: Path = Path("var")
+    redis: RedisSettings = Field(default_factory=RedisSettings)
+    database: DatabaseSettings = Field(default_factory=DatabaseSettings)
+    kafka: KafkaSettings = Field(default_factory=KafkaSettings)
+    validation: ValidationSettings = Field(default_factory=ValidationSettings)
+    state: StateSettings = Field(default_factory=StateSettings)
+    detection: DetectionSettings = Field(default_factory=DetectionSettings)
+    flow: FlowSettings = Field(default_factory=FlowSettings)
+    simulator: SimulatorSettings = Field(default_factory=SimulatorSettings)
+
+    # The conventional names, read straight from the environment.
+    redis_url_env: str | None = Field(None, validation_alias=AliasChoices("REDIS_URL"))
+    database_url_env: str | None = Field(None, validation_alias=AliasChoices("DATABASE_URL"))
+    kafka_brokers_env: str | None = Field(None, validation_alias=AliasChoices("KAFKA_BROKERS"))
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        files: list[Any] = [DEFAULT_CONFIG]
+        user_file = os.environ.get("RISKWATCH_CONFIG")
+        if user_file:
+            files.append(Path(user_file))
+        toml = TomlConfigSettingsSource(settings_cls, toml_file=files, deep_merge=True)
+        return (init_settings, env_settings, toml)
+
+    def model_post_init(self, context: Any, /) -> None:
+        if self.redis_url_env and not self.redis.url:
+            self.redis.url = self.redis_url_env
+        if self.database_url_env and not self.database.url:
+            self.database.url = self.database_url_env
+        if self.kafka_brokers_env and not self.kafka.brokers:
+            self.kafka.brokers = self.kafka_brokers_env
+
+    @property
+    def database_url(self) -> str:
+        """The case store's URL: the configured one, else a SQLite file."""
+        if self.database.url:
+            return self.database.url
+        return f"sqlite:///{self.data_dir / 'riskwatch.db'}"
+
+    @property
+    def dead_letter_path(self) -> Path:
+        return self.data_dir / "dead-letters.jsonl"
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Read the settings, turning pydantic's report into one readable error."""
+    from pydantic import ValidationError
+
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
+        )
+        msg = f"invalid settings: {problems}"
+        raise SettingsError(msg) from exc
