@@ -12,7 +12,7 @@ import importlib.resources
 import os
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import AliasChoices, BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import (
@@ -100,6 +100,12 @@ class FlowSettings(BaseModel):
     workers: int = Field(1, ge=1)
 
 
+class InputSettings(BaseModel):
+    #: auto: Kafka when brokers are set, else the files in ``paths``, else the simulator.
+    source: Literal["auto", "kafka", "file", "simulator"] = "auto"
+    paths: list[Path] = Field(default_factory=list)
+
+
 class SimulatorSettings(BaseModel):
     seed: int = 7
     customers: int = Field(2000, ge=1)
@@ -126,6 +132,8 @@ class Settings(BaseSettings):
     )
 
     data_dir: Path = Path("var")
+    timezone: str = "Asia/Shanghai"
+    input: InputSettings = Field(default_factory=InputSettings)
     redis: RedisSettings = Field(default_factory=RedisSettings)
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
@@ -174,6 +182,17 @@ class Settings(BaseSettings):
     @property
     def dead_letter_path(self) -> Path:
         return self.data_dir / "dead-letters.jsonl"
+
+    @property
+    def input_source(self) -> str:
+        """The source the monitor reads, with ``auto`` resolved."""
+        if self.input.source != "auto":
+            return self.input.source
+        if self.kafka.brokers:
+            return "kafka"
+        if self.input.paths:
+            return "file"
+        return "simulator"
 
 
 def load_settings(**overrides: Any) -> Settings:

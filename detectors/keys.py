@@ -1,0 +1,17 @@
+"""Redis key names, built in one place.
+
+Every key of a customer carries the customer id as a hash tag (``{C123}``),
+so that all of one customer's keys live in one Redis Cluster slot and one
+Lua script may touch them atomically.
+"""
+
+from __future__ import annotations
+
+
+def key(namespace: str, customer_id: str, *parts: str) -> str:
+    """The key of one piece of a customer's state.
+
+    >>> key("rw", "C000042", "ev")
+    'rw:{C000042}:ev'
+    """
+    return ":".join((namespace, "{" + customer_id + "}", *parts))

@@ -1,0 +1,1 @@
+"""Rules: a safe expression language, versioned YAML rule packs, and their evaluation."""

@@ -1,0 +1,131 @@
+"""Parsing and validation: every kind of bad input gets a named reason."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import orjson
+import pytest
+
+from riskwatch.parsing import (
+    InvalidRecord,
+    ValidationLimits,
+    parse_transaction,
+    redact_card_numbers,
+)
+
+NOW = datetime(2026, 1, 20, 12, 0, tzinfo=UTC)
+LIMITS = ValidationLimits(max_id_length=64, max_future=timedelta(hours=1))
+
+
+def good(**changes: Any) -> dict[str, Any]:
+    record = {
+        "txn_id": "T000001",
+        "ts": "2026-01-20T08:15:00+08:00",
+        "customer_id": "C000001",
+        "account_id": "A000001",
+        "channel": "pos",
+        "direction": "debit",
+        "kind": "purchase",
+        "amount": "128.50",
+        "currency": "CNY",
+        "card_id": "card-9f3a",
+        "merchant_id": "M0001",
+        "mcc": "5411",
+        "lat": 31.23,
+        "lon": 121.47,
+    }
+    record.update(changes)
+    return {k: v for k, v in record.items() if v is not None}
+
+
+def encode(record: Any) -> bytes:
+    return orjson.dumps(record)
+
+
+def reason_of(payload: bytes) -> str:
+    with pytest.raises(InvalidRecord) as caught:
+        parse_transaction(payload, NOW, LIMITS)
+    assert str(caught.value), "every rejection carries a readable message"
+    return caught.value.reason
+
+
+def test_a_valid_record_becomes_a_transaction() -> None:
+    txn = parse_transaction(encode(good()), NOW, LIMITS)
+    assert txn.amount == Decimal("128.50")
+    assert txn.amount_minor == 12850
+    assert txn.ts == datetime(2026, 1, 20, 0, 15, tzinfo=UTC)
+    assert txn.card_id == "card-9f3a"
+    assert txn.lat == pytest.approx(31.23)
+
+
+def test_epoch_millisecond_timestamps_are_accepted() -> None:
+    txn = parse_transaction(encode(good(ts=1768867200000)), NOW, LIMITS)
+    assert txn.ts == datetime(2026, 1, 20, tzinfo=UTC)
+
+
+def test_numeric_amounts_are_read_without_float_error() -> None:
+    txn = parse_transaction(encode(good(amount=0.1)), NOW, LIMITS)
+    assert txn.amount == Decimal("0.1")
+
+
+def test_fields_outside_the_contract_are_tolerated() -> None:
+    txn = parse_transaction(encode(good(loyalty_tier="gold")), NOW, LIMITS)
+    assert txn.txn_id == "T000001"
+
+
+@pytest.mark.parametrize(
+    ("payload", "reason"),
+    [
+        pytest.param(b'{"txn_id": "T1", ', "invalid_json", id="invalid JSON"),
+        pytest.param(b"\xff\xfe{}", "not_utf8", id="non-UTF-8 bytes"),
+        pytest.param(b"", "empty_record", id="empty line"),
+        pytest.param(b"   \t", "empty_record", id="blank line"),
+        pytest.param(b"[1, 2, 3]", "not_an_object", id="a JSON array"),
+        pytest.param(b'"just text"', "not_an_object", id="a JSON string"),
+        pytest.param(encode(good(customer_id=None)), "missing_field", id="missing field"),
+        pytest.param(encode(good(channel="fax")), "invalid_field", id="unknown channel"),
+        pytest.param(encode(good(direction="sideways")), "invalid_field", id="unknown direction"),
+        pytest.param(encode(good(amount=-5)), "invalid_amount", id="negative amount"),
+        pytest.param(encode(good(amount=0)), "invalid_amount", id="zero amount"),
+        pytest.param(encode(good(amount="0.00")), "invalid_amount", id="zero amount text"),
+        pytest.param(encode(good(amount="NaN")), "invalid_amount", id="NaN amount"),
+        pytest.param(b'{"amount": NaN}', "invalid_json", id="NaN literal"),
+        pytest.param(encode(good(amount="Infinity")), "invalid_amount", id="infinite amount"),
+        pytest.param(encode(good(amount="12,5")), "invalid_amount", id="amount not a number"),
+        pytest.param(encode(good(amount=True)), "invalid_amount", id="amount a boolean"),
+        pytest.param(encode(good(amount=[1])), "invalid_amount", id="amount a list"),
+        pytest.param(encode(good(amount="1.005")), "invalid_amount", id="sub-cent amount"),
+        pytest.param(encode(good(ts="yesterday")), "invalid_timestamp", id="unparseable ts"),
+        pytest.param(encode(good(ts="2026-01-20T08:15:00")), "invalid_timestamp", id="ts no zone"),
+        pytest.param(encode(good(ts="2027-06-01T00:00:00Z")), "future_timestamp", id="far future"),
+        pytest.param(encode(good(ts=10**18)), "invalid_timestamp", id="epoch out of range"),
+        pytest.param(encode(good(txn_id="T" * 65)), "id_too_long", id="over-long txn_id"),
+        pytest.param(encode(good(customer_id="C" * 500)), "id_too_long", id="over-long customer"),
+        pytest.param(encode(good(txn_id="T 1")), "invalid_field", id="id with a space"),
+        pytest.param(encode(good(txn_id="T|1")), "invalid_field", id="id with a pipe"),
+        pytest.param(encode(good(currency="yuan")), "invalid_field", id="bad currency"),
+        pytest.param(encode(good(lat=123.0)), "invalid_field", id="latitude out of range"),
+        pytest.param(
+            encode(good(card_id="4111111111111111")), "clear_card_number", id="clear PAN"
+        ),
+    ],
+)
+def test_bad_input_is_rejected_with_its_reason(payload: bytes, reason: str) -> None:
+    assert reason_of(payload) == reason
+
+
+def test_a_timestamp_just_inside_the_future_tolerance_is_accepted() -> None:
+    soon = (NOW + timedelta(minutes=59)).isoformat()
+    assert parse_transaction(encode(good(ts=soon)), NOW, LIMITS).ts > NOW
+
+
+def test_card_numbers_are_masked_in_raw_payloads_but_timestamps_kept() -> None:
+    raw = b'{"card_id":"6222020200112233446","ts":1768867200000,"note":"4111111111111112"}'
+    masked = redact_card_numbers(raw)
+    assert b"6222020200112233446" not in masked
+    assert b"622202*********3446" in masked
+    assert b"1768867200000" in masked, "13-digit epoch ms are not card numbers"
+    assert b"4111111111111112" in masked, "digit runs failing the Luhn check are kept"
