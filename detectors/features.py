@@ -9,6 +9,8 @@ Names are stable and documented here, because rule packs refer to them:
   ``debit_count_W``, ``debit_sum_W``, ``credit_count_W``, ``credit_sum_W``
   (sums in major units) and ``net_flow_W`` (credits minus debits). Windows
   include the transaction itself.
+- ``is_late``: 1 when the event came later than the allowed lateness, so its
+  windows may be missing events already trimmed.
 """
 
 from __future__ import annotations
@@ -51,7 +53,11 @@ def window_features(update: StateUpdate) -> dict[str, float]:
 
 def build_features(txn: Transaction, update: StateUpdate, tz: ZoneInfo) -> dict[str, Any]:
     """Everything the detectors see about one transaction."""
-    return {**transaction_features(txn, tz), **window_features(update)}
+    return {
+        **transaction_features(txn, tz),
+        **window_features(update),
+        "is_late": 1.0 if update.late else 0.0,
+    }
 
 
 def numeric_only(features: dict[str, Any]) -> dict[str, float]:

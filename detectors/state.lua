@@ -7,16 +7,19 @@
 -- ARGV[2]  ts_ms
 -- ARGV[3]  "d" (debit) or "c" (credit)
 -- ARGV[4]  amount in minor units (integer)
--- ARGV[5]  how far back from the newest event to keep events, ms
+-- ARGV[5]  allowed lateness behind the newest event, ms
 -- ARGV[6]  how far back from the newest event to remember txn_ids, ms
 -- ARGV[7]  key TTL, ms
 -- ARGV[8..] window lengths, ms, ascending
 --
--- Returns {fresh, newest_ts, then per window: debit_count, debit_sum,
+-- Returns {fresh, newest_ts, late, then per window: debit_count, debit_sum,
 -- credit_count, credit_sum}. fresh is 1 for a new txn_id and 0 for a
 -- duplicate, which changes nothing and is assessed as of its first sighting.
 -- Windows are half-open (ts - w, ts], so events that arrive out of order
--- still count in the windows they belong to.
+-- still count in the windows they belong to. Events are kept for the longest
+-- window plus the allowed lateness, so windows are exact for any event no
+-- later than that; an event later still is flagged late (its own windows
+-- may miss events already trimmed).
 
 local txn_id = ARGV[1]
 local ts = tonumber(ARGV[2])
@@ -30,15 +33,21 @@ else
   redis.call('ZADD', KEYS[1], ts, txn_id .. '|' .. ARGV[3] .. '|' .. ARGV[4])
 end
 
+local n = #ARGV - 7
+local lateness = tonumber(ARGV[5])
+local longest = tonumber(ARGV[7 + n])
 local newest = tonumber(redis.call('ZREVRANGE', KEYS[2], 0, 0, 'WITHSCORES')[2])
+local late = 0
+if ts < newest - lateness then
+  late = 1
+end
 if fresh == 1 then
-  redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', '(' .. (newest - tonumber(ARGV[5])))
+  redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', '(' .. (newest - longest - lateness))
   redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', '(' .. (newest - tonumber(ARGV[6])))
   redis.call('PEXPIRE', KEYS[1], ARGV[7])
   redis.call('PEXPIRE', KEYS[2], ARGV[7])
 end
 
-local n = #ARGV - 7
 local windows = {}
 local agg = {}
 for i = 1, n do
@@ -62,7 +71,7 @@ for j = 1, #entries, 2 do
   end
 end
 
-local out = {fresh, newest}
+local out = {fresh, newest, late}
 for i = 1, n do
   for k = 1, 4 do
     out[#out + 1] = agg[i][k]

@@ -55,6 +55,8 @@ class StateUpdate:
     fresh: bool
     """False when the txn_id had been seen: nothing was changed."""
     newest_ts_ms: int
+    late: bool
+    """True when the event is later than the allowed lateness: its windows may be short."""
     windows: tuple[WindowTotals, ...]
 
 
@@ -85,15 +87,17 @@ class CustomerStateStore:
         windows_seconds: Sequence[int],
         dedup_horizon_seconds: int,
         ttl_seconds: int,
+        allowed_lateness_seconds: int = 3600,
     ) -> None:
         self._client = client
         self._namespace = namespace
         self._windows = tuple(sorted(windows_seconds))
         self._script = client.register_script(_SCRIPT)
         longest_ms = self._windows[-1] * 1000
+        lateness_ms = allowed_lateness_seconds * 1000
         self._fixed_args = (
-            longest_ms,
-            max(dedup_horizon_seconds * 1000, longest_ms),
+            lateness_ms,
+            max(dedup_horizon_seconds * 1000, longest_ms + lateness_ms),
             ttl_seconds * 1000,
             *(w * 1000 for w in self._windows),
         )
@@ -130,6 +134,11 @@ class CustomerStateStore:
     def _decode(self, reply: list[int]) -> StateUpdate:
         windows = []
         for i, seconds in enumerate(self._windows):
-            dc, ds, cc, cs = reply[2 + 4 * i : 6 + 4 * i]
+            dc, ds, cc, cs = reply[3 + 4 * i : 7 + 4 * i]
             windows.append(WindowTotals(seconds, int(dc), int(ds), int(cc), int(cs)))
-        return StateUpdate(fresh=bool(reply[0]), newest_ts_ms=int(reply[1]), windows=tuple(windows))
+        return StateUpdate(
+            fresh=bool(reply[0]),
+            newest_ts_ms=int(reply[1]),
+            late=bool(reply[2]),
+            windows=tuple(windows),
+        )

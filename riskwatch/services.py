@@ -147,13 +147,19 @@ def start_redis(workdir: Path, port: int | None = None, timeout: float = 15.0) -
     port = port or free_port()
     argv = [
         redis_server_binary(),
-        "--bind", "127.0.0.1",
-        "--port", str(port),
-        "--save", "",
-        "--appendonly", "no",
-        "--dir", str(workdir),
-        "--protected-mode", "yes",
-    ]  # fmt: skip
+        "--bind",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+        "--dir",
+        str(workdir),
+        "--protected-mode",
+        "yes",
+    ]
     process, log_path = _spawn("redis", argv, workdir)
     _wait_ready("redis", process, lambda: port_open("127.0.0.1", port), log_path, timeout)
     return RunningService("redis", "127.0.0.1", port, process, workdir, log_path)
@@ -180,10 +186,13 @@ def start_kafka(workdir: Path, port: int | None = None, timeout: float = 30.0) -
     argv = [
         tansu_binary(),
         "broker",
-        "--listener-url", url,
-        "--advertised-listener-url", url,
-        "--storage-engine", "memory://tansu/",
-    ]  # fmt: skip
+        "--listener-url",
+        url,
+        "--advertised-listener-url",
+        url,
+        "--storage-engine",
+        "memory://tansu/",
+    ]
     process, log_path = _spawn("tansu", argv, workdir)
     _wait_ready("tansu", process, lambda: port_open("127.0.0.1", port), log_path, timeout)
     return RunningService("kafka", "127.0.0.1", port, process, workdir, log_path)
@@ -225,12 +234,17 @@ def start_postgres(workdir: Path, port: int | None = None, timeout: float = 60.0
     argv = [
         *prefix,
         str(bindir / "postgres"),
-        "-D", str(datadir),
-        "-h", "127.0.0.1",
-        "-p", str(port),
-        "-k", str(workdir),
-        "-c", "fsync=off",
-    ]  # fmt: skip
+        "-D",
+        str(datadir),
+        "-h",
+        "127.0.0.1",
+        "-p",
+        str(port),
+        "-k",
+        str(workdir),
+        "-c",
+        "fsync=off",
+    ]
     process, log_path = _spawn("postgres", argv, workdir)
 
     def ready() -> bool:

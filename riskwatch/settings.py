@@ -67,6 +67,7 @@ class ValidationSettings(BaseModel):
 class StateSettings(BaseModel):
     windows_seconds: list[int] = Field(default_factory=lambda: [3600, 86400])
     dedup_horizon_seconds: int = Field(691200, gt=0)
+    allowed_lateness_seconds: int = Field(3600, ge=0)
     ttl_seconds: int = Field(3024000, gt=0)
 
     @field_validator("windows_seconds")

@@ -89,6 +89,7 @@ _NODE_NAMES = {
     ast.Set: "set literals",
     ast.JoinedStr: "f-strings",
     ast.Starred: "star arguments",
+    ast.keyword: "keyword arguments",
     ast.Await: "await",
     ast.Yield: "yield",
 }
@@ -114,10 +115,13 @@ def _fail(node: ast.AST, message: str) -> ExpressionError:
 
 def _check(tree: ast.AST, vocabulary: frozenset[str]) -> list[str]:
     names: list[str] = []
+    # First the shapes, so that the message names the construct (a lambda, an
+    # attribute) rather than whatever encloses it.
     for node in ast.walk(tree):
         if not isinstance(node, _ALLOWED_NODES):
             what = _NODE_NAMES.get(type(node), type(node).__name__)
             raise _fail(node, f"{what} is not allowed in a rule expression")
+    for node in ast.walk(tree):
         if isinstance(node, ast.Name):
             if node.id.startswith("_"):
                 raise _fail(node, f"name {node.id!r} is not allowed (leading underscore)")
@@ -126,6 +130,8 @@ def _check(tree: ast.AST, vocabulary: frozenset[str]) -> list[str]:
             if node.id not in FUNCTIONS and node.id not in names:
                 names.append(node.id)
         elif isinstance(node, ast.Call):
+            if isinstance(node.func, ast.Name) and node.func.id.startswith("_"):
+                raise _fail(node, f"name {node.func.id!r} is not allowed (leading underscore)")
             if not isinstance(node.func, ast.Name) or node.func.id not in FUNCTIONS:
                 allowed = ", ".join(sorted(FUNCTIONS))
                 raise _fail(node, f"only these functions may be called: {allowed}")

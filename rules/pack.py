@@ -120,9 +120,7 @@ def _choice(mapping: dict[str, Any], name: str, options: tuple[str, ...], source
     return value
 
 
-def _load_rule(
-    raw: Any, source: str, vocabulary: frozenset[str], seen: set[str]
-) -> Rule:
+def _load_rule(raw: Any, source: str, vocabulary: frozenset[str], seen: set[str]) -> Rule:
     if not isinstance(raw, dict):
         raise PackError(f"{source}: each rule must be a mapping, got {raw!r}")
     rule_id = _require(raw, "id", str, source, None)

@@ -108,9 +108,7 @@ def test_fields_outside_the_contract_are_tolerated() -> None:
         pytest.param(encode(good(txn_id="T|1")), "invalid_field", id="id with a pipe"),
         pytest.param(encode(good(currency="yuan")), "invalid_field", id="bad currency"),
         pytest.param(encode(good(lat=123.0)), "invalid_field", id="latitude out of range"),
-        pytest.param(
-            encode(good(card_id="4111111111111111")), "clear_card_number", id="clear PAN"
-        ),
+        pytest.param(encode(good(card_id="4111111111111111")), "clear_card_number", id="clear PAN"),
     ],
 )
 def test_bad_input_is_rejected_with_its_reason(payload: bytes, reason: str) -> None:

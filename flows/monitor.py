@@ -1,0 +1,177 @@
+"""The monitor: raw records in, dead letters and scored, explained alerts out.
+
+Run it with ``riskwatch run`` (which also starts an embedded Redis when none
+is configured), or directly with Bytewax's runner against configured
+services::
+
+    python -m bytewax.run "flows.monitor:get_flow()" -w 2
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+import bytewax.operators as op
+import redis
+from bytewax.connectors.kafka import operators as kop
+from bytewax.dataflow import Dataflow, Stream
+from confluent_kafka import OFFSET_BEGINNING
+
+from alerts.metrics import PipelineMetrics
+from detectors.anomaly import HalfSpaceTreesDetector
+from detectors.features import TEXT_FIELDS
+from detectors.state import CustomerStateStore, window_label
+from flows.assess import AssessContext, Assessment, ShardAssessor, shard_of
+from flows.operators import (
+    Clock,
+    alert_message,
+    dead_letter_message,
+    kafka_records,
+    parse_records,
+    system_clock,
+)
+from flows.sinks import CaseStoreSink, DeadLetterFileSink
+from flows.sources import JsonlFileSource, SimulatorSource
+from riskwatch.contracts import Alert, DeadLetter, RawRecord
+from riskwatch.parsing import ValidationLimits
+from riskwatch.settings import Settings, SettingsError, load_settings
+from rules.engine import RuleEngine
+from rules.pack import load_pack
+
+
+def feature_vocabulary(windows_seconds: list[int]) -> set[str]:
+    """Every feature name a rule may use with these windows (detectors/features.py)."""
+    names = {"amount", "log_amount", "hour", "is_debit", "is_late", *TEXT_FIELDS}
+    for seconds in windows_seconds:
+        label = window_label(seconds)
+        for stem in ("debit_count", "debit_sum", "credit_count", "credit_sum", "net_flow"):
+            names.add(f"{stem}_{label}")
+    return names
+
+
+def build_context(settings: Settings, metrics: PipelineMetrics, clock: Clock) -> AssessContext:
+    if not settings.redis.url:
+        msg = "no Redis configured: set REDIS_URL, or use `riskwatch run`, which starts one"
+        raise SettingsError(msg)
+    client = redis.Redis.from_url(settings.redis.url)
+    vocabulary = feature_vocabulary(settings.state.windows_seconds)
+    packs = [load_pack(name, vocabulary) for name in settings.detection.rule_packs]
+    anomaly = settings.detection.anomaly
+    return AssessContext(
+        state=CustomerStateStore(
+            client,
+            settings.redis.namespace,
+            settings.state.windows_seconds,
+            settings.state.dedup_horizon_seconds,
+            settings.state.ttl_seconds,
+            settings.state.allowed_lateness_seconds,
+        ),
+        rules=RuleEngine(packs),
+        metrics=metrics,
+        timezone=ZoneInfo(settings.timezone),
+        alert_threshold=settings.detection.alert_threshold,
+        anomaly_weight=anomaly.weight,
+        new_detector=lambda: HalfSpaceTreesDetector(
+            anomaly.n_trees, anomaly.height, anomaly.window_size, anomaly.seed, anomaly.quantile
+        ),
+        clock=clock,
+    )
+
+
+def _read(
+    flow: Dataflow, settings: Settings, metrics: PipelineMetrics, clock: Clock
+) -> tuple[Stream[RawRecord], Stream[DeadLetter] | None]:
+    source = settings.input_source
+    if source == "kafka":
+        if not settings.kafka.brokers:
+            raise SettingsError("input source kafka needs kafka.brokers (KAFKA_BROKERS)")
+        consumed = kop.input(
+            "kafka_in",
+            flow,
+            brokers=settings.kafka.brokers.split(","),
+            topics=[settings.kafka.transactions_topic],
+            tail=settings.kafka.tail,
+            starting_offset=OFFSET_BEGINNING,
+            add_config=settings.kafka.client_config(),
+            batch_size=settings.flow.batch_size,
+        )
+        records = kafka_records("kafka_records", consumed.oks, consumed.errs, metrics, clock)
+        return records.oks, records.errs
+    if source == "file":
+        if not settings.input.paths:
+            raise SettingsError("input source file needs input.paths (--input PATH)")
+        file_source = JsonlFileSource(settings.input.paths, metrics, settings.flow.batch_size)
+        return op.input("file_in", flow, file_source), None
+    sim = settings.simulator
+    simulator = SimulatorSource(
+        sim.customers, sim.days, sim.seed, sim.start, metrics, settings.flow.batch_size
+    )
+    return op.input("simulator_in", flow, simulator), None
+
+
+def get_flow(
+    settings: Settings | None = None,
+    metrics: PipelineMetrics | None = None,
+    clock: Clock = system_clock,
+) -> Dataflow:
+    """Build the monitor dataflow from the settings (read from config/env when omitted)."""
+    settings = settings or load_settings()
+    metrics = metrics or PipelineMetrics()
+    context = build_context(settings, metrics, clock)
+    limits = ValidationLimits(
+        max_id_length=settings.validation.max_id_length,
+        max_future=timedelta(seconds=settings.validation.max_future_seconds),
+        max_amount=Decimal(settings.validation.max_amount),
+    )
+    shards = settings.flow.shards
+    kafka = settings.kafka
+
+    flow = Dataflow("riskwatch_monitor")
+    raw, source_errors = _read(flow, settings, metrics, clock)
+    # raw: RawRecord (bytes + source, partition, offset)
+    parsed = parse_records("parse", raw, limits, clock)
+    # parsed.oks: Transaction; parsed.errs: DeadLetter with its reason
+    dead = parsed.errs
+    if source_errors is not None:
+        dead = op.merge("all_dead", parsed.errs, source_errors)
+    keyed = op.key_on("by_shard", parsed.oks, lambda txn: shard_of(txn.customer_id, shards))
+    # keyed: (shard, Transaction), a customer's transactions in order on one worker
+    assessed = op.stateful_batch("assess", keyed, lambda resume: ShardAssessor(context, resume))
+    # assessed: (shard, Assessment)
+    alerts = op.filter_map("alerts", op.key_rm("unkey", assessed), _alert_of)
+    # alerts: Alert, at or above the alert threshold
+    op.output("case_store", alerts, CaseStoreSink(settings.database_url, metrics))
+    if kafka.brokers:
+        brokers = kafka.brokers.split(",")
+        config = kafka.client_config()
+        alert_msgs = op.map("alert_msg", alerts, alert_message)
+        kop.output(
+            "alerts_out", alert_msgs, brokers=brokers, topic=kafka.alerts_topic, add_config=config
+        )
+        counted = op.map("count_dead", dead, _counting(metrics))
+        dead_msgs = op.map("dead_msg", counted, dead_letter_message)
+        kop.output(
+            "dead_letters_out",
+            dead_msgs,
+            brokers=brokers,
+            topic=kafka.dead_letter_topic,
+            add_config=config,
+        )
+    else:
+        op.output("dead_letters", dead, DeadLetterFileSink(settings.dead_letter_path, metrics))
+    return flow
+
+
+def _alert_of(assessment: Assessment) -> Alert | None:
+    return assessment.alert
+
+
+def _counting(metrics: PipelineMetrics) -> Callable[[DeadLetter], DeadLetter]:
+    def count(letter: DeadLetter) -> DeadLetter:
+        metrics.dead_letters.labels(reason=letter.reason).inc()
+        return letter
+
+    return count

@@ -1,0 +1,253 @@
+"""The ``riskwatch`` command line: one console script, one subcommand per job."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import shutil
+import sys
+from collections import Counter
+from collections.abc import Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from riskwatch.runner import RunSummary, run_monitor
+from riskwatch.settings import Settings, SettingsError, load_settings
+
+logger = logging.getLogger("riskwatch")
+
+
+def _add_simulation_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--customers", type=int, help="number of simulated customers")
+    parser.add_argument("--days", type=int, help="days of simulated traffic")
+    parser.add_argument("--seed", type=int, help="random seed: the same seed, the same traffic")
+    parser.add_argument(
+        "--start", type=datetime.fromisoformat, help="first simulated day, ISO 8601 with zone"
+    )
+
+
+def _simulation_overrides(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
+    sim = settings.simulator.model_dump()
+    for name in ("customers", "days", "seed", "start"):
+        value = getattr(args, name, None)
+        if value is not None:
+            sim[name] = value
+    return sim
+
+
+def _settings_for(args: argparse.Namespace) -> Settings:
+    base = load_settings()
+    overrides: dict[str, Any] = {}
+    if getattr(args, "data_dir", None):
+        overrides["data_dir"] = args.data_dir
+    if getattr(args, "workers", None):
+        overrides["flow"] = {**base.flow.model_dump(), "workers": args.workers}
+    inputs = getattr(args, "input", None)
+    source = getattr(args, "source", None)
+    if inputs or source:
+        overrides["input"] = {
+            "source": source or ("file" if inputs else "auto"),
+            "paths": inputs or base.input.paths,
+        }
+    if getattr(args, "no_tail", False):
+        overrides["kafka"] = {**base.kafka.model_dump(), "tail": False}
+    overrides["simulator"] = _simulation_overrides(args, base)
+    return load_settings(
+        **{
+            **base.model_dump(exclude={"redis_url_env", "database_url_env", "kafka_brokers_env"}),
+            **overrides,
+        }
+    )
+
+
+def _print_summary(summary: RunSummary, settings: Settings, out: Any = sys.stdout) -> None:
+    lines = [
+        "riskwatch run summary",
+        f"  events read        {summary.read:>10,}",
+        f"  processed          {summary.processed:>10,}   (duplicates among them: "
+        f"{summary.duplicates:,})",
+        f"  dead-lettered      {summary.dead_lettered:>10,}",
+        f"  alerts raised      {summary.alerts:>10,}",
+        f"  alerts in store    {summary.alerts_in_store:>10,}",
+        f"  cases in store     {summary.cases_in_store:>10,}",
+        f"  wall time          {summary.seconds:>10.1f} s",
+        f"  throughput         {summary.events_per_second:>10,.0f} events/s",
+        f"  accounted for      {'yes' if summary.balanced else 'NO'}"
+        " (read = processed + dead-lettered)",
+    ]
+    if summary.dead_letters_by_reason:
+        reasons = ", ".join(f"{k}: {v}" for k, v in sorted(summary.dead_letters_by_reason.items()))
+        lines.append(f"  dead letters by reason: {reasons}")
+    lines.append(f"  cases and alerts:  {settings.database_url}")
+    if settings.kafka.brokers:
+        lines.append(f"  alerts topic:      {settings.kafka.alerts_topic}")
+        lines.append(f"  dead letters:      topic {settings.kafka.dead_letter_topic}")
+    else:
+        lines.append(f"  dead letters:      {settings.dead_letter_path}")
+    print("\n".join(lines), file=out)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    settings = _settings_for(args)
+    summary = run_monitor(settings, recovery_dir=args.recovery_dir)
+    _print_summary(summary, settings)
+    return 0 if summary.balanced else 1
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    from simulator import SimulationConfig, simulate
+    from simulator.sinks import write_jsonl, write_kafka, write_stdout
+
+    settings = _settings_for(args)
+    sim = settings.simulator
+    config = SimulationConfig(
+        seed=sim.seed, customers=sim.customers, days=sim.days, start=sim.start
+    )
+    events = simulate(config)
+    if args.kafka:
+        brokers = settings.kafka.brokers
+        if not brokers:
+            raise SettingsError("--kafka needs KAFKA_BROKERS (or kafka.brokers) to be set")
+        stats = write_kafka(
+            events,
+            brokers,
+            settings.kafka.transactions_topic,
+            settings.kafka.labels_topic,
+            settings.kafka.client_config(),
+        )
+    elif args.out:
+        stats = write_jsonl(events, args.out / "transactions.jsonl", args.out / "labels.jsonl")
+    else:
+        stats = write_stdout(events)
+    print(f"simulated {stats}", file=sys.stderr)
+    return 0
+
+
+def _detection_report(settings: Settings, labels: dict[str, str]) -> list[str]:
+    """Per-scenario recall and alert precision against the simulator's labels."""
+    from alerts.store import CaseStore
+
+    store = CaseStore(settings.database_url)
+    try:
+        alerted = store.alerted_txn_ids()
+    finally:
+        store.close()
+    fraud_by_scenario = Counter(labels.values())
+    caught = Counter(scenario for txn, scenario in labels.items() if txn in alerted)
+    true_alerts = sum(1 for txn in alerted if txn in labels)
+    precision = true_alerts / len(alerted) if alerted else 0.0
+    lines = ["detection against the simulator's labels"]
+    for scenario, total in sorted(fraud_by_scenario.items()):
+        lines.append(
+            f"  {scenario:<22} {caught[scenario]:>6,} of {total:>6,} fraud transactions alerted"
+            f" ({caught[scenario] / total:.0%})"
+        )
+    lines.append(f"  alert precision       {precision:.0%} of {len(alerted):,} alerts are on fraud")
+    return lines
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from simulator import SimulationConfig, simulate
+    from simulator.sinks import write_labels
+
+    base = _settings_for(args)
+    demo_dir = base.data_dir / "demo"
+    shutil.rmtree(demo_dir, ignore_errors=True)
+    demo_dir.mkdir(parents=True)
+    settings = load_settings(
+        **{
+            **base.model_dump(exclude={"redis_url_env", "database_url_env", "kafka_brokers_env"}),
+            "data_dir": demo_dir,
+            "input": {"source": "simulator", "paths": []},
+            "kafka": {**base.kafka.model_dump(), "brokers": None},
+            "database": {"url": None},
+        }
+    )
+    sim = settings.simulator
+    print(
+        f"riskwatch demo: {sim.customers:,} simulated customers over {sim.days} days "
+        f"(seed {sim.seed}), embedded Redis, SQLite case store, in-process simulator",
+        flush=True,
+    )
+    config = SimulationConfig(
+        seed=sim.seed, customers=sim.customers, days=sim.days, start=sim.start
+    )
+    labels_path = demo_dir / "labels.jsonl"
+    labels = write_labels(simulate(config), labels_path)
+    summary = run_monitor(settings)
+    _print_summary(summary, settings)
+    print("\n".join(_detection_report(settings, labels)))
+    print(f"  ground-truth labels: {labels_path}")
+    return 0 if summary.balanced else 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="riskwatch",
+        description="Real-time fraud and risk monitoring of bank transaction streams.",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log at DEBUG level")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = sub.add_parser("run", help="run the monitor from Kafka, JSONL files or the simulator")
+    run.add_argument(
+        "--input",
+        type=Path,
+        action="append",
+        help="a JSONL file of transactions to read (repeat for several)",
+    )
+    run.add_argument(
+        "--source",
+        choices=["auto", "kafka", "file", "simulator"],
+        help="where to read: auto is Kafka if set, else --input, else the simulator",
+    )
+    run.add_argument("--workers", type=int, help="Bytewax worker threads in this process")
+    run.add_argument("--data-dir", type=Path, help="where local output goes (default var/)")
+    run.add_argument(
+        "--recovery-dir",
+        type=Path,
+        help="Bytewax recovery directory: resume where a stopped run ended",
+    )
+    run.add_argument(
+        "--no-tail",
+        action="store_true",
+        help="with Kafka: stop at the end of each partition, do not wait",
+    )
+    _add_simulation_options(run)
+    run.set_defaults(handler=cmd_run)
+
+    simulate = sub.add_parser("simulate", help="generate labelled traffic to files, stdout, Kafka")
+    target = simulate.add_mutually_exclusive_group()
+    target.add_argument(
+        "--out", type=Path, help="directory for transactions.jsonl and labels.jsonl"
+    )
+    target.add_argument(
+        "--kafka", action="store_true", help="produce to the configured Kafka (KAFKA_BROKERS)"
+    )
+    _add_simulation_options(simulate)
+    simulate.set_defaults(handler=cmd_simulate)
+
+    demo = sub.add_parser("demo", help="the whole system on embedded defaults, with a summary")
+    demo.add_argument("--data-dir", type=Path, help="demo output goes to DATA_DIR/demo")
+    _add_simulation_options(demo)
+    demo.set_defaults(handler=cmd_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        return int(args.handler(args))
+    except SettingsError as exc:
+        print(f"riskwatch: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
