@@ -18,6 +18,7 @@ import bytewax.operators as op
 import redis
 from bytewax.connectors.kafka import operators as kop
 from bytewax.dataflow import Dataflow, Stream
+from bytewax.inputs import Source
 from confluent_kafka import OFFSET_BEGINNING
 
 from alerts.metrics import PipelineMetrics
@@ -82,8 +83,14 @@ def build_context(settings: Settings, metrics: PipelineMetrics, clock: Clock) ->
 
 
 def _read(
-    flow: Dataflow, settings: Settings, metrics: PipelineMetrics, clock: Clock
+    flow: Dataflow,
+    settings: Settings,
+    metrics: PipelineMetrics,
+    clock: Clock,
+    given: Source[RawRecord] | None,
 ) -> tuple[Stream[RawRecord], Stream[DeadLetter] | None]:
+    if given is not None:
+        return op.input("given_in", flow, given), None
     source = settings.input_source
     if source == "kafka":
         if not settings.kafka.brokers:
@@ -116,8 +123,12 @@ def get_flow(
     settings: Settings | None = None,
     metrics: PipelineMetrics | None = None,
     clock: Clock = system_clock,
+    source: Source[RawRecord] | None = None,
 ) -> Dataflow:
-    """Build the monitor dataflow from the settings (read from config/env when omitted)."""
+    """Build the monitor dataflow from the settings (read from config/env when omitted).
+
+    ``source`` replaces the configured input, for tests that feed records directly.
+    """
     settings = settings or load_settings()
     metrics = metrics or PipelineMetrics()
     context = build_context(settings, metrics, clock)
@@ -130,7 +141,7 @@ def get_flow(
     kafka = settings.kafka
 
     flow = Dataflow("riskwatch_monitor")
-    raw, source_errors = _read(flow, settings, metrics, clock)
+    raw, source_errors = _read(flow, settings, metrics, clock, source)
     # raw: RawRecord (bytes + source, partition, offset)
     parsed = parse_records("parse", raw, limits, clock)
     # parsed.oks: Transaction; parsed.errs: DeadLetter with its reason

@@ -130,7 +130,7 @@ def _detection_report(settings: Settings, labels: dict[str, str]) -> list[str]:
 
     store = CaseStore(settings.database_url)
     try:
-        alerted = store.alerted_txn_ids()
+        alerted = {row["txn_id"] for row in store.list_alerts(limit=None)}
     finally:
         store.close()
     fraud_by_scenario = Counter(labels.values())

@@ -230,7 +230,7 @@ def test_a_pack_error_names_file_rule_line_and_column() -> None:
     ],
 )
 def test_invalid_rule_fields_are_named(change: tuple[str, str], message: str) -> None:
-    text = BROKEN_PACK.replace(" and channel.upper() == \"POS\"", "").replace(*change, 1)
+    text = BROKEN_PACK.replace(' and channel.upper() == "POS"', "").replace(*change, 1)
     with pytest.raises(PackError, match=message):
         parse_pack(text, "packs/broken.yaml", VOCABULARY)
 

@@ -1,0 +1,130 @@
+"""The monitor flow end to end on a real Redis and a SQLite case store.
+
+Inputs come from Bytewax's TestingSource or from a JSONL file; the flow runs
+in this process with one worker and again with two, and every record must
+end as processed or dead-lettered.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import orjson
+import pytest
+from bytewax.testing import TestingSource, cluster_main, run_main
+
+from alerts.metrics import PipelineMetrics
+from alerts.store import CaseStore
+from flows.monitor import get_flow
+from riskwatch.contracts import RawRecord
+from riskwatch.runner import run_monitor
+from tests.flowkit import BAD_RECORDS, everyday_traffic, spree, settings_for_test, write_jsonl
+
+
+def raw_records(payloads: list[bytes]) -> list[RawRecord]:
+    return [RawRecord("test", "0", i, p) for i, p in enumerate(payloads)]
+
+
+def alerts_in(settings) -> list[dict]:
+    store = CaseStore(settings.database_url)
+    try:
+        return store.list_alerts(limit=None)
+    finally:
+        store.close()
+
+
+def test_a_spree_alerts_and_everyday_traffic_does_not(
+    tmp_path: Path, redis_url: str, key_prefix: str
+) -> None:
+    settings = settings_for_test(tmp_path, redis_url, key_prefix)
+    records = everyday_traffic() + spree("C007", start_minutes=600)
+    payloads = [orjson.dumps(r) for r in sorted(records, key=lambda r: r["ts"])]
+    metrics = PipelineMetrics()
+    run_main(get_flow(settings, metrics, source=TestingSource(raw_records(payloads), 10)))
+
+    totals = metrics.totals()
+    assert totals["read"] == 0, "TestingSource is not one of our counting sources"
+    assert totals["processed"] == len(payloads)
+    alerts = alerts_in(settings)
+    assert alerts, "the spree must alert"
+    assert {a["customer_id"] for a in alerts} == {"C007"}
+    fired = {hit["rule_id"] for a in alerts for hit in a["rules"]}
+    assert "card_spend_burst" in fired
+    top = alerts[0]
+    assert top["score"] >= settings.detection.alert_threshold
+    assert top["rule_pack_version"] == "foundation@1"
+    assert top["model_version"].startswith("hst-")
+    assert top["features"]["debit_count_1h"] >= 5
+
+
+def test_every_bad_record_is_dead_lettered_with_its_reason(
+    tmp_path: Path, redis_url: str, key_prefix: str
+) -> None:
+    good = [orjson.dumps(r) for r in everyday_traffic(customers=3, per_customer=4)]
+    duplicate = good[0]
+    payloads = good[:6] + [bad for bad, _ in BAD_RECORDS] + good[6:] + [duplicate]
+    path = write_jsonl(tmp_path / "mixed.jsonl", payloads)
+    settings = settings_for_test(
+        tmp_path, redis_url, key_prefix, input={"source": "file", "paths": [path]}
+    )
+
+    summary = run_monitor(settings)
+
+    assert summary.read == len(payloads)
+    assert summary.dead_lettered == len(BAD_RECORDS)
+    assert summary.processed == len(good) + 1
+    assert summary.duplicates == 1, "the repeated txn_id is processed without a state update"
+    assert summary.balanced
+
+    letters = [orjson.loads(line) for line in settings.dead_letter_path.read_bytes().splitlines()]
+    assert [d["reason"] for d in letters] == [reason for _, reason in BAD_RECORDS]
+    for letter, (payload, _) in zip(letters, BAD_RECORDS, strict=True):
+        assert letter["source"] == "mixed.jsonl"
+        assert letter["offset"] == payloads.index(payload) + 1, "offset is the line number"
+        assert letter["error"], "a readable reason"
+        if "raw_base64" not in letter and b"4111111111111111" not in payload:
+            assert letter["raw"].encode() == payload
+    by_reason = {d["reason"]: d for d in letters}
+    assert "raw_base64" in by_reason["not_utf8"]
+    assert "4111111111111111" not in by_reason["clear_card_number"]["raw"]
+    assert "411111******1111" in by_reason["clear_card_number"]["raw"]
+
+
+def test_a_rerun_over_the_same_file_adds_no_alert_and_no_state(
+    tmp_path: Path, redis_url: str, key_prefix: str
+) -> None:
+    records = everyday_traffic(customers=4, per_customer=5) + spree("C002", 300)
+    path = write_jsonl(tmp_path / "traffic.jsonl", [orjson.dumps(r) for r in records])
+    settings = settings_for_test(
+        tmp_path, redis_url, key_prefix, input={"source": "file", "paths": [path]}
+    )
+    first = run_monitor(settings)
+    second = run_monitor(settings)
+    assert first.duplicates == 0
+    assert second.duplicates == second.processed == first.processed
+    assert second.alerts_in_store == first.alerts_in_store > 0
+    assert second.cases_in_store == first.cases_in_store == 1
+
+
+@pytest.mark.parametrize("workers", [2])
+def test_two_workers_raise_the_same_alerts_as_one(
+    tmp_path: Path, redis_url: str, key_prefix: str, workers: int
+) -> None:
+    records = everyday_traffic(customers=16, per_customer=12)
+    records += spree("C003", 200) + spree("C011", 900, first_n=910000)
+    payloads = [orjson.dumps(r) for r in sorted(records, key=lambda r: r["ts"])]
+
+    def alerts_with(n: int) -> list[tuple[str, float]]:
+        run_dir = tmp_path / f"w{n}"
+        run_dir.mkdir()
+        settings = settings_for_test(run_dir, redis_url, f"{key_prefix}w{n}")
+        flow = get_flow(settings, source=TestingSource(raw_records(payloads), 25))
+        if n == 1:
+            run_main(flow)
+        else:
+            cluster_main(flow, [], 0, worker_count_per_proc=n)
+        return sorted((a["alert_id"], a["score"]) for a in alerts_in(settings))
+
+    one, many = alerts_with(1), alerts_with(workers)
+    assert one, "the sprees alert"
+    assert many == one
