@@ -18,7 +18,7 @@ from alerts.store import CaseStore
 from flows.monitor import get_flow
 from riskwatch.contracts import RawRecord
 from riskwatch.runner import run_monitor
-from tests.flowkit import BAD_RECORDS, everyday_traffic, spree, settings_for_test, write_jsonl
+from tests.flowkit import BAD_RECORDS, everyday_traffic, settings_for_test, spree, write_jsonl
 
 
 def raw_records(payloads: list[bytes]) -> list[RawRecord]:
