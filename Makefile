@@ -1,0 +1,45 @@
+# The same commands run here and in CI (.ci/run calls `make test`).
+PYTHON ?= python3.11
+VENV ?= .venv
+BIN := $(VENV)/bin
+# Re-install whenever pyproject.toml changes.
+STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
+
+.DEFAULT_GOAL := help
+.PHONY: help install services demo test lint format bench clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-9s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[test]'
+	rm -f $(VENV)/.installed-*
+	touch $@
+
+install: $(STAMP) ## create the virtualenv and install riskwatch with its test tools
+
+services: ## install the service binaries the tests start (PostgreSQL), if missing
+	@scripts/ensure-services.sh
+
+demo: $(STAMP) ## run the whole system on embedded defaults over simulated traffic
+	$(BIN)/riskwatch demo
+
+test: $(STAMP) services ## lint, then the whole suite (it starts every service it needs)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/pytest
+
+lint: $(STAMP) ## ruff checks only
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(STAMP) ## apply ruff's fixes and formatting
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+bench: $(STAMP) ## benchmarks: print a JSON report and a table
+	$(BIN)/python -m bench.throughput
+
+clean: ## remove the virtualenv and local output
+	rm -rf $(VENV) var .pytest_cache .ruff_cache .hypothesis
