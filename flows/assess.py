@@ -84,8 +84,11 @@ class ShardAssessor(StatefulBatchLogic[Transaction, Assessment, bytes]):
             features = build_features(txn, update, ctx.timezone)
             evaluation = ctx.rules.evaluate(features)
             anomaly = self._detector.score_one(features)
-            if update.fresh:
-                self._detector.learn_one(features)
+            # Duplicates are learned too: after a restart Bytewax rolls the model
+            # back to its last snapshot while Redis keeps the state, so the replayed
+            # events (duplicates to Redis) must be learned again for the model to
+            # match a run that never stopped.
+            self._detector.learn_one(features)
             risk = fuse((h.score for h in evaluation.hits), anomaly.excess, ctx.anomaly_weight)
             alert = None
             if risk >= ctx.alert_threshold:

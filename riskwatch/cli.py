@@ -90,7 +90,9 @@ def _print_summary(summary: RunSummary, settings: Settings, out: Any = sys.stdou
 
 def cmd_run(args: argparse.Namespace) -> int:
     settings = _settings_for(args)
-    summary = run_monitor(settings, recovery_dir=args.recovery_dir)
+    summary = run_monitor(
+        settings, recovery_dir=args.recovery_dir, metrics_address=args.metrics_address
+    )
     _print_summary(summary, settings)
     return 0 if summary.balanced else 1
 
@@ -208,6 +210,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--recovery-dir",
         type=Path,
         help="Bytewax recovery directory: resume where a stopped run ended",
+    )
+    run.add_argument(
+        "--metrics-address",
+        metavar="HOST:PORT",
+        help="serve Prometheus metrics at http://HOST:PORT/metrics while running",
     )
     run.add_argument(
         "--no-tail",

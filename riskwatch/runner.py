@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
 from bytewax.recovery import RecoveryConfig
 from bytewax.run import cli_main
+from prometheus_client import start_http_server
 
 from alerts.metrics import PipelineMetrics
 from flows.monitor import get_flow
@@ -65,20 +68,42 @@ def _recovery(settings: Settings, recovery_dir: Path | None) -> RecoveryConfig |
     return RecoveryConfig(recovery_dir)
 
 
+@contextmanager
+def _serving_metrics(metrics: PipelineMetrics, address: str | None) -> Iterator[None]:
+    """Expose the run's metrics for Prometheus to scrape while it runs."""
+    if not address:
+        yield
+        return
+    host, _, port = address.rpartition(":")
+    server, thread = start_http_server(
+        int(port), addr=host or "127.0.0.1", registry=metrics.registry
+    )
+    logger.info("metrics on http://%s:%s/metrics", host or "127.0.0.1", port)
+    try:
+        yield
+    finally:
+        server.shutdown()
+        thread.join(timeout=5)
+
+
 def run_monitor(
     settings: Settings,
     metrics: PipelineMetrics | None = None,
     recovery_dir: Path | None = None,
     clock: Clock = system_clock,
+    metrics_address: str | None = None,
 ) -> RunSummary:
-    """Run the monitor over its source until the source ends; return the summary."""
+    """Run the monitor over its source until the source ends; return the summary.
+
+    ``metrics_address`` (``host:port``) serves the Prometheus metrics during the run.
+    """
     from alerts.store import CaseStore
 
     metrics = metrics or PipelineMetrics()
     recovery = _recovery(settings, recovery_dir)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
-    with with_redis(settings) as live:
+    with _serving_metrics(metrics, metrics_address), with_redis(settings) as live:
         flow = get_flow(live, metrics, clock)
         cli_main(
             flow,
