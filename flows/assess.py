@@ -63,6 +63,7 @@ class AssessContext:
     anomaly_weight: float
     new_detector: Callable[[], HalfSpaceTreesDetector]
     clock: Callable[[], datetime]
+    shards: int
 
 
 class ShardAssessor(StatefulBatchLogic[Transaction, Assessment, bytes]):
@@ -107,7 +108,8 @@ class ShardAssessor(StatefulBatchLogic[Transaction, Assessment, bytes]):
             ctx.metrics.duplicates.inc(duplicates)
         threshold = self._detector.threshold
         if threshold is not None:
-            ctx.metrics.anomaly_threshold.set(threshold)
+            shard = shard_of(values[0].customer_id, ctx.shards)
+            ctx.metrics.anomaly_threshold.labels(shard=shard).set(threshold)
         ctx.metrics.batch_seconds.observe(time.perf_counter() - started)
         return out, StatefulBatchLogic.RETAIN
 

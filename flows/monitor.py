@@ -79,6 +79,7 @@ def build_context(settings: Settings, metrics: PipelineMetrics, clock: Clock) ->
             anomaly.n_trees, anomaly.height, anomaly.window_size, anomaly.seed, anomaly.quantile
         ),
         clock=clock,
+        shards=settings.flow.shards,
     )
 
 

@@ -7,10 +7,12 @@ import logging
 import shutil
 import sys
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+
+import orjson
 
 from riskwatch.runner import RunSummary, run_monitor
 from riskwatch.settings import Settings, SettingsError, load_settings
@@ -98,8 +100,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
-    from simulator import SimulationConfig, simulate
-    from simulator.sinks import write_jsonl, write_kafka, write_stdout
+    from simulator import JsonlSink, KafkaSink, SimulationConfig, simulate, write_events
 
     settings = _settings_for(args)
     sim = settings.simulator
@@ -108,21 +109,28 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     )
     events = simulate(config)
     if args.kafka:
-        brokers = settings.kafka.brokers
-        if not brokers:
+        kafka = settings.kafka
+        if not kafka.brokers:
             raise SettingsError("--kafka needs KAFKA_BROKERS (or kafka.brokers) to be set")
-        stats = write_kafka(
-            events,
-            brokers,
-            settings.kafka.transactions_topic,
-            settings.kafka.labels_topic,
-            settings.kafka.client_config(),
+        sink = KafkaSink(
+            kafka.brokers,
+            kafka.transactions_topic,
+            kafka.labels_topic,
+            producer_config=kafka.client_config(),
         )
+        where = f"topics {kafka.transactions_topic} and {kafka.labels_topic}"
     elif args.out:
-        stats = write_jsonl(events, args.out / "transactions.jsonl", args.out / "labels.jsonl")
+        args.out.mkdir(parents=True, exist_ok=True)
+        sink = JsonlSink.to_files(args.out / "transactions.jsonl", args.out / "labels.jsonl")
+        where = f"{args.out}/transactions.jsonl and labels.jsonl"
     else:
-        stats = write_stdout(events)
-    print(f"simulated {stats}", file=sys.stderr)
+        sink = JsonlSink.to_stdout()
+        where = "stdout (labels dropped)"
+    report = write_events(events, sink)
+    print(
+        f"simulated {report.transactions:,} transactions and {report.labels:,} labels to {where}",
+        file=sys.stderr,
+    )
     return 0
 
 
@@ -149,9 +157,19 @@ def _detection_report(settings: Settings, labels: dict[str, str]) -> list[str]:
     return lines
 
 
+def _write_labels(events: Iterable[Any], path: Path) -> dict[str, str]:
+    """Keep the ground truth beside the run, and return it as txn_id -> scenario."""
+    labels: dict[str, str] = {}
+    with path.open("wb") as out:
+        for event in events:
+            if event.label is not None:
+                out.write(orjson.dumps(event.label.to_json_dict()) + b"\n")
+                labels[event.txn.txn_id] = event.label.scenario or event.label.label
+    return labels
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from simulator import SimulationConfig, simulate
-    from simulator.sinks import write_labels
 
     base = _settings_for(args)
     demo_dir = base.data_dir / "demo"
@@ -176,7 +194,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         seed=sim.seed, customers=sim.customers, days=sim.days, start=sim.start
     )
     labels_path = demo_dir / "labels.jsonl"
-    labels = write_labels(simulate(config), labels_path)
+    labels = _write_labels(simulate(config), labels_path)
     summary = run_monitor(settings)
     _print_summary(summary, settings)
     print("\n".join(_detection_report(settings, labels)))
