@@ -9,13 +9,14 @@ for, and that the alerts and dead letters reached their topics.
 
 from __future__ import annotations
 
+import time
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
 import orjson
 import pytest
-from confluent_kafka import Consumer, Producer
+from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from alerts.store import CaseStore
@@ -47,18 +48,17 @@ def create_topics(brokers: str, *names: str, partitions: int = 3) -> None:
 
 
 def consume_all(brokers: str, topic: str, expected: int, timeout: float = 30.0) -> list[bytes]:
+    """Read a topic from the start; partitions are assigned, no group to join."""
     consumer = Consumer(
         {
             "bootstrap.servers": brokers,
             "group.id": f"test-{uuid.uuid4().hex[:8]}",
-            "auto.offset.reset": "earliest",
             "enable.auto.commit": False,
         }
     )
-    consumer.subscribe([topic])
+    partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
+    consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in partitions])
     values: list[bytes] = []
-    import time
-
     deadline = time.monotonic() + timeout
     try:
         while len(values) < expected and time.monotonic() < deadline:
