@@ -77,6 +77,16 @@ CASES = [
         {"kind": "bill_payment", "debit_sum_24h": 20000.0, "credit_sum_24h": 7000.0},
     ),
     (
+        "card_testing_tiny_burst",
+        {"channel": "online", "amount": 1.5, "debit_count_1h": 4.0, "debit_sum_1h": 6.0},
+        {"channel": "online", "amount": 1.5, "debit_count_1h": 3.0, "debit_sum_1h": 4.5},
+    ),
+    (
+        "large_purchase_after_tiny_ones",
+        {"channel": "online", "amount": 1500.0, "debit_count_1h": 4.0, "debit_sum_1h": 1509.0},
+        {"channel": "online", "amount": 1500.0, "debit_count_1h": 4.0, "debit_sum_1h": 1540.0},
+    ),
+    (
         "night_cash_withdrawal",
         {"channel": "atm", "kind": "cash_withdrawal", "hour": 4, "amount": 2500.0},
         {"channel": "atm", "kind": "cash_withdrawal", "hour": 5, "amount": 2500.0},
@@ -120,7 +130,7 @@ def test_a_hit_records_the_values_the_rule_saw(engine: RuleEngine) -> None:
     x = features(kind="transfer_out", channel="online", amount=12000.0)
     (hit,) = engine.evaluate(x).hits
     assert hit.rule_id == "large_digital_transfer_out"
-    assert hit.version == 1
+    assert hit.version == 2
     assert hit.values == {
         "kind": "transfer_out",
         "channel": "online",
@@ -237,5 +247,5 @@ def test_invalid_rule_fields_are_named(change: tuple[str, str], message: str) ->
 
 def test_a_valid_pack_records_its_version_label() -> None:
     pack = load_pack("foundation", VOCABULARY)
-    assert pack.label == "foundation@1"
-    assert RuleEngine([pack]).version == "foundation@1"
+    assert pack.label == "foundation@2"
+    assert RuleEngine([pack]).version == "foundation@2"
