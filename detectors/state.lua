@@ -7,10 +7,9 @@
 -- ARGV[2]  ts_ms
 -- ARGV[3]  "d" (debit) or "c" (credit)
 -- ARGV[4]  amount in minor units (integer)
--- ARGV[5]  allowed lateness behind the newest event, ms
--- ARGV[6]  how far back from the newest event to remember txn_ids, ms
--- ARGV[7]  key TTL, ms
--- ARGV[8..] window lengths, ms, ascending
+--
+-- The settings are written into the script when it is loaded (the dollar names
+-- below), so each call sends only the event: fewer bytes to pack per event.
 --
 -- Returns {fresh, newest_ts, late, then per window: debit_count, debit_sum,
 -- credit_count, credit_sum}. fresh is 1 for a new txn_id and 0 for a
@@ -33,9 +32,10 @@ else
   redis.call('ZADD', KEYS[1], ts, txn_id .. '|' .. ARGV[3] .. '|' .. ARGV[4])
 end
 
-local n = #ARGV - 7
-local lateness = tonumber(ARGV[5])
-local longest = tonumber(ARGV[7 + n])
+local windows = {$windows}
+local n = #windows
+local lateness = $lateness
+local longest = windows[n]
 local newest = tonumber(redis.call('ZREVRANGE', KEYS[2], 0, 0, 'WITHSCORES')[2])
 local late = 0
 if ts < newest - lateness then
@@ -43,15 +43,13 @@ if ts < newest - lateness then
 end
 if fresh == 1 then
   redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', '(' .. (newest - longest - lateness))
-  redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', '(' .. (newest - tonumber(ARGV[6])))
-  redis.call('PEXPIRE', KEYS[1], ARGV[7])
-  redis.call('PEXPIRE', KEYS[2], ARGV[7])
+  redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', '(' .. (newest - $dedup_horizon))
+  redis.call('PEXPIRE', KEYS[1], $ttl)
+  redis.call('PEXPIRE', KEYS[2], $ttl)
 end
 
-local windows = {}
 local agg = {}
 for i = 1, n do
-  windows[i] = tonumber(ARGV[7 + i])
   agg[i] = {0, 0, 0, 0}
 end
 

@@ -18,6 +18,7 @@ import importlib.resources
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
+from string import Template
 
 import redis
 
@@ -26,7 +27,7 @@ from riskwatch.contracts import Transaction
 
 logger = logging.getLogger(__name__)
 
-_SCRIPT = (importlib.resources.files("detectors") / "state.lua").read_text()
+_SCRIPT = Template((importlib.resources.files("detectors") / "state.lua").read_text())
 
 
 class StateError(Exception):
@@ -92,15 +93,15 @@ class CustomerStateStore:
         self._client = client
         self._namespace = namespace
         self._windows = tuple(sorted(windows_seconds))
-        self._script = client.register_script(_SCRIPT)
         longest_ms = self._windows[-1] * 1000
         lateness_ms = allowed_lateness_seconds * 1000
-        self._fixed_args = (
-            lateness_ms,
-            max(dedup_horizon_seconds * 1000, longest_ms + lateness_ms),
-            ttl_seconds * 1000,
-            *(w * 1000 for w in self._windows),
+        script = _SCRIPT.substitute(
+            windows=", ".join(str(w * 1000) for w in self._windows),
+            lateness=int(lateness_ms),
+            dedup_horizon=int(max(dedup_horizon_seconds * 1000, longest_ms + lateness_ms)),
+            ttl=int(ttl_seconds * 1000),
         )
+        self._script = client.register_script(script)
 
     @property
     def windows_seconds(self) -> tuple[int, ...]:
@@ -121,7 +122,6 @@ class CustomerStateStore:
                 txn.ts_ms,
                 "d" if txn.direction == "debit" else "c",
                 txn.amount_minor,
-                *self._fixed_args,
             )
             self._script(keys=keys, args=args, client=pipe)
         try:

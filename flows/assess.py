@@ -10,6 +10,7 @@ Bytewax snapshots small however many customers there are.
 from __future__ import annotations
 
 import pickle
+from collections import Counter
 import time
 import zlib
 from collections.abc import Callable
@@ -81,6 +82,7 @@ class ShardAssessor(StatefulBatchLogic[Transaction, Assessment, bytes]):
         updates = ctx.state.apply(values)
         detected_at = ctx.clock()
         out: list[Assessment] = []
+        outcomes: Counter[tuple[str, str, str]] = Counter()
         for txn, update in zip(values, updates, strict=True):
             features = build_features(txn, update, ctx.timezone)
             evaluation = ctx.rules.evaluate(features)
@@ -95,10 +97,10 @@ class ShardAssessor(StatefulBatchLogic[Transaction, Assessment, bytes]):
             if risk >= ctx.alert_threshold:
                 alert = self._alert(txn, features, evaluation, anomaly, risk, detected_at)
             out.append(Assessment(txn, update.fresh, features, evaluation, anomaly, risk, alert))
-            for outcome in evaluation.outcomes:
-                ctx.metrics.rule_outcomes.labels(
-                    rule=outcome.rule.id, mode=outcome.rule.mode, outcome=outcome.status
-                ).inc()
+            outcomes.update((o.rule.id, o.rule.mode, o.status) for o in evaluation.outcomes)
+        # One metric update per distinct outcome in the batch, not one per rule per event.
+        for (rule, mode, status), count in outcomes.items():
+            ctx.metrics.rule_outcomes.labels(rule=rule, mode=mode, outcome=status).inc(count)
         duplicates = sum(1 for u in updates if not u.fresh)
         late = sum(1 for u in updates if u.late and u.fresh)
         if late:

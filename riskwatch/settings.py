@@ -80,7 +80,7 @@ class StateSettings(BaseModel):
 
 
 class AnomalySettings(BaseModel):
-    n_trees: int = Field(25, ge=1)
+    n_trees: int = Field(10, ge=1)
     height: int = Field(8, ge=2)
     window_size: int = Field(250, ge=10)
     seed: int = 42
