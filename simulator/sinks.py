@@ -1,0 +1,268 @@
+"""Where simulated events go: JSON lines (files, stdout) or Kafka.
+
+Transactions and labels always travel apart, as they do in production: the
+monitor reads the transaction stream, and ground truth reaches the models
+through the labels stream only. Every transaction is
+``Transaction.to_json_dict()`` and every label ``Label.to_json_dict()``,
+serialised by orjson with the contracts' fixed key order, so equal runs
+write equal bytes. Sinks take either :class:`~simulator.events.SimulatedEvent`
+or the already serialised :class:`~simulator.wire.WireEvent` of
+:func:`~simulator.generator.simulate_wire`, which is much faster.
+
+Kafka messages are keyed by customer id, so one customer's events stay in
+order on one partition. A message the broker does not acknowledge raises
+:class:`~simulator.errors.KafkaDeliveryError`, at the latest on ``close()``.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import IO, Any, Protocol, Self
+
+from confluent_kafka import KafkaException, Producer
+
+from simulator.errors import KafkaDeliveryError, SinkError
+from simulator.events import SimulatedEvent
+from simulator.wire import WireEvent, to_wire
+
+logger = logging.getLogger(__name__)
+
+
+class Sink(Protocol):
+    """Somewhere simulated events can be written to."""
+
+    def write(self, event: SimulatedEvent | WireEvent) -> None: ...
+
+    def close(self) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class SinkReport:
+    """How many records a run wrote."""
+
+    transactions: int
+    labels: int
+
+
+class JsonlSink:
+    """Transactions as JSON lines on one binary stream, labels on another.
+
+    With no labels stream the labels are dropped, which suits piping the
+    transaction stream to another program.
+    """
+
+    def __init__(
+        self,
+        stream: IO[bytes],
+        labels: IO[bytes] | None = None,
+        *,
+        name: str = "jsonl",
+        owned: tuple[IO[bytes], ...] = (),
+    ) -> None:
+        self._stream = stream
+        self._labels = labels
+        self._name = name
+        self._owned = owned
+        self.transactions = 0
+        self.labels = 0
+
+    @classmethod
+    def to_files(cls, stream_path: str | Path, labels_path: str | Path) -> JsonlSink:
+        """Write to two files, replacing them; the sink closes them."""
+        try:
+            stream = open(stream_path, "wb")  # noqa: SIM115 (the sink owns and closes it)
+        except OSError as exc:
+            msg = f"cannot open transaction file {stream_path}: {exc}"
+            raise SinkError(msg) from exc
+        try:
+            labels = open(labels_path, "wb")  # noqa: SIM115
+        except OSError as exc:
+            stream.close()
+            msg = f"cannot open labels file {labels_path}: {exc}"
+            raise SinkError(msg) from exc
+        return cls(stream, labels, name=str(stream_path), owned=(stream, labels))
+
+    @classmethod
+    def to_stdout(cls, labels_path: str | Path | None = None) -> JsonlSink:
+        """Transactions to standard output; labels to a file if one is given."""
+        if labels_path is None:
+            return cls(sys.stdout.buffer, None, name="stdout")
+        try:
+            labels = open(labels_path, "wb")  # noqa: SIM115
+        except OSError as exc:
+            msg = f"cannot open labels file {labels_path}: {exc}"
+            raise SinkError(msg) from exc
+        return cls(sys.stdout.buffer, labels, name="stdout", owned=(labels,))
+
+    def write(self, event: SimulatedEvent | WireEvent) -> None:
+        wire = event if isinstance(event, WireEvent) else to_wire(event)
+        try:
+            self._stream.write(wire.txn + b"\n")
+            self.transactions += 1
+            if wire.label is not None and self._labels is not None:
+                self._labels.write(wire.label + b"\n")
+                self.labels += 1
+        except OSError as exc:
+            msg = f"writing event {self.transactions + 1} to {self._name} failed: {exc}"
+            raise SinkError(msg) from exc
+
+    def close(self) -> None:
+        try:
+            self._stream.flush()
+            if self._labels is not None:
+                self._labels.flush()
+        except OSError as exc:
+            msg = f"flushing {self._name} failed: {exc}"
+            raise SinkError(msg) from exc
+        finally:
+            for handle in self._owned:
+                handle.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+class KafkaSink:
+    """Transactions to one topic and labels to another, keyed by customer id.
+
+    ``producer_config`` is passed to confluent-kafka on top of
+    ``bootstrap.servers`` (and overrides the defaults here). Delivery
+    reports are served as the sink goes; the first failure is raised as
+    :class:`~simulator.errors.KafkaDeliveryError` from the next ``write`` or
+    from ``close()``, which also waits for every message to be acknowledged.
+    """
+
+    #: Serve delivery callbacks every this many messages.
+    POLL_EVERY = 1000
+
+    def __init__(
+        self,
+        brokers: str,
+        topic: str,
+        labels_topic: str,
+        *,
+        producer_config: Mapping[str, Any] | None = None,
+        flush_timeout: float = 30.0,
+    ) -> None:
+        config: dict[str, Any] = {
+            "bootstrap.servers": brokers,
+            "acks": "all",
+            "linger.ms": 20,
+            "logger": logger,  # librdkafka's own log lines, through logging not stderr
+        }
+        config.update(producer_config or {})
+        self._brokers = brokers
+        self._topic = topic
+        self._labels_topic = labels_topic
+        self._flush_timeout = flush_timeout
+        self._producer = Producer(config)
+        self._failure: KafkaDeliveryError | None = None
+        self._failures = 0
+        self._since_poll = 0
+        self.transactions = 0
+        self.labels = 0
+
+    def write(self, event: SimulatedEvent | WireEvent) -> None:
+        self._raise_failure()
+        wire = event if isinstance(event, WireEvent) else to_wire(event)
+        self._produce(self._topic, wire.key, wire.txn)
+        self.transactions += 1
+        if wire.label is not None:
+            self._produce(self._labels_topic, wire.key, wire.label)
+            self.labels += 1
+        self._since_poll += 1
+        if self._since_poll >= self.POLL_EVERY:
+            self._producer.poll(0)
+            self._since_poll = 0
+
+    def close(self) -> None:
+        """Wait for every message to be acknowledged; raise if any was not."""
+        remaining = self._producer.flush(self._flush_timeout)
+        self._raise_failure()
+        if remaining:
+            msg = (
+                f"{remaining} messages to {self._brokers} not acknowledged "
+                f"within {self._flush_timeout}s"
+            )
+            raise KafkaDeliveryError(msg)
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if exc is None:
+            self.close()
+        else:  # already failing: still try to deliver, but keep the first error
+            try:
+                self.close()
+            except KafkaDeliveryError:
+                logger.exception("kafka sink could not deliver while closing after an error")
+
+    def _produce(self, topic: str, key: bytes, value: bytes) -> None:
+        for _ in range(100):
+            try:
+                self._producer.produce(topic, value, key, on_delivery=self._delivered)
+                return
+            except BufferError:
+                # The local queue is full: let the broker catch up, then retry.
+                self._producer.poll(0.1)
+            except KafkaException as exc:
+                msg = f"producing to {topic} at {self._brokers} failed: {exc}"
+                raise KafkaDeliveryError(msg) from exc
+        msg = f"producer queue for {topic} at {self._brokers} stayed full for 10s"
+        raise KafkaDeliveryError(msg)
+
+    def _delivered(self, err: Any, message: Any) -> None:
+        if err is None:
+            return
+        self._failures += 1
+        if self._failure is None:
+            key = message.key()
+            self._failure = KafkaDeliveryError(
+                f"delivery to {message.topic()} failed for key "
+                f"{key.decode('utf-8', 'replace') if key else None}: {err}"
+            )
+
+    def _raise_failure(self) -> None:
+        if self._failure is not None:
+            failure, count = self._failure, self._failures
+            self._failure = None
+            if count > 1:
+                failure.add_note(f"{count - 1} more messages failed")
+            raise failure
+
+
+def write_events(events: Iterable[SimulatedEvent | WireEvent], sink: Sink) -> SinkReport:
+    """Write every event to ``sink`` and close it, also when writing fails."""
+    transactions = labels = 0
+    try:
+        for event in events:
+            sink.write(event)
+            transactions += 1
+            labels += event.label is not None
+    except BaseException:
+        try:
+            sink.close()
+        except SinkError:
+            logger.exception("closing the sink after a failed write also failed")
+        raise
+    sink.close()
+    return SinkReport(transactions, labels)

@@ -1,0 +1,411 @@
+"""The traffic simulator: determinism, order, channel shapes, income, fraud shapes.
+
+Runs are small (a few hundred customers over a few weeks) and shared per
+module, so the whole file stays within a few seconds. Fraud rates are raised
+far above the defaults so that every scenario shows up often enough for its
+rate and shape to be checked.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter, defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import orjson
+import pytest
+
+from riskwatch.contracts import CHANNELS, Transaction
+from simulator import (
+    SCENARIOS,
+    ConfigError,
+    JsonlSink,
+    KafkaDeliveryError,
+    KafkaSink,
+    SimulatedEvent,
+    SimulationConfig,
+    WireEvent,
+    simulate,
+    simulate_wire,
+    to_wire,
+    write_events,
+)
+from simulator.counterparties import OUR_BANK, PLATFORMS
+from simulator.geography import LOCAL_TZ
+
+RATES = {"stolen_card_spree": 0.01, "account_takeover": 0.01, "card_testing": 0.01}
+FRAUD = SimulationConfig(seed=11, customers=300, days=21, rates=RATES)
+NO_FRAUD = {name: 0.0 for name in SCENARIOS}
+#: Two months and a bit from Monday 5 January: February is covered whole.
+MONTHS = SimulationConfig(seed=5, customers=150, days=62, rates=NO_FRAUD)
+ID = re.compile(r"[A-Za-z0-9_-]{1,40}")
+CREDITS = {"salary", "pension", "transfer_in", "cash_deposit", "refund"}
+
+
+@dataclass(frozen=True)
+class Incident:
+    customer_id: str
+    scenario: str
+    txns: tuple[Transaction, ...]
+
+
+@pytest.fixture(scope="module")
+def fraud_run() -> list[SimulatedEvent]:
+    return list(simulate(FRAUD))
+
+
+@pytest.fixture(scope="module")
+def months_run() -> list[SimulatedEvent]:
+    return list(simulate(MONTHS))
+
+
+@pytest.fixture(scope="module")
+def incidents(fraud_run: list[SimulatedEvent]) -> list[Incident]:
+    """Labelled transactions grouped into attacks: same customer and scenario, <2 h apart."""
+    by_key: dict[tuple[str, str], list[Transaction]] = defaultdict(list)
+    for event in fraud_run:
+        if event.label is not None:
+            assert event.label.scenario is not None
+            by_key[(event.txn.customer_id, event.label.scenario)].append(event.txn)
+    out = []
+    for (customer_id, scenario), txns in by_key.items():
+        group = [txns[0]]
+        for txn in txns[1:]:
+            if txn.ts - group[-1].ts > timedelta(hours=2):
+                out.append(Incident(customer_id, scenario, tuple(group)))
+                group = []
+            group.append(txn)
+        out.append(Incident(customer_id, scenario, tuple(group)))
+    return out
+
+
+def _of(incidents: Iterable[Incident], scenario: str) -> list[Incident]:
+    found = [i for i in incidents if i.scenario == scenario]
+    assert found, f"no {scenario} in the run"
+    return found
+
+
+def _earlier(events: list[SimulatedEvent], incident: Incident) -> list[Transaction]:
+    first = incident.txns[0]
+    return [
+        e.txn for e in events if e.txn.customer_id == incident.customer_id and e.txn.ts < first.ts
+    ]
+
+
+def _write(events: Iterable[SimulatedEvent | WireEvent], directory: Path) -> tuple[bytes, bytes]:
+    directory.mkdir(parents=True, exist_ok=True)
+    stream, labels = directory / "txns.jsonl", directory / "labels.jsonl"
+    write_events(events, JsonlSink.to_files(stream, labels))
+    return stream.read_bytes(), labels.read_bytes()
+
+
+# -- determinism and order -------------------------------------------------
+
+
+def test_same_config_writes_identical_bytes(tmp_path: Path) -> None:
+    config = SimulationConfig(seed=3, customers=120, days=10, rates=RATES)
+    first = _write(simulate_wire(config), tmp_path / "a")
+    second = _write(simulate_wire(config), tmp_path / "b")
+    assert first == second
+    assert first[0].count(b"\n") > 2000
+    assert first[1].count(b"\n") > 10
+
+
+def test_fast_wire_form_matches_the_contract_serialisation(tmp_path: Path) -> None:
+    config = SimulationConfig(seed=4, customers=120, days=10, rates=RATES)
+    assert _write(simulate(config), tmp_path / "objects") == _write(
+        simulate_wire(config), tmp_path / "wire"
+    )
+
+
+def test_a_different_seed_gives_different_traffic(tmp_path: Path) -> None:
+    base = SimulationConfig(seed=3, customers=60, days=3)
+    other = SimulationConfig(seed=4, customers=60, days=3)
+    assert _write(simulate_wire(base), tmp_path / "a") != _write(
+        simulate_wire(other), tmp_path / "b"
+    )
+
+
+def test_events_come_in_event_time_order_inside_the_window(
+    fraud_run: list[SimulatedEvent],
+) -> None:
+    stamps = [e.txn.ts for e in fraud_run]
+    assert stamps == sorted(stamps)
+    assert FRAUD.start <= stamps[0]
+    assert stamps[-1] < FRAUD.end
+
+
+def test_ids_are_unique_short_and_plain(fraud_run: list[SimulatedEvent]) -> None:
+    ids = [e.txn.txn_id for e in fraud_run]
+    assert len(set(ids)) == len(ids)
+    for event in fraud_run:
+        assert ID.fullmatch(event.txn.txn_id)
+        assert ID.fullmatch(event.txn.customer_id)
+        assert ID.fullmatch(event.txn.account_id)
+
+
+# -- the contract's fields ---------------------------------------------------
+
+
+def test_amounts_are_positive_with_two_decimals(fraud_run: list[SimulatedEvent]) -> None:
+    for event in fraud_run:
+        amount = event.txn.amount
+        assert isinstance(amount, Decimal)
+        assert amount > 0
+        assert amount.as_tuple().exponent == -2
+        assert event.txn.currency == "CNY"
+
+
+def test_direction_follows_the_kind(fraud_run: list[SimulatedEvent]) -> None:
+    for event in fraud_run:
+        expected = "credit" if event.txn.kind in CREDITS else "debit"
+        assert event.txn.direction == expected, event.txn
+
+
+def test_every_channel_appears_with_its_fields(fraud_run: list[SimulatedEvent]) -> None:
+    seen: Counter[str] = Counter()
+    for event in fraud_run:
+        txn = event.txn
+        seen[txn.channel] += 1
+        place = (txn.city, txn.lat, txn.lon, txn.country)
+        if txn.channel == "atm":
+            assert txn.kind in {"cash_withdrawal", "cash_deposit"}
+            assert txn.card_id and txn.terminal_id and None not in place
+        elif txn.channel == "pos":
+            assert txn.kind in {"purchase", "refund"}
+            assert txn.card_id and txn.merchant_id and txn.mcc and txn.terminal_id
+            assert None not in place
+        elif txn.channel == "counter":
+            assert txn.kind in {"cash_deposit", "cash_withdrawal", "transfer_out", "bill_payment"}
+            assert txn.terminal_id and txn.terminal_id.startswith("BR-")
+            assert None not in place
+        elif txn.channel == "online":
+            assert txn.kind in {
+                "transfer_out", "bill_payment", "purchase", "salary", "pension", "transfer_in",
+            }  # fmt: skip
+            if txn.direction == "debit":
+                assert txn.device_id and txn.ip
+            else:
+                assert txn.counterparty_bank
+        elif txn.channel == "mobile":
+            assert txn.kind in {"transfer_out", "transfer_in", "purchase", "bill_payment"}
+            assert txn.device_id and txn.ip
+        elif txn.channel == "thirdparty":
+            assert txn.counterparty_bank in PLATFORMS
+            assert txn.merchant_id or txn.counterparty_account
+            if txn.direction == "debit":
+                assert txn.device_id
+        if txn.kind == "purchase":
+            assert txn.merchant_id and txn.mcc and re.fullmatch(r"\d{4}", txn.mcc)
+        if txn.kind.startswith("transfer"):
+            assert txn.counterparty_account and txn.counterparty_bank
+        if txn.card_id is not None:
+            assert re.fullmatch(r"card-[0-9a-f]{12}", txn.card_id)
+    assert set(seen) == set(CHANNELS)
+    assert min(seen.values()) > 100, seen
+
+
+def test_nothing_looks_like_a_card_number(tmp_path: Path) -> None:
+    stream, labels = _write(simulate_wire(FRAUD), tmp_path)
+    assert re.search(rb"\d{13,}", stream) is None
+    assert re.search(rb"\d{13,}", labels) is None
+
+
+def test_labels_go_with_fraud_only_and_match_their_transaction(
+    fraud_run: list[SimulatedEvent],
+) -> None:
+    labelled = [e for e in fraud_run if e.label is not None]
+    assert 0 < len(labelled) < len(fraud_run) // 10
+    for event in labelled:
+        label = event.label
+        assert label is not None
+        assert label.txn_id == event.txn.txn_id
+        assert label.customer_id == event.txn.customer_id
+        assert label.ts == event.txn.ts
+        assert (label.label, label.source) == ("fraud", "simulator")
+        assert label.scenario in SCENARIOS
+
+
+def test_jsonl_files_keep_transactions_and_labels_apart(tmp_path: Path) -> None:
+    config = SimulationConfig(seed=8, customers=80, days=7, rates=RATES)
+    events = list(simulate(config))
+    stream, labels = _write(events, tmp_path)
+    lines = stream.splitlines()
+    assert [orjson.loads(line) for line in lines] == [e.txn.to_json_dict() for e in events]
+    assert [orjson.loads(line) for line in labels.splitlines()] == [
+        e.label.to_json_dict() for e in events if e.label is not None
+    ]
+    assert to_wire(events[0]).key == events[0].txn.customer_id.encode()
+
+
+# -- legitimate behaviour ------------------------------------------------------
+
+
+def test_typical_customer_makes_a_few_transactions_a_day(
+    months_run: list[SimulatedEvent],
+) -> None:
+    per_customer = Counter(e.txn.customer_id for e in months_run)
+    mean = sum(per_customer.values()) / MONTHS.customers / MONTHS.days
+    assert 2.0 <= mean <= 6.0
+    assert len(per_customer) == MONTHS.customers
+
+
+@pytest.mark.parametrize("kind", ["salary", "pension"])
+def test_income_arrives_once_a_month(months_run: list[SimulatedEvent], kind: str) -> None:
+    paid: dict[str, Counter[int]] = defaultdict(Counter)
+    for event in months_run:
+        if event.txn.kind == kind:
+            assert event.txn.direction == "credit" and event.txn.counterparty_bank
+            paid[event.txn.customer_id][event.txn.ts.astimezone(LOCAL_TZ).month] += 1
+    assert len(paid) > MONTHS.customers // 10
+    for months in paid.values():
+        assert months[2] == 1  # February lies wholly inside the window
+        assert max(months.values()) == 1
+
+
+def test_spending_tracks_income(months_run: list[SimulatedEvent]) -> None:
+    debits = sum(e.txn.amount for e in months_run if e.txn.direction == "debit")
+    credits = sum(e.txn.amount for e in months_run if e.txn.direction == "credit")
+    assert Decimal("0.4") <= debits / credits <= Decimal("1.05")
+
+
+def test_everyday_amounts_do_not_pile_up_on_one_value(months_run: list[SimulatedEvent]) -> None:
+    small = Counter(
+        e.txn.amount for e in months_run if e.txn.kind == "purchase" and e.txn.amount < 400
+    )
+    assert small.most_common(1)[0][1] < sum(small.values()) / 100
+
+
+# -- fraud ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("scenario", sorted(RATES))
+def test_each_scenario_hits_at_its_configured_rate(
+    incidents: list[Incident], scenario: str
+) -> None:
+    expected = RATES[scenario] * FRAUD.customers * FRAUD.days
+    count = len(_of(incidents, scenario))
+    assert abs(count - expected) <= 4.5 * math.sqrt(expected), (count, expected)
+
+
+def test_no_fraud_when_every_rate_is_zero(months_run: list[SimulatedEvent]) -> None:
+    assert all(e.label is None for e in months_run)
+
+
+def _home_city(events: list[SimulatedEvent], customer_id: str) -> str:
+    cities = Counter(
+        e.txn.city
+        for e in events
+        if e.txn.customer_id == customer_id and e.label is None and e.txn.city
+    )
+    return cities.most_common(1)[0][0]
+
+
+def test_stolen_card_spree_shape(
+    fraud_run: list[SimulatedEvent], incidents: list[Incident]
+) -> None:
+    for incident in _of(incidents, "stolen_card_spree"):
+        txns = incident.txns
+        assert 6 <= len(txns) <= 12
+        assert {t.kind for t in txns} == {"purchase"}
+        assert {t.channel for t in txns} <= {"pos", "online"}
+        assert len({t.card_id for t in txns}) == 1
+        assert txns[-1].ts - txns[0].ts <= timedelta(minutes=45)
+        assert all(Decimal(800) <= t.amount <= Decimal(5000) for t in txns)
+        if txns[0].channel == "pos":
+            home = _home_city(fraud_run, incident.customer_id)
+            assert all(t.city != home or t.country != "CN" for t in txns)
+        else:
+            assert len({t.device_id for t in txns}) == 1
+
+
+def test_account_takeover_shape(fraud_run: list[SimulatedEvent], incidents: list[Incident]) -> None:
+    for incident in _of(incidents, "account_takeover"):
+        txns = incident.txns
+        assert 1 <= len(txns) <= 3
+        assert {t.kind for t in txns} == {"transfer_out"}
+        assert {t.channel for t in txns} <= {"mobile", "online"}
+        assert txns[-1].ts - txns[0].ts <= timedelta(minutes=30)
+        assert sum(t.amount for t in txns) >= 10_000
+        assert len({(t.device_id, t.ip, t.counterparty_account) for t in txns}) == 1
+        before = _earlier(fraud_run, incident)
+        assert txns[0].device_id not in {t.device_id for t in before}
+        assert txns[0].ip not in {t.ip for t in before}
+        assert txns[0].counterparty_account not in {t.counterparty_account for t in before}
+        assert txns[0].counterparty_bank not in {OUR_BANK, *PLATFORMS}
+
+
+def test_card_testing_shape(incidents: list[Incident]) -> None:
+    for incident in _of(incidents, "card_testing"):
+        *tests, big = incident.txns
+        assert len(tests) >= 3
+        assert {t.channel for t in incident.txns} == {"online"}
+        assert len({t.card_id for t in incident.txns}) == 1
+        assert all(Decimal("0.50") <= t.amount <= Decimal(5) for t in tests)
+        assert big.amount >= 1500
+        assert big.ts - tests[0].ts <= timedelta(minutes=35)
+
+
+def test_a_compromised_card_is_replaced(
+    fraud_run: list[SimulatedEvent], incidents: list[Incident]
+) -> None:
+    replaced = 0
+    for incident in _of(incidents, "stolen_card_spree"):
+        card = incident.txns[0].card_id
+        later = [
+            e.txn
+            for e in fraud_run
+            if e.txn.customer_id == incident.customer_id
+            and e.txn.ts > incident.txns[-1].ts + timedelta(days=4)
+            and e.txn.card_id is not None
+        ]
+        if later:
+            replaced += 1
+            assert card not in {t.card_id for t in later}
+    assert replaced > 0
+
+
+# -- configuration and sinks ------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"customers": 0},
+        {"days": 0},
+        {"start": datetime(2026, 1, 5)},  # naive on purpose
+        {"rates": {"no_such_scenario": 0.1}},
+        {"rates": {"card_testing": 1.5}},
+        {"currency": "yuan"},
+    ],
+)
+def test_bad_settings_are_refused(changes: dict[str, object]) -> None:
+    with pytest.raises(ConfigError):
+        SimulationConfig(**changes)  # type: ignore[arg-type]
+
+
+def test_rates_left_out_keep_their_defaults() -> None:
+    config = SimulationConfig(rates={"card_testing": 0.0})
+    assert config.rates["card_testing"] == 0.0
+    assert config.rates["stolen_card_spree"] > 0.0
+    assert config.start == datetime(2026, 1, 5, tzinfo=UTC)
+    assert SimulationConfig().tag() != SimulationConfig(seed=1).tag()
+
+
+def test_kafka_sink_raises_when_nothing_is_acknowledged() -> None:
+    """No broker listens on port 1: delivery times out and the sink says so."""
+    sink = KafkaSink(
+        "127.0.0.1:1",
+        "transactions",
+        "labels",
+        producer_config={"message.timeout.ms": 500},
+        flush_timeout=10.0,
+    )
+    events = simulate_wire(SimulationConfig(seed=1, customers=3, days=1))
+    with pytest.raises(KafkaDeliveryError):
+        write_events(events, sink)
