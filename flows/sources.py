@@ -144,8 +144,7 @@ class SimulatorSource(FixedPartitionedSource[RawRecord, int]):
     def build_part(
         self, step_id: str, for_part: str, resume_state: int | None
     ) -> _IteratorPartition:
-        from simulator import SimulationConfig
-        from simulator.wire import simulate_wire
+        from simulator import SimulationConfig, simulate_wire
 
         config = SimulationConfig(
             seed=self._seed, customers=self._customers, days=self._days, start=self._start

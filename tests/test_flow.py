@@ -128,3 +128,21 @@ def test_two_workers_raise_the_same_alerts_as_one(
     one, many = alerts_with(1), alerts_with(workers)
     assert one, "the sprees alert"
     assert many == one
+
+
+def test_the_in_process_simulator_feeds_the_flow(
+    tmp_path: Path, redis_url: str, key_prefix: str
+) -> None:
+    from simulator import SimulationConfig, simulate
+
+    settings = settings_for_test(
+        tmp_path,
+        redis_url,
+        key_prefix,
+        input={"source": "simulator", "paths": []},
+        simulator={"customers": 40, "days": 3, "seed": 5},
+    )
+    summary = run_monitor(settings)
+    expected = sum(1 for _ in simulate(SimulationConfig(seed=5, customers=40, days=3)))
+    assert summary.read == summary.processed == expected > 0
+    assert summary.dead_lettered == 0
