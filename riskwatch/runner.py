@@ -83,6 +83,7 @@ def _serving_metrics(metrics: PipelineMetrics, address: str | None) -> Iterator[
         yield
     finally:
         server.shutdown()
+        server.server_close()
         thread.join(timeout=5)
 
 
