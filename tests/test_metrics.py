@@ -22,7 +22,10 @@ def test_metrics_are_served_for_prometheus_while_a_run_lasts() -> None:
     metrics = PipelineMetrics()
     metrics.records_read.labels(source="simulator").inc(42)
     port = free_port()
-    with _serving_metrics(metrics, f"127.0.0.1:{port}"):
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as reply:
-            body = reply.read().decode()
+    url = f"http://127.0.0.1:{port}/metrics"
+    with (
+        _serving_metrics(metrics, f"127.0.0.1:{port}"),
+        urllib.request.urlopen(url, timeout=5) as reply,
+    ):
+        body = reply.read().decode()
     assert 'riskwatch_records_read_total{source="simulator"} 42.0' in body
