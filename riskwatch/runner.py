@@ -103,16 +103,16 @@ def run_monitor(
     metrics = metrics or PipelineMetrics()
     recovery = _recovery(settings, recovery_dir)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    started = time.perf_counter()
     with _serving_metrics(metrics, metrics_address), with_redis(settings) as live:
         flow = get_flow(live, metrics, clock)
+        started = time.perf_counter()
         cli_main(
             flow,
             workers_per_process=live.flow.workers,
             epoch_interval=timedelta(seconds=live.flow.epoch_interval_seconds),
             recovery_config=recovery,
         )
-    seconds = time.perf_counter() - started
+        seconds = time.perf_counter() - started
     totals = metrics.totals()
     store = CaseStore(settings.database_url)
     try:
