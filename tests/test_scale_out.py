@@ -1,0 +1,99 @@
+"""Scale out as the README says: two Bytewax processes over a partitioned Kafka topic.
+
+Both processes run ``python -m bytewax.run "flows.monitor:get_flow()"`` with
+the same settings from the environment; the alerts and the customer state
+they leave must be exactly those of one process reading the same topic.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+import redis
+
+from alerts.store import CaseStore
+from riskwatch.services import free_port
+from simulator import KafkaSink, simulate, write_events
+from tests.test_integration import CONFIG, create_topics
+
+
+def run_processes(count: int, env: dict[str, str], cwd: Path) -> None:
+    addresses = [f"127.0.0.1:{free_port()}" for _ in range(count)]
+    argv = [sys.executable, "-m", "bytewax.run", "flows.monitor:get_flow()"]
+    if count > 1:
+        argv += ["-a", ";".join(addresses)]
+    procs = [
+        subprocess.Popen(
+            [*argv, *(["-i", str(i)] if count > 1 else [])],
+            env=env,
+            cwd=cwd,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+        )
+        for i in range(count)
+    ]
+    outputs = []
+    try:
+        for proc in procs:
+            out, _ = proc.communicate(timeout=120)
+            outputs.append(out.decode(errors="replace"))
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+                out, _ = proc.communicate()
+                outputs.append(out.decode(errors="replace"))
+    for proc, out in zip(procs, outputs, strict=False):
+        assert proc.returncode == 0, out[-3000:]
+
+
+def outcome(redis_url: str, namespace: str, database_url: str) -> tuple[list, dict]:
+    with CaseStore(database_url) as store:
+        alerts = sorted((a["alert_id"], a["score"]) for a in store.list_alerts(limit=None))
+    client = redis.Redis.from_url(redis_url)
+    state = {
+        key.decode().split(":", 1)[1]: client.zrange(key, 0, -1, withscores=True)
+        for key in client.scan_iter(f"{namespace}:*")
+    }
+    return alerts, state
+
+
+@pytest.mark.kafka
+def test_two_processes_give_the_alerts_and_state_of_one(
+    tmp_path: Path, redis_url: str, key_prefix: str, kafka_brokers: str
+) -> None:
+    suffix = uuid.uuid4().hex[:8]
+    topic = f"txns-{suffix}"
+    create_topics(kafka_brokers, topic, f"labels-{suffix}", partitions=4)
+    write_events(simulate(CONFIG), KafkaSink(kafka_brokers, topic, f"labels-{suffix}"))
+
+    results = []
+    for count in (1, 2):
+        run_dir = tmp_path / f"p{count}"
+        run_dir.mkdir()
+        namespace = f"{key_prefix}p{count}"
+        database_url = f"sqlite:///{run_dir / 'cases.db'}"
+        env = {
+            **os.environ,
+            "REDIS_URL": redis_url,
+            "DATABASE_URL": database_url,
+            "KAFKA_BROKERS": kafka_brokers,
+            "RISKWATCH_KAFKA__TAIL": "false",
+            "RISKWATCH_KAFKA__TRANSACTIONS_TOPIC": topic,
+            "RISKWATCH_KAFKA__ALERTS_TOPIC": f"alerts-{suffix}-{count}",
+            "RISKWATCH_KAFKA__DEAD_LETTER_TOPIC": f"dead-{suffix}-{count}",
+            "RISKWATCH_REDIS__NAMESPACE": namespace,
+            "RISKWATCH_DATA_DIR": str(run_dir),
+        }
+        run_processes(count, env, run_dir)
+        results.append(outcome(redis_url, namespace, database_url))
+
+    (one_alerts, one_state), (two_alerts, two_state) = results
+    assert one_alerts, "the injected fraud alerts"
+    assert two_alerts == one_alerts
+    assert two_state == one_state
