@@ -14,7 +14,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from river import anomaly, compose, preprocessing, stats
+from river import anomaly, preprocessing, stats
 
 #: The features the trees see; all are scaled to [0, 1] by a running MinMaxScaler.
 MODEL_FEATURES: tuple[str, ...] = (
@@ -87,39 +87,51 @@ class HalfSpaceTreesDetector:
         self._trees = anomaly.HalfSpaceTrees(
             n_trees=n_trees, height=height, window_size=window_size, seed=seed
         )
-        self._pipeline = compose.Pipeline(self._scaler, self._trees)
         self._quantile = stats.Quantile(q=quantile)
         # The trees score zero until their first reference window fills; a
         # threshold before then would protect them from learning anything.
         self._warmup = 2 * window_size
-        self._last: tuple[dict[str, float], float] | None = None
+        # What score_one worked out, for learn_one on the same event: inputs,
+        # scaled inputs and score are computed once per event, not three times.
+        # The features dict itself is held (and compared with `is`), not its id,
+        # which a new dict could reuse once the old one is freed.
+        self._last: tuple[dict[str, Any], dict[str, float], dict[str, float], float] | None = None
         self.learned = 0
         self.skipped = 0
 
-    def score_one(self, features: dict[str, Any]) -> AnomalyScore:
+    def _prepare(
+        self, features: dict[str, Any]
+    ) -> tuple[dict[str, float], dict[str, float], float]:
+        if self._last is not None and self._last[0] is features:
+            return self._last[1], self._last[2], self._last[3]
         x = model_inputs(features)
-        score = float(self._pipeline.score_one(x))
-        self._last = (x, score)
+        scaled = self._scaler.transform_one(x)
+        return x, scaled, float(self._trees.score_one(scaled))
+
+    def score_one(self, features: dict[str, Any]) -> AnomalyScore:
+        x, scaled, score = self._prepare(features)
+        self._last = (features, x, scaled, score)
         threshold = self._threshold()
         if threshold is None or threshold >= 1.0:
             excess = 0.0
         else:
             excess = max(0.0, (score - threshold) / (1.0 - threshold))
-        return AnomalyScore(score, threshold or 1.0, excess, self._extremes(x))
+        return AnomalyScore(score, threshold or 1.0, excess, self._extremes(scaled))
 
     def learn_one(self, features: dict[str, Any]) -> None:
-        """Learn from an event unless it scored as an anomaly (protected learning)."""
-        x = model_inputs(features)
-        if self._last is not None and self._last[0] == x:
-            score = self._last[1]
-        else:
-            score = float(self._pipeline.score_one(x))
+        """Learn from an event unless it scored as an anomaly (protected learning).
+
+        The trees learn the inputs as scaled before this event moved the
+        scaler, which is how they were scored.
+        """
+        x, scaled, score = self._prepare(features)
         self._last = None
         threshold = self._threshold()
         if threshold is not None and score >= threshold:
             self.skipped += 1
         else:
-            self._pipeline.learn_one(x)
+            self._scaler.learn_one(x)
+            self._trees.learn_one(scaled)
             self.learned += 1
         self._quantile.update(score)
 
@@ -134,13 +146,13 @@ class HalfSpaceTreesDetector:
         value = self._quantile.get()
         return value if value else None
 
-    def _extremes(self, x: dict[str, float]) -> tuple[tuple[str, float], ...]:
+    @staticmethod
+    def _extremes(scaled: dict[str, float]) -> tuple[tuple[str, float], ...]:
         """The three features furthest from the middle of their seen range.
 
         HalfSpaceTrees has no exact attribution; this documented
         approximation names the inputs that sit at the edge of what the
         model has seen, which is what isolates a point in half-space trees.
         """
-        scaled = self._scaler.transform_one(x)
         ranked = sorted(scaled.items(), key=lambda kv: abs(kv[1] - 0.5), reverse=True)
         return tuple((k, round(abs(v - 0.5) * 2, 3)) for k, v in ranked[:3])
