@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import shutil
+import signal
 import sys
 from collections import Counter
 from collections.abc import Iterable, Sequence
@@ -78,6 +79,11 @@ def _print_summary(summary: RunSummary, settings: Settings, out: Any = sys.stdou
         f"  accounted for      {'yes' if summary.balanced else 'NO'}"
         " (read = processed + dead-lettered)",
     ]
+    if summary.interrupted:
+        lines.append(
+            f"  stopped by a signal with {summary.in_flight:,} records in flight; they are"
+            " read again on the next run and recognised by txn_id"
+        )
     if summary.dead_letters_by_reason:
         reasons = ", ".join(f"{k}: {v}" for k, v in sorted(summary.dead_letters_by_reason.items()))
         lines.append(f"  dead letters by reason: {reasons}")
@@ -92,10 +98,15 @@ def _print_summary(summary: RunSummary, settings: Settings, out: Any = sys.stdou
 
 def cmd_run(args: argparse.Namespace) -> int:
     settings = _settings_for(args)
+    # A service manager stops the monitor with SIGTERM: treat it as Ctrl-C, so
+    # the run winds down through the same path and still prints its summary.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     summary = run_monitor(
         settings, recovery_dir=args.recovery_dir, metrics_address=args.metrics_address
     )
     _print_summary(summary, settings)
+    if summary.interrupted:
+        return 130
     return 0 if summary.balanced else 1
 
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
+from bytewax.errors import BytewaxRuntimeError
 from bytewax.recovery import RecoveryConfig
 from bytewax.run import cli_main
 from prometheus_client import start_http_server
@@ -40,11 +41,18 @@ class RunSummary:
     cases_in_store: int
     seconds: float
     dead_letters_by_reason: dict[str, int] = field(default_factory=dict)
+    interrupted: bool = False
+    """Stopped by a signal: records in flight then are read but not yet accounted for."""
 
     @property
     def balanced(self) -> bool:
         """Nothing lost: every record read was processed or dead-lettered."""
         return self.read == self.processed + self.dead_lettered
+
+    @property
+    def in_flight(self) -> int:
+        """Records read but neither processed nor dead-lettered (only after an interrupt)."""
+        return self.read - self.processed - self.dead_lettered
 
     @property
     def events_per_second(self) -> float:
@@ -106,12 +114,21 @@ def run_monitor(
     with _serving_metrics(metrics, metrics_address), with_redis(settings) as live:
         flow = get_flow(live, metrics, clock)
         started = time.perf_counter()
-        cli_main(
-            flow,
-            workers_per_process=live.flow.workers,
-            epoch_interval=timedelta(seconds=live.flow.epoch_interval_seconds),
-            recovery_config=recovery,
-        )
+        interrupted = False
+        try:
+            cli_main(
+                flow,
+                workers_per_process=live.flow.workers,
+                epoch_interval=timedelta(seconds=live.flow.epoch_interval_seconds),
+                recovery_config=recovery,
+            )
+        except (KeyboardInterrupt, BytewaxRuntimeError) as exc:
+            if not _caused_by_interrupt(exc):
+                raise
+            # Nothing is lost: what was in flight is read again on the next run
+            # (from the recovery snapshot, or from the start) and recognised by txn_id.
+            interrupted = True
+            logger.warning("stopped by a signal; the next run picks up what was in flight")
         seconds = time.perf_counter() - started
     totals = metrics.totals()
     store = CaseStore(settings.database_url)
@@ -129,4 +146,14 @@ def run_monitor(
         cases_in_store=cases_in_store,
         seconds=seconds,
         dead_letters_by_reason={k: int(v) for k, v in metrics.dead_letters_by_reason().items()},
+        interrupted=interrupted,
     )
+
+
+def _caused_by_interrupt(exc: BaseException | None) -> bool:
+    """Bytewax wraps a KeyboardInterrupt raised inside a step in its own error."""
+    while exc is not None:
+        if isinstance(exc, KeyboardInterrupt):
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
