@@ -18,6 +18,7 @@ from riskwatch.parsing import (
     ValidationLimits,
     parse_transaction,
     redact_card_numbers,
+    redact_card_numbers_text,
 )
 
 Clock = Callable[[], datetime]
@@ -43,7 +44,7 @@ def dead_letter(raw: RawRecord, reason: str, error: str, at: datetime) -> DeadLe
         offset=raw.offset,
         payload=redact_card_numbers(raw.payload),
         reason=reason,
-        error=error,
+        error=redact_card_numbers_text(error),
         at=at,
     )
 

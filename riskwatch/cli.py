@@ -186,15 +186,25 @@ def cmd_demo(args: argparse.Namespace) -> int:
     demo_dir = base.data_dir / "demo"
     shutil.rmtree(demo_dir, ignore_errors=True)
     demo_dir.mkdir(parents=True)
+    # The demo never touches configured services: simulated customers must not
+    # reach a real Redis, case queue or alerts topic named in the environment.
     settings = load_settings(
         **{
             **base.model_dump(exclude={"redis_url_env", "database_url_env", "kafka_brokers_env"}),
             "data_dir": demo_dir,
             "input": {"source": "simulator", "paths": []},
+            "redis": {**base.redis.model_dump(), "url": None},
             "kafka": {**base.kafka.model_dump(), "brokers": None},
             "database": {"url": None},
+            "redis_url_env": None,
+            "database_url_env": None,
+            "kafka_brokers_env": None,
         }
     )
+    if settings.redis.url or settings.database.url or settings.kafka.brokers:
+        raise SettingsError("the demo's settings still name a service; refusing to run")
+    if base.redis.url or base.database.url or base.kafka.brokers:
+        print("riskwatch demo: ignoring the configured Redis, database and Kafka", flush=True)
     sim = settings.simulator
     print(
         f"riskwatch demo: {sim.customers:,} simulated customers over {sim.days} days "

@@ -20,7 +20,7 @@ import math
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 import orjson
@@ -35,8 +35,13 @@ from riskwatch.contracts import (
 #: Epoch-millisecond timestamps outside this range are surely mistakes.
 _EARLIEST = datetime(1990, 1, 1, tzinfo=UTC)
 #: Identifiers are printable ASCII without spaces; '|' is reserved by the state store.
-_ID_PATTERN = re.compile(r"^[!-{}~]+$")
-_PAN_PATTERN = re.compile(rb"(?<!\d)\d{14,19}(?!\d)")
+_ID_PATTERN = re.compile(r"[!-{}~]+")
+# 13 to 19 digits, optionally grouped by single spaces or dashes (4111-1111-...).
+_PAN_TEXT = re.compile(r"(?<![\d])\d(?:[ -]?\d){12,18}(?![\d])")
+_PAN_BYTES = re.compile(rb"(?<![\d])\d(?:[ -]?\d){12,18}(?![\d])")
+_TS_KEY_BEFORE = re.compile(rb'"ts"\s*:\s*$')
+_PLAIN_DECIMAL = re.compile(r"[0-9]+(?:\.[0-9]+)?")
+_CENT = Decimal("0.01")
 _ID_FIELDS = ("txn_id", "customer_id", "account_id")
 _OPTIONAL_IDS = (
     "card_id",
@@ -86,25 +91,59 @@ def luhn_valid(digits: str) -> bool:
     return total % 10 == 0
 
 
+def _pan_digits(candidate: str) -> str | None:
+    digits = candidate.replace(" ", "").replace("-", "")
+    return digits if 13 <= len(digits) <= 19 and luhn_valid(digits) else None
+
+
+def _masked(digits: str) -> str:
+    return digits[:6] + "*" * (len(digits) - 10) + digits[-4:]
+
+
+def contains_card_number(text: str) -> bool:
+    """Whether a text holds a card number (13-19 digits passing Luhn, maybe grouped).
+
+    >>> contains_card_number("card 4111 1111 1111 1111")
+    True
+    >>> contains_card_number("T000000000000001")
+    False
+    """
+    return any(_pan_digits(m.group(0)) for m in _PAN_TEXT.finditer(text))
+
+
+def redact_card_numbers_text(text: str) -> str:
+    """Mask card numbers in a text, keeping the first six and last four digits.
+
+    >>> redact_card_numbers_text("got '4111-1111-1111-1111'")
+    "got '411111******1111'"
+    """
+
+    def mask(m: re.Match[str]) -> str:
+        digits = _pan_digits(m.group(0))
+        return m.group(0) if digits is None else _masked(digits)
+
+    return _PAN_TEXT.sub(mask, text)
+
+
 def redact_card_numbers(payload: bytes) -> bytes:
-    """Mask digit runs that look like card numbers, keeping the first 6 and last 4.
+    """Mask card numbers in raw bytes, keeping the first six and last four digits.
 
     Dead letters keep the raw record, and a raw record may carry a clear PAN
     that a channel should never have sent; it must not be stored in clear.
-    Runs of 13 digits are left alone: epoch-millisecond timestamps are 13
-    digits long, and 13-digit PANs are no longer issued.
+    An epoch-millisecond ``ts`` is 13 digits and sometimes passes the Luhn
+    check, so the number right after a ``"ts":`` key is left alone.
 
     >>> redact_card_numbers(b'{"card_id": "4111111111111111", "ts": 1767571200000}')
     b'{"card_id": "411111******1111", "ts": 1767571200000}'
     """
 
     def mask(m: re.Match[bytes]) -> bytes:
-        run = m.group(0)
-        if not luhn_valid(run.decode("ascii")):
-            return run
-        return run[:6] + b"*" * (len(run) - 10) + run[-4:]
+        if _TS_KEY_BEFORE.search(payload, max(0, m.start() - 16), m.start()):
+            return m.group(0)
+        digits = _pan_digits(m.group(0).decode("ascii"))
+        return m.group(0) if digits is None else _masked(digits).encode("ascii")
 
-    return _PAN_PATTERN.sub(mask, payload)
+    return _PAN_BYTES.sub(mask, payload)
 
 
 def _require_text(record: dict[str, Any], name: str) -> str:
@@ -122,7 +161,7 @@ def _check_id(name: str, value: str, limits: ValidationLimits) -> str:
     if len(value) > limits.max_id_length:
         msg = f"field {name!r} is {len(value)} characters long; the limit is {limits.max_id_length}"
         raise InvalidRecord("id_too_long", msg)
-    if not _ID_PATTERN.match(value):
+    if not _ID_PATTERN.fullmatch(value):
         msg = f"field {name!r} must be printable ASCII without spaces or '|', got {value!r}"
         raise InvalidRecord("invalid_field", msg)
     return value
@@ -141,28 +180,31 @@ def parse_amount(value: Any, limits: ValidationLimits) -> Decimal:
     if isinstance(value, bool) or not isinstance(value, int | float | str):
         msg = f"amount must be a number or a decimal string, got {type(value).__name__}"
         raise InvalidRecord("invalid_amount", msg)
-    if isinstance(value, float) and not math.isfinite(value):
-        msg = f"amount must be finite, got {value!r}"
-        raise InvalidRecord("invalid_amount", msg)
-    try:
-        amount = Decimal(str(value).strip())
-    except InvalidOperation:
-        msg = f"amount is not a number: {value!r}"
-        raise InvalidRecord("invalid_amount", msg) from None
-    if not amount.is_finite():
-        msg = f"amount must be finite, got {value!r}"
-        raise InvalidRecord("invalid_amount", msg)
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            msg = f"amount must be finite, got {value!r}"
+            raise InvalidRecord("invalid_amount", msg)
+        amount = Decimal(repr(value))
+    elif isinstance(value, int):
+        amount = Decimal(value)
+    else:
+        # ASCII digits only: Decimal() alone would also take "1_000", "+5",
+        # "NaN", "1e3" and digits of other scripts.
+        if not _PLAIN_DECIMAL.fullmatch(value):
+            msg = f"amount must be a plain decimal such as 1234.50, got {value!r}"
+            raise InvalidRecord("invalid_amount", msg)
+        amount = Decimal(value)
     if amount <= 0:
         msg = f"amount must be greater than zero, got {value!r}"
         raise InvalidRecord("invalid_amount", msg)
     if amount > limits.max_amount:
         msg = f"amount {value!r} is above the limit of {limits.max_amount}"
         raise InvalidRecord("invalid_amount", msg)
-    exponent = amount.as_tuple().exponent
-    if isinstance(exponent, int) and exponent < -2:
+    cents = amount.quantize(_CENT)
+    if cents != amount:
         msg = f"amount {value!r} has more than two decimal places"
         raise InvalidRecord("invalid_amount", msg)
-    return amount
+    return cents
 
 
 def parse_timestamp(value: Any, now: datetime, limits: ValidationLimits) -> datetime:
@@ -240,6 +282,11 @@ def validate(record: Any, now: datetime, limits: ValidationLimits) -> Transactio
     if not isinstance(record, dict):
         msg = f"a transaction must be a JSON object, got a JSON {type(record).__name__}"
         raise InvalidRecord("not_an_object", msg)
+    # First, so that no other rejection quotes a card number back.
+    for name, value in record.items():
+        if isinstance(value, str) and contains_card_number(value):
+            msg = f"field {name!r} holds a clear card number (PAN); channels must send a token"
+            raise InvalidRecord("clear_card_number", msg)
     missing = [name for name in REQUIRED_FIELDS if record.get(name) is None]
     if missing:
         msg = f"missing required field{'s' if len(missing) > 1 else ''} {', '.join(missing)}"
@@ -262,10 +309,9 @@ def validate(record: Any, now: datetime, limits: ValidationLimits) -> Transactio
     for name in _OPTIONAL_IDS:
         value = _optional_text(record, name, limits.max_id_length)
         optional_ids[name] = None if value is None else _check_id(name, value, limits)
-    card_id = optional_ids["card_id"]
-    if card_id and card_id.isdigit() and 13 <= len(card_id) <= 19 and luhn_valid(card_id):
-        msg = "card_id looks like a clear card number (PAN); channels must send a token"
-        raise InvalidRecord("clear_card_number", msg)
+    if (record.get("lat") is None) != (record.get("lon") is None):
+        msg = "lat and lon must come together"
+        raise InvalidRecord("invalid_field", msg)
     # Fields outside the contract are tolerated (channels add their own) and dropped.
     return Transaction(
         txn_id=ids["txn_id"],

@@ -146,3 +146,28 @@ def test_the_in_process_simulator_feeds_the_flow(
     expected = sum(1 for _ in simulate(SimulationConfig(seed=5, customers=40, days=3)))
     assert summary.read == summary.processed == expected > 0
     assert summary.dead_lettered == 0
+
+
+def test_the_demo_never_uses_configured_services(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Simulated customers must not reach a real Redis, case queue or alerts topic."""
+    import riskwatch.cli as cli
+
+    seen = {}
+
+    def fake_run(settings, **_: object):
+        seen["settings"] = settings
+        raise SystemExit(0)
+
+    monkeypatch.setenv("REDIS_URL", "redis://prod-redis.invalid:6379/0")
+    monkeypatch.setenv("DATABASE_URL", "postgresql+psycopg://prod@db.invalid/prod")
+    monkeypatch.setenv("KAFKA_BROKERS", "prod-kafka.invalid:9092")
+    monkeypatch.setenv("RISKWATCH_REDIS__URL", "redis://other.invalid:6379/0")
+    monkeypatch.setattr(cli, "run_monitor", fake_run)
+    with pytest.raises(SystemExit):
+        cli.main(["demo", "--customers", "5", "--days", "1", "--data-dir", str(tmp_path)])
+    settings = seen["settings"]
+    assert settings.redis.url is None
+    assert settings.kafka.brokers is None
+    assert settings.database_url.startswith("sqlite:///")

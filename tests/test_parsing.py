@@ -109,6 +109,25 @@ def test_fields_outside_the_contract_are_tolerated() -> None:
         pytest.param(encode(good(currency="yuan")), "invalid_field", id="bad currency"),
         pytest.param(encode(good(lat=123.0)), "invalid_field", id="latitude out of range"),
         pytest.param(encode(good(card_id="4111111111111111")), "clear_card_number", id="clear PAN"),
+        pytest.param(
+            encode(good(card_id="4111-1111-1111-1111")), "clear_card_number", id="grouped PAN"
+        ),
+        pytest.param(
+            encode(good(counterparty_account="6222 0202 0011 2233 446")),
+            "clear_card_number",
+            id="PAN as an account",
+        ),
+        pytest.param(
+            encode(good(city="4222222222222")), "clear_card_number", id="13-digit PAN in text"
+        ),
+        pytest.param(encode(good(txn_id="T1\n")), "invalid_field", id="id with a newline"),
+        pytest.param(encode(good(amount="1_000")), "invalid_amount", id="amount 1_000"),
+        pytest.param(encode(good(amount="+5")), "invalid_amount", id="amount +5"),
+        pytest.param(encode(good(amount="1e3")), "invalid_amount", id="amount 1e3"),
+        pytest.param(
+            encode(good(amount="\uff11\uff10\uff10")), "invalid_amount", id="full-width digits"
+        ),
+        pytest.param(encode(good(lon=None)), "invalid_field", id="lat without lon"),
     ],
 )
 def test_bad_input_is_rejected_with_its_reason(payload: bytes, reason: str) -> None:
@@ -127,3 +146,24 @@ def test_card_numbers_are_masked_in_raw_payloads_but_timestamps_kept() -> None:
     assert b"622202*********3446" in masked
     assert b"1768867200000" in masked, "13-digit epoch ms are not card numbers"
     assert b"4111111111111112" in masked, "digit runs failing the Luhn check are kept"
+
+
+def test_amounts_are_judged_by_value_and_kept_to_the_cent() -> None:
+    txn = parse_transaction(encode(good(amount="0.10000")), NOW, LIMITS)
+    assert str(txn.amount) == "0.10"
+
+
+def test_a_rejection_message_never_repeats_a_card_number() -> None:
+    from riskwatch.parsing import redact_card_numbers_text
+
+    with pytest.raises(InvalidRecord) as caught:
+        parse_transaction(encode(good(channel="4111111111111111")), NOW, LIMITS)
+    assert "4111111111111111" not in redact_card_numbers_text(str(caught.value))
+
+
+def test_grouped_and_13_digit_card_numbers_are_masked_but_the_ts_is_kept() -> None:
+    raw = b'{"card_id":"4111 1111 1111 1111","x":"4222222222222","ts":4222222222222}'
+    masked = redact_card_numbers(raw)
+    assert b"4111 1111 1111 1111" not in masked
+    assert b'"x":"422222***2222"' in masked
+    assert masked.endswith(b'"ts":4222222222222}'), "the number after ts is a time"
