@@ -59,7 +59,7 @@ def build_context(settings: Settings, metrics: PipelineMetrics, clock: Clock) ->
         raise SettingsError(msg)
     client = redis.Redis.from_url(settings.redis.url)
     vocabulary = feature_vocabulary(settings.state.windows_seconds)
-    packs = [load_pack(name, vocabulary) for name in settings.detection.rule_packs]
+    packs = [load_pack(name, vocabulary, TEXT_FIELDS) for name in settings.detection.rule_packs]
     anomaly = settings.detection.anomaly
     return AssessContext(
         state=CustomerStateStore(

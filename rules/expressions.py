@@ -113,7 +113,31 @@ def _fail(node: ast.AST, message: str) -> ExpressionError:
     return ExpressionError(message, getattr(node, "col_offset", 0) + 1)
 
 
-def _check(tree: ast.AST, vocabulary: frozenset[str]) -> list[str]:
+#: Longer expressions are refused: a rule is a sentence, not a program.
+MAX_EXPRESSION_LENGTH = 2000
+_SEQUENCE_NODES = (ast.List, ast.Tuple, ast.JoinedStr)
+
+
+def _may_be_text(node: ast.AST, text_names: frozenset[str]) -> bool:
+    """Whether a node can evaluate to text or a list, which ``*`` or ``%`` would blow up."""
+    if isinstance(node, _SEQUENCE_NODES):
+        return True
+    if isinstance(node, ast.Constant):
+        return isinstance(node.value, str | bytes)
+    if isinstance(node, ast.Name):
+        return node.id in text_names
+    if isinstance(node, ast.BinOp):
+        return _may_be_text(node.left, text_names) or _may_be_text(node.right, text_names)
+    if isinstance(node, ast.IfExp):
+        return _may_be_text(node.body, text_names) or _may_be_text(node.orelse, text_names)
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
+        return node.func.id in ("min", "max") and any(
+            _may_be_text(arg, text_names) for arg in node.args
+        )
+    return False
+
+
+def _check(tree: ast.AST, vocabulary: frozenset[str], text_names: frozenset[str]) -> list[str]:
     names: list[str] = []
     # First the shapes, so that the message names the construct (a lambda, an
     # attribute) rather than whatever encloses it.
@@ -137,6 +161,13 @@ def _check(tree: ast.AST, vocabulary: frozenset[str]) -> list[str]:
                 raise _fail(node, f"only these functions may be called: {allowed}")
             if node.keywords:
                 raise _fail(node, "keyword arguments are not allowed")
+        elif (
+            isinstance(node, ast.BinOp)
+            and isinstance(node.op, ast.Mult | ast.Mod | ast.FloorDiv)
+            and (_may_be_text(node.left, text_names) or _may_be_text(node.right, text_names))
+        ):
+            # 'a' * 10**9 or '%0*d' % (...) would exhaust memory on every event.
+            raise _fail(node, "repeating or formatting text or lists is not allowed")
         elif isinstance(node, ast.Constant) and not isinstance(
             node.value, str | int | float | bool | type(None)
         ):
@@ -144,8 +175,13 @@ def _check(tree: ast.AST, vocabulary: frozenset[str]) -> list[str]:
     return names
 
 
-def compile_expression(source: str, vocabulary: Iterable[str]) -> CompiledExpression:
+def compile_expression(
+    source: str, vocabulary: Iterable[str], text_names: Iterable[str] = ()
+) -> CompiledExpression:
     """Check and compile an expression; raise :class:`ExpressionError` if it is unsafe.
+
+    ``text_names`` are the names that hold text (``city``, a text param): they
+    may be compared but not repeated or formatted.
 
     >>> expr = compile_expression("amount >= 100 and channel in ['atm']", {"amount", "channel"})
     >>> expr.evaluate({"amount": 150.0, "channel": "atm"})
@@ -156,10 +192,15 @@ def compile_expression(source: str, vocabulary: Iterable[str]) -> CompiledExpres
     rules.errors.ExpressionError: column 1: attribute access is not allowed in a rule expression
     """
     text = " ".join(source.split())
+    if len(text) > MAX_EXPRESSION_LENGTH:
+        msg = f"expression is {len(text)} characters long; the limit is {MAX_EXPRESSION_LENGTH}"
+        raise ExpressionError(msg, 1)
     try:
         tree = ast.parse(text, mode="eval")
+        names = _check(tree, frozenset(vocabulary), frozenset(text_names))
+        code = compile(tree, "<rule>", "eval")
     except SyntaxError as exc:
         raise ExpressionError(f"syntax error: {exc.msg}", exc.offset or 0) from None
-    names = _check(tree, frozenset(vocabulary))
-    code = compile(tree, "<rule>", "eval")
+    except (RecursionError, MemoryError):
+        raise ExpressionError("expression is nested too deeply", 1) from None
     return CompiledExpression(source=text, code=code, names=tuple(names))

@@ -120,7 +120,9 @@ def _choice(mapping: dict[str, Any], name: str, options: tuple[str, ...], source
     return value
 
 
-def _load_rule(raw: Any, source: str, vocabulary: frozenset[str], seen: set[str]) -> Rule:
+def _load_rule(
+    raw: Any, source: str, vocabulary: frozenset[str], text_names: frozenset[str], seen: set[str]
+) -> Rule:
     if not isinstance(raw, dict):
         raise PackError(f"{source}: each rule must be a mapping, got {raw!r}")
     rule_id = _require(raw, "id", str, source, None)
@@ -139,7 +141,7 @@ def _load_rule(raw: Any, source: str, vocabulary: frozenset[str], seen: set[str]
     version = _require(raw, "version", int, source, rule_id)
     when_text = _require(raw, "when", str, source, rule_id)
     try:
-        when = compile_expression(when_text, vocabulary)
+        when = compile_expression(when_text, vocabulary, text_names)
     except ExpressionError as exc:
         line = raw["__lines__"]["when"]
         msg = f"{_where(source, line, rule_id)}: in 'when', {exc}"
@@ -161,8 +163,14 @@ def _scalar(value: Any) -> bool:
     return isinstance(value, int | float | str) and not isinstance(value, bool)
 
 
-def parse_pack(text: str, source: str, vocabulary: Iterable[str]) -> RulePack:
-    """Load a pack from YAML text; ``vocabulary`` is the feature names rules may use."""
+def parse_pack(
+    text: str, source: str, vocabulary: Iterable[str], text_names: Iterable[str] = ()
+) -> RulePack:
+    """Load a pack from YAML text.
+
+    ``vocabulary`` is the feature names rules may use, ``text_names`` those of
+    them that hold text; the pack's own text and list params are added to both.
+    """
     try:
         doc = yaml.load(text, Loader=_LineLoader)  # a SafeLoader: no object tags
     except yaml.YAMLError as exc:
@@ -186,11 +194,14 @@ def parse_pack(text: str, source: str, vocabulary: Iterable[str]) -> RulePack:
     rules_raw = _require(doc, "rules", list, source, None)
     names = frozenset(vocabulary) | frozenset(params)
     seen: set[str] = set()
-    rules = tuple(_load_rule(raw, source, names, seen) for raw in rules_raw)
+    texts = frozenset(text_names) | {k for k, v in params.items() if isinstance(v, str | tuple)}
+    rules = tuple(_load_rule(raw, source, names, texts, seen) for raw in rules_raw)
     return RulePack(name=name, version=version, source=source, params=params, rules=rules)
 
 
-def load_pack(name_or_path: str, vocabulary: Iterable[str]) -> RulePack:
+def load_pack(
+    name_or_path: str, vocabulary: Iterable[str], text_names: Iterable[str] = ()
+) -> RulePack:
     """Load a shipped pack by name (``foundation``) or any pack by file path."""
     path = Path(name_or_path)
     if path.suffix in (".yaml", ".yml") or path.exists():
@@ -198,9 +209,9 @@ def load_pack(name_or_path: str, vocabulary: Iterable[str]) -> RulePack:
             text = path.read_text(encoding="utf-8")
         except OSError as exc:
             raise PackError(f"{path}: cannot read rule pack: {exc}") from None
-        return parse_pack(text, str(path), vocabulary)
+        return parse_pack(text, str(path), vocabulary, text_names)
     resource = importlib.resources.files("rules") / "packs" / f"{name_or_path}.yaml"
     if not resource.is_file():
         raise PackError(f"no shipped rule pack named {name_or_path!r} and no such file")
     text = resource.read_text(encoding="utf-8")
-    return parse_pack(text, f"packs/{name_or_path}.yaml", vocabulary)
+    return parse_pack(text, f"packs/{name_or_path}.yaml", vocabulary, text_names)

@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from detectors.features import TEXT_FIELDS
 from flows.monitor import feature_vocabulary
 from rules.engine import RuleEngine
 from rules.errors import PackError
@@ -186,13 +187,20 @@ rules:
         ("amount >= threshold_typo", "unknown name 'threshold_typo'"),
         ("max(amount, key=abs)", "keyword arguments"),
         ("amount >=", "syntax error"),
+        ("'a' * 100000 * 100000 != city", "repeating or formatting"),
+        ("'%0*d' % (200000000, 1) == city", "repeating or formatting"),
+        ("[0] * 50000000 == channel", "repeating or formatting"),
+        ("city * 50000 * 50000 == channel", "repeating or formatting"),
+        ("(city + 'x') % amount == kind", "repeating or formatting"),
+        ("amount > 1 and " * 300 + "True", "characters long"),
+        ("(" * 900 + "amount" + ")" * 900, "nested too deeply|too many nested"),
     ],
 )
 def test_unsafe_or_broken_expressions_are_rejected(expression: str, message: str) -> None:
     from rules.errors import ExpressionError
 
     with pytest.raises(ExpressionError, match=message):
-        compile_expression(expression, VOCABULARY)
+        compile_expression(expression, VOCABULARY, TEXT_FIELDS)
 
 
 BROKEN_PACK = """pack: broken
