@@ -12,7 +12,7 @@ unique index that SQLite and PostgreSQL both support, so that two writers can
 never open two cases for the same customer.
 
 Alerts are compliance records: they are inserted once (``alert_id`` is the
-idempotency key and ``txn_id`` is unique) and never updated or deleted.
+idempotency key and a customer's ``txn_id`` is unique) and never updated or deleted.
 
 >>> sorted(metadata.tables)
 ['alert_typologies', 'alerts', 'cases']
@@ -118,9 +118,9 @@ cases = sa.Table(
 alerts = sa.Table(
     "alerts",
     metadata,
-    sa.Column("alert_id", sa.String(128), primary_key=True),
+    sa.Column("alert_id", sa.String(300), primary_key=True),
     sa.Column("case_id", _CASE_ID, sa.ForeignKey("cases.case_id"), nullable=False, index=True),
-    sa.Column("txn_id", sa.String(128), nullable=False, unique=True),
+    sa.Column("txn_id", sa.String(128), nullable=False),
     sa.Column("customer_id", sa.String(128), nullable=False, index=True),
     sa.Column("score", sa.Float(), nullable=False, index=True),
     sa.Column("severity", sa.String(16), nullable=False),
@@ -136,6 +136,9 @@ alerts = sa.Table(
     sa.Column("detected_at", UTCDateTime(), nullable=False),
     sa.CheckConstraint(_one_of("severity", SEVERITIES), name="severity"),
     sa.CheckConstraint("score >= 0 AND score <= 100", name="score"),
+    # txn_id is the idempotency key of one customer's transaction; the same id
+    # under another customer is another transaction, not a replay.
+    sa.UniqueConstraint("customer_id", "txn_id"),
 )
 
 # One row per (alert, typology): filtering a JSON array is not portable between
@@ -144,6 +147,6 @@ alerts = sa.Table(
 alert_typologies = sa.Table(
     "alert_typologies",
     metadata,
-    sa.Column("alert_id", sa.String(128), sa.ForeignKey("alerts.alert_id"), primary_key=True),
+    sa.Column("alert_id", sa.String(300), sa.ForeignKey("alerts.alert_id"), primary_key=True),
     sa.Column("typology", sa.String(64), primary_key=True, index=True),
 )

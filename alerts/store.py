@@ -1,9 +1,9 @@
 """The case store: alerts kept as compliance records, grouped into analyst cases.
 
 The alert sink calls :meth:`CaseStore.write_alerts` once per batch. A batch is
-one transaction, and writing is idempotent on ``alert_id`` (and on ``txn_id``,
-which is unique), because after a restart the dataflow replays from its last
-snapshot and will hand the same alerts over again: a replay must neither
+one transaction, and writing is idempotent on ``alert_id`` (and on the pair
+``customer_id, txn_id``, which is unique), because after a restart the dataflow
+replays from its last snapshot and will hand the same alerts over again: a replay must neither
 duplicate an alert nor inflate a case's counts.
 
 Each customer has at most one open case (status other than ``closed``). It
@@ -168,21 +168,21 @@ class CaseStore:
         ignores conflicts, for a concurrent writer that got there first.
         """
         stored_ids: set[str] = set()
-        stored_txns: set[str] = set()
+        stored_txns: set[tuple[str, str]] = set()
         for chunk in _chunks(batch, _LOOKUP_CHUNK):
             rows = conn.execute(
-                sa.select(alerts.c.alert_id, alerts.c.txn_id).where(
+                sa.select(alerts.c.alert_id, alerts.c.customer_id, alerts.c.txn_id).where(
                     sa.or_(
                         alerts.c.alert_id.in_([a.alert_id for a in chunk]),
                         alerts.c.txn_id.in_([a.txn.txn_id for a in chunk]),
                     )
                 )
             )
-            for alert_id, txn_id in rows:
+            for alert_id, customer_id, txn_id in rows:
                 stored_ids.add(alert_id)
-                stored_txns.add(txn_id)
+                stored_txns.add((customer_id, txn_id))
         fresh = [a for a in batch if a.alert_id not in stored_ids]
-        rescored = [a.alert_id for a in fresh if a.txn.txn_id in stored_txns]
+        rescored = [a.alert_id for a in fresh if (a.customer_id, a.txn.txn_id) in stored_txns]
         if rescored:
             # Same transaction, new alert id: alert ids are not deterministic
             # upstream, or a transaction was scored twice. Either way the first
@@ -192,7 +192,7 @@ class CaseStore:
                 len(rescored),
                 rescored[0],
             )
-        return [a for a in fresh if a.txn.txn_id not in stored_txns]
+        return [a for a in fresh if (a.customer_id, a.txn.txn_id) not in stored_txns]
 
     def _file_under_case(
         self, conn: Connection, customer_id: str, group: list[Alert], now: datetime

@@ -131,8 +131,8 @@ class ShardAssessor(StatefulBatchLogic[Transaction, Assessment, bytes]):
             top_features=anomaly.top_features,
         )
         return Alert(
-            # One alert per transaction: replays and duplicates map to the same id.
-            alert_id=f"AL-{txn.txn_id}",
+            # One alert per customer's transaction: replays map to the same id.
+            alert_id=f"AL-{txn.customer_id}-{txn.txn_id}",
             txn=txn,
             score=risk,
             severity=severity_for(risk),

@@ -59,7 +59,7 @@ class KafkaSettings(BaseModel):
 
 
 class ValidationSettings(BaseModel):
-    max_id_length: int = Field(64, ge=8, le=256)
+    max_id_length: int = Field(64, ge=8, le=128)
     max_future_seconds: int = Field(3600, ge=0)
     max_amount: str = "1000000000"
 

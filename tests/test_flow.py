@@ -171,3 +171,20 @@ def test_the_demo_never_uses_configured_services(
     assert settings.redis.url is None
     assert settings.kafka.brokers is None
     assert settings.database_url.startswith("sqlite:///")
+
+
+def test_a_txn_id_reused_by_another_customer_loses_neither_customers_alert(
+    tmp_path: Path, redis_url: str, key_prefix: str
+) -> None:
+    """The id is one customer's idempotency key: the same id elsewhere is not a replay."""
+    settings = settings_for_test(tmp_path, redis_url, key_prefix)
+    records = spree("C001", 60) + spree("C002", 60)  # the same txn_ids for both
+    payloads = [orjson.dumps(r) for r in sorted(records, key=lambda r: r["ts"])]
+    metrics = PipelineMetrics()
+    run_main(get_flow(settings, metrics, source=TestingSource(raw_records(payloads), 10)))
+    alerts = alerts_in(settings)
+    by_customer = {
+        c: {a["txn_id"] for a in alerts if a["customer_id"] == c} for c in ("C001", "C002")
+    }
+    assert by_customer["C001"] and by_customer["C001"] == by_customer["C002"]
+    assert metrics.totals()["duplicates"] == 0

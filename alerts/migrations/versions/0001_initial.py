@@ -61,7 +61,7 @@ def upgrade() -> None:
 
     op.create_table(
         "alerts",
-        sa.Column("alert_id", sa.String(128), nullable=False),
+        sa.Column("alert_id", sa.String(300), nullable=False),
         sa.Column("case_id", _CASE_ID, nullable=False),
         sa.Column("txn_id", sa.String(128), nullable=False),
         sa.Column("customer_id", sa.String(128), nullable=False),
@@ -79,7 +79,7 @@ def upgrade() -> None:
         sa.Column("detected_at", _aware(), nullable=False),
         sa.PrimaryKeyConstraint("alert_id", name="pk_alerts"),
         sa.ForeignKeyConstraint(["case_id"], ["cases.case_id"], name="fk_alerts_case_id_cases"),
-        sa.UniqueConstraint("txn_id", name="uq_alerts_txn_id"),
+        sa.UniqueConstraint("customer_id", "txn_id", name="uq_alerts_customer_id_txn_id"),
         sa.CheckConstraint(_SEVERITY_CHECK, name="ck_alerts_severity"),
         sa.CheckConstraint("score >= 0 AND score <= 100", name="ck_alerts_score"),
     )
@@ -90,7 +90,7 @@ def upgrade() -> None:
 
     op.create_table(
         "alert_typologies",
-        sa.Column("alert_id", sa.String(128), nullable=False),
+        sa.Column("alert_id", sa.String(300), nullable=False),
         sa.Column("typology", sa.String(64), nullable=False),
         sa.PrimaryKeyConstraint("alert_id", "typology", name="pk_alert_typologies"),
         sa.ForeignKeyConstraint(
