@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 
 import bytewax.operators as op
 import redis
-from bytewax.connectors.kafka import operators as kop
+from bytewax.connectors.kafka import KafkaSource
 from bytewax.dataflow import Dataflow, Stream
 from bytewax.inputs import Source
 from confluent_kafka import OFFSET_BEGINNING
@@ -26,11 +26,12 @@ from detectors.anomaly import HalfSpaceTreesDetector
 from detectors.features import TEXT_FIELDS
 from detectors.state import CustomerStateStore, window_label
 from flows.assess import AssessContext, Assessment, ShardAssessor, shard_of
+from flows.kafka import CheckedKafkaSink
 from flows.operators import (
     Clock,
     alert_message,
     dead_letter_message,
-    kafka_records,
+    kafka_record,
     parse_records,
     system_clock,
 )
@@ -87,37 +88,37 @@ def _read(
     flow: Dataflow,
     settings: Settings,
     metrics: PipelineMetrics,
-    clock: Clock,
     given: Source[RawRecord] | None,
-) -> tuple[Stream[RawRecord], Stream[DeadLetter] | None]:
+) -> Stream[RawRecord]:
     if given is not None:
-        return op.input("given_in", flow, given), None
+        return op.input("given_in", flow, given)
     source = settings.input_source
     if source == "kafka":
         if not settings.kafka.brokers:
             raise SettingsError("input source kafka needs kafka.brokers (KAFKA_BROKERS)")
-        consumed = kop.input(
-            "kafka_in",
-            flow,
-            brokers=settings.kafka.brokers.split(","),
-            topics=[settings.kafka.transactions_topic],
+        # Consumer errors stop the run (see flows/kafka.py); each partition's
+        # offset is Bytewax's to snapshot and resume from.
+        kafka_source = KafkaSource(
+            settings.kafka.brokers.split(","),
+            [settings.kafka.transactions_topic],
             tail=settings.kafka.tail,
             starting_offset=OFFSET_BEGINNING,
             add_config=settings.kafka.client_config(),
             batch_size=settings.flow.batch_size,
+            raise_on_errors=True,
         )
-        records = kafka_records("kafka_records", consumed.oks, consumed.errs, metrics, clock)
-        return records.oks, records.errs
+        messages = op.input("kafka_in", flow, kafka_source)
+        return op.map("kafka_records", messages, kafka_record(metrics))
     if source == "file":
         if not settings.input.paths:
             raise SettingsError("input source file needs input.paths (--input PATH)")
         file_source = JsonlFileSource(settings.input.paths, metrics, settings.flow.batch_size)
-        return op.input("file_in", flow, file_source), None
+        return op.input("file_in", flow, file_source)
     sim = settings.simulator
     simulator = SimulatorSource(
         sim.customers, sim.days, sim.seed, sim.start, metrics, settings.flow.batch_size
     )
-    return op.input("simulator_in", flow, simulator), None
+    return op.input("simulator_in", flow, simulator)
 
 
 def get_flow(
@@ -142,13 +143,11 @@ def get_flow(
     kafka = settings.kafka
 
     flow = Dataflow("riskwatch_monitor")
-    raw, source_errors = _read(flow, settings, metrics, clock, source)
+    raw = _read(flow, settings, metrics, source)
     # raw: RawRecord (bytes + source, partition, offset)
     parsed = parse_records("parse", raw, limits, clock)
     # parsed.oks: Transaction; parsed.errs: DeadLetter with its reason
     dead = parsed.errs
-    if source_errors is not None:
-        dead = op.merge("all_dead", parsed.errs, source_errors)
     keyed = op.key_on("by_shard", parsed.oks, lambda txn: shard_of(txn.customer_id, shards))
     # keyed: (shard, Transaction), a customer's transactions in order on one worker
     assessed = op.stateful_batch("assess", keyed, lambda resume: ShardAssessor(context, resume))
@@ -157,21 +156,17 @@ def get_flow(
     # alerts: Alert, at or above the alert threshold
     op.output("case_store", alerts, CaseStoreSink(settings.database_url, metrics))
     if kafka.brokers:
-        brokers = kafka.brokers.split(",")
         config = kafka.client_config()
-        alert_msgs = op.map("alert_msg", alerts, alert_message)
-        kop.output(
-            "alerts_out", alert_msgs, brokers=brokers, topic=kafka.alerts_topic, add_config=config
+        alerts_out = CheckedKafkaSink(kafka.brokers, kafka.alerts_topic, alert_message, config)
+        op.output("alerts_out", alerts, alerts_out)
+        dead_out = CheckedKafkaSink(
+            kafka.brokers,
+            kafka.dead_letter_topic,
+            dead_letter_message,
+            config,
+            on_delivered=_count_dead_letters(metrics),
         )
-        counted = op.map("count_dead", dead, _counting(metrics))
-        dead_msgs = op.map("dead_msg", counted, dead_letter_message)
-        kop.output(
-            "dead_letters_out",
-            dead_msgs,
-            brokers=brokers,
-            topic=kafka.dead_letter_topic,
-            add_config=config,
-        )
+        op.output("dead_letters_out", dead, dead_out)
     else:
         op.output("dead_letters", dead, DeadLetterFileSink(settings.dead_letter_path, metrics))
     return flow
@@ -181,9 +176,9 @@ def _alert_of(assessment: Assessment) -> Alert | None:
     return assessment.alert
 
 
-def _counting(metrics: PipelineMetrics) -> Callable[[DeadLetter], DeadLetter]:
-    def count(letter: DeadLetter) -> DeadLetter:
-        metrics.dead_letters.labels(reason=letter.reason).inc()
-        return letter
+def _count_dead_letters(metrics: PipelineMetrics) -> Callable[[list[DeadLetter]], None]:
+    def count(letters: list[DeadLetter]) -> None:
+        for letter in letters:
+            metrics.dead_letters.labels(reason=letter.reason).inc()
 
     return count

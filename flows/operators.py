@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 import bytewax.operators as op
 import orjson
-from bytewax.connectors.kafka import KafkaError, KafkaSinkMessage, KafkaSourceMessage
+from bytewax.connectors.kafka import KafkaSourceMessage
 from bytewax.dataflow import Stream, operator
 
 from alerts.metrics import PipelineMetrics
@@ -70,23 +70,10 @@ def parse_records(
     return ParseOut(split.trues, split.falses)  # type: ignore[arg-type]
 
 
-@dataclass(frozen=True)
-class RecordsOut:
-    """Raw records to parse, and dead letters for what the source could not deliver."""
-
-    oks: Stream[RawRecord]
-    errs: Stream[DeadLetter]
-
-
-@operator
-def kafka_records(
-    step_id: str,
-    messages: Stream[KafkaSourceMessage[bytes | None, bytes | None]],
-    failures: Stream[KafkaError[bytes | None, bytes | None]],
+def kafka_record(
     metrics: PipelineMetrics,
-    clock: Clock,
-) -> RecordsOut:
-    """Kafka messages as raw records; consumer errors as dead letters."""
+) -> Callable[[KafkaSourceMessage[bytes | None, bytes | None]], RawRecord]:
+    """Kafka messages as raw records; a null value (a tombstone) becomes an empty record."""
 
     def to_raw(msg: KafkaSourceMessage[bytes | None, bytes | None]) -> RawRecord:
         topic = msg.topic or "kafka"
@@ -99,28 +86,14 @@ def kafka_records(
             key=msg.key,
         )
 
-    def to_dead(err: KafkaError[bytes | None, bytes | None]) -> DeadLetter:
-        topic = err.msg.topic or "kafka"
-        metrics.records_read.labels(source=f"kafka:{topic}").inc()
-        raw = RawRecord(
-            topic,
-            str(err.msg.partition),
-            err.msg.offset if err.msg.offset is not None else -1,
-            err.msg.value or b"",
-        )
-        return dead_letter(raw, "kafka_error", str(err.err), clock())
-
-    return RecordsOut(op.map("to_raw", messages, to_raw), op.map("errors", failures, to_dead))
+    return to_raw
 
 
-def dead_letter_message(letter: DeadLetter) -> KafkaSinkMessage[bytes | None, bytes | None]:
-    return KafkaSinkMessage(
-        key=f"{letter.source}:{letter.partition}".encode(),
-        value=orjson.dumps(letter.to_json_dict()),
-    )
+def dead_letter_message(letter: DeadLetter) -> tuple[bytes | None, bytes]:
+    """Keyed by where the record came from, so one partition's letters stay in order."""
+    return f"{letter.source}:{letter.partition}".encode(), orjson.dumps(letter.to_json_dict())
 
 
-def alert_message(alert: Alert) -> KafkaSinkMessage[bytes | None, bytes | None]:
-    return KafkaSinkMessage(
-        key=alert.customer_id.encode(), value=orjson.dumps(alert.to_json_dict())
-    )
+def alert_message(alert: Alert) -> tuple[bytes | None, bytes]:
+    """Keyed by customer, like the transactions."""
+    return alert.customer_id.encode(), orjson.dumps(alert.to_json_dict())

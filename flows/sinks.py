@@ -1,8 +1,14 @@
 """Sinks for dead letters and alerts.
 
-Both count only what they have durably written, so the run summary's
-dead-lettered and alert figures are what a person will find on disk or in
-the case store.
+Both count a batch only once it is written (the file flushed, the store's
+transaction committed), so the run summary's figures are on disk or in the
+case store. An alert the store already held (a replay) counts as written:
+the store is idempotent and keeps the first.
+
+The dead-letter file is at-least-once: after a restart from a recovery
+snapshot, or a second run over the same input, a record can be dead-lettered
+again. Each letter carries its ``source``, ``partition`` and ``offset``, which
+together identify the record, so consumers can drop repeats.
 """
 
 from __future__ import annotations

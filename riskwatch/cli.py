@@ -91,6 +91,9 @@ def _print_summary(summary: RunSummary, settings: Settings, out: Any = sys.stdou
     if settings.kafka.brokers:
         lines.append(f"  alerts topic:      {settings.kafka.alerts_topic}")
         lines.append(f"  dead letters:      topic {settings.kafka.dead_letter_topic}")
+    elif settings.flow.workers > 1:
+        path = settings.dead_letter_path
+        lines.append(f"  dead letters:      {path.with_name(f'{path.stem}.w*{path.suffix}')}")
     else:
         lines.append(f"  dead letters:      {settings.dead_letter_path}")
     print("\n".join(lines), file=out)

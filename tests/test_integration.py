@@ -154,3 +154,45 @@ def test_simulated_traffic_from_a_jsonl_file_without_kafka(
     counts = assert_fraud_alerted(settings, fraud_by_customer())
     assert summary.alerts_in_store == counts["alerts"]
     assert not settings.dead_letter_path.exists() or settings.dead_letter_path.stat().st_size == 0
+
+
+def test_an_unacknowledged_kafka_write_stops_the_run_instead_of_losing_it() -> None:
+    from flows.kafka import CheckedKafkaSink, KafkaDeliveryFailed
+    from riskwatch.services import free_port
+
+    delivered: list[list[str]] = []
+    sink = CheckedKafkaSink(
+        f"127.0.0.1:{free_port()}",  # nothing listens here
+        "alerts",
+        lambda item: (None, item.encode()),
+        {"message.timeout.ms": "1500"},
+        on_delivered=delivered.append,
+        flush_timeout=5,
+    )
+    partition = sink.build("alerts_out", 0, 1)
+    with pytest.raises(KafkaDeliveryFailed, match=r"of 2 messages to 'alerts'"):
+        partition.write_batch(["a", "b"])
+    assert delivered == [], "nothing is counted that Kafka did not acknowledge"
+
+
+@pytest.mark.kafka
+def test_a_tombstone_on_the_topic_is_dead_lettered_not_lost(
+    tmp_path: Path, redis_url: str, key_prefix: str, kafka_brokers: str
+) -> None:
+    topic = f"txns-{uuid.uuid4().hex[:8]}"
+    create_topics(kafka_brokers, topic, partitions=1)
+    producer = Producer({"bootstrap.servers": kafka_brokers})
+    producer.produce(topic, key=b"C1", value=None)
+    assert producer.flush(30) == 0
+    settings = settings_for_test(
+        tmp_path,
+        redis_url,
+        key_prefix,
+        kafka={"brokers": kafka_brokers, "tail": False, "transactions_topic": topic,
+               "dead_letter_topic": f"{topic}-dead", "alerts_topic": f"{topic}-alerts"},
+        input={"source": "kafka", "paths": []},
+    )  # fmt: skip
+    create_topics(kafka_brokers, f"{topic}-dead", f"{topic}-alerts", partitions=1)
+    summary = run_monitor(settings)
+    assert summary.read == summary.dead_lettered == 1
+    assert summary.dead_letters_by_reason == {"empty_record": 1}
