@@ -59,6 +59,10 @@ def parse_records(
         now = clock()
         out: list[Transaction | DeadLetter] = []
         for raw in batch:
+            if raw.too_long:
+                error = f"record is longer than the limit; its first {len(raw.payload)} bytes kept"
+                out.append(dead_letter(raw, "record_too_long", error, now))
+                continue
             try:
                 out.append(parse_transaction(raw.payload, now, limits))
             except InvalidRecord as exc:

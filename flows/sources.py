@@ -18,51 +18,70 @@ from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
 from alerts.metrics import PipelineMetrics
 from riskwatch.contracts import RawRecord
 
+#: A line longer than this is not a transaction; it is dead-lettered, its head kept.
+MAX_RECORD_BYTES = 1 << 20
+_KEPT_OF_TOO_LONG = 1024
+_BOM = b"\xef\xbb\xbf"
 
-class _JsonlPartition(StatefulSourcePartition[RawRecord, int]):
+
+class _JsonlPartition(StatefulSourcePartition[RawRecord, tuple[int, int]]):
+    """Reads lines as bytes; the snapshot is (byte position, line number)."""
+
     def __init__(
-        self, path: Path, resume_at: int | None, batch_size: int, metrics: PipelineMetrics
+        self,
+        path: Path,
+        resume_at: tuple[int, int] | None,
+        batch_size: int,
+        metrics: PipelineMetrics,
     ) -> None:
         self._file = path.open("rb")
         self._name = path.name
         self._batch_size = batch_size
         self._counter = metrics.records_read.labels(source=f"file:{path.name}")
-        self._position = resume_at or 0
-        self._file.seek(self._position)
         # Offsets are 1-based line numbers, which a person can open the file at.
-        self._line = self._count_lines_before(self._position)
+        self._position, self._line = resume_at or (0, 0)
+        self._file.seek(self._position)
 
-    def _count_lines_before(self, position: int) -> int:
-        if position == 0:
-            return 0
-        self._file.seek(0)
-        count = self._file.read(position).count(b"\n")
-        self._file.seek(position)
-        return count
+    def _read_line(self) -> tuple[bytes, bool]:
+        """The next line, and whether it was too long (then only its head is kept)."""
+        line = self._file.readline(MAX_RECORD_BYTES + 1)
+        if len(line) <= MAX_RECORD_BYTES or line.endswith(b"\n"):
+            return line, False
+        size = len(line)
+        head = line[:_KEPT_OF_TOO_LONG]
+        while line and not line.endswith(b"\n"):
+            line = self._file.readline(MAX_RECORD_BYTES)
+            size += len(line)
+        self._position += size
+        return head, True
 
     def next_batch(self) -> list[RawRecord]:
         batch: list[RawRecord] = []
         for _ in range(self._batch_size):
-            line = self._file.readline()
+            start = self._position
+            line, too_long = self._read_line()
             if not line:
                 break
             self._line += 1
-            self._position += len(line)
-            payload = line.rstrip(b"\r\n") if line.endswith(b"\n") else line
-            batch.append(RawRecord(self._name, self._name, self._line, payload))
+            if not too_long:
+                self._position += len(line)
+                line = line.rstrip(b"\r\n") if line.endswith(b"\n") else line
+            if start == 0 and line.startswith(_BOM):
+                line = line[len(_BOM) :]
+            batch.append(RawRecord(self._name, self._name, self._line, line, too_long=too_long))
         if not batch:
             raise StopIteration
         self._counter.inc(len(batch))
         return batch
 
-    def snapshot(self) -> int:
-        return self._position
+    def snapshot(self) -> tuple[int, int]:
+        return (self._position, self._line)
 
     def close(self) -> None:
         self._file.close()
 
 
-class JsonlFileSource(FixedPartitionedSource[RawRecord, int]):
+class JsonlFileSource(FixedPartitionedSource[RawRecord, tuple[int, int]]):
     """Read one JSON transaction per line from files; one partition per file."""
 
     def __init__(self, paths: list[Path], metrics: PipelineMetrics, batch_size: int = 1000):
@@ -76,7 +95,9 @@ class JsonlFileSource(FixedPartitionedSource[RawRecord, int]):
     def list_parts(self) -> list[str]:
         return list(self._paths)
 
-    def build_part(self, step_id: str, for_part: str, resume_state: int | None) -> _JsonlPartition:
+    def build_part(
+        self, step_id: str, for_part: str, resume_state: tuple[int, int] | None
+    ) -> _JsonlPartition:
         return _JsonlPartition(self._paths[for_part], resume_state, self._batch_size, self._metrics)
 
 

@@ -149,6 +149,8 @@ class RawRecord:
     offset: int
     payload: bytes
     key: bytes | None = None
+    too_long: bool = False
+    """The record exceeded the source's size limit; ``payload`` holds only its head."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,6 +25,13 @@ def raw_records(payloads: list[bytes]) -> list[RawRecord]:
     return [RawRecord("test", "0", i, p) for i, p in enumerate(payloads)]
 
 
+def redis_state(redis_url: str, namespace: str) -> dict[bytes, list]:
+    import redis
+
+    client = redis.Redis.from_url(redis_url)
+    return {k: client.zrange(k, 0, -1, withscores=True) for k in client.scan_iter(f"{namespace}:*")}
+
+
 def alerts_in(settings) -> list[dict]:
     store = CaseStore(settings.database_url)
     try:
@@ -99,7 +106,9 @@ def test_a_rerun_over_the_same_file_adds_no_alert_and_no_state(
         tmp_path, redis_url, key_prefix, input={"source": "file", "paths": [path]}
     )
     first = run_monitor(settings)
+    state_after_first = redis_state(redis_url, key_prefix)
     second = run_monitor(settings)
+    assert redis_state(redis_url, key_prefix) == state_after_first
     assert first.duplicates == 0
     assert second.duplicates == second.processed == first.processed
     assert second.alerts_in_store == first.alerts_in_store > 0
@@ -188,3 +197,27 @@ def test_a_txn_id_reused_by_another_customer_loses_neither_customers_alert(
     }
     assert by_customer["C001"] and by_customer["C001"] == by_customer["C002"]
     assert metrics.totals()["duplicates"] == 0
+
+
+def test_file_quirks_a_bom_crlf_no_final_newline_and_an_over_long_line(
+    tmp_path: Path, redis_url: str, key_prefix: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import flows.sources
+
+    monkeypatch.setattr(flows.sources, "MAX_RECORD_BYTES", 400)
+    good = [orjson.dumps(r) for r in everyday_traffic(customers=1, per_customer=3)]
+    huge = b'{"txn_id": "' + b"x" * 5000 + b'"}'
+    path = tmp_path / "quirks.jsonl"
+    path.write_bytes(
+        b"\xef\xbb\xbf" + good[0] + b"\r\n" + huge + b"\r\n" + good[1] + b"\n" + good[2]
+    )
+    settings = settings_for_test(
+        tmp_path, redis_url, key_prefix, input={"source": "file", "paths": [path]}
+    )
+    summary = run_monitor(settings)
+    assert summary.read == 4
+    assert summary.processed == 3, "the BOM, CRLF and the unterminated last line are fine"
+    assert summary.dead_letters_by_reason == {"record_too_long": 1}
+    (letter,) = [orjson.loads(line) for line in settings.dead_letter_path.read_bytes().splitlines()]
+    assert letter["offset"] == 2
+    assert len(letter["raw"]) <= 1024
