@@ -196,3 +196,23 @@ def test_a_tombstone_on_the_topic_is_dead_lettered_not_lost(
     summary = run_monitor(settings)
     assert summary.read == summary.dead_lettered == 1
     assert summary.dead_letters_by_reason == {"empty_record": 1}
+
+
+def test_the_demo_traffic_passes_validation_entirely() -> None:
+    """The simulator's output is valid input: the demo dead-letters nothing."""
+    from riskwatch.parsing import InvalidRecord, ValidationLimits, parse_transaction
+    from riskwatch.settings import load_settings
+
+    sim = load_settings().simulator
+    config = SimulationConfig(
+        seed=sim.seed, customers=sim.customers, days=sim.days, start=sim.start
+    )
+    now = datetime.now(UTC)
+    rejected: dict[str, str] = {}
+    for event in simulate(config):
+        payload = orjson.dumps(event.txn.to_json_dict())
+        try:
+            parse_transaction(payload, now, ValidationLimits())
+        except InvalidRecord as exc:
+            rejected.setdefault(exc.reason, f"{event.txn.txn_id}: {exc}")
+    assert rejected == {}

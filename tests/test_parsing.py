@@ -117,9 +117,7 @@ def test_fields_outside_the_contract_are_tolerated() -> None:
             "clear_card_number",
             id="PAN as an account",
         ),
-        pytest.param(
-            encode(good(city="4222222222222")), "clear_card_number", id="13-digit PAN in text"
-        ),
+        pytest.param(encode(good(card_id="4222222222222")), "clear_card_number", id="13-digit PAN"),
         pytest.param(encode(good(txn_id="T1\n")), "invalid_field", id="id with a newline"),
         pytest.param(encode(good(amount="1_000")), "invalid_amount", id="amount 1_000"),
         pytest.param(encode(good(amount="+5")), "invalid_amount", id="amount +5"),
@@ -167,3 +165,18 @@ def test_grouped_and_13_digit_card_numbers_are_masked_but_the_ts_is_kept() -> No
     assert b"4111 1111 1111 1111" not in masked
     assert b'"x":"422222***2222"' in masked
     assert masked.endswith(b'"ts":4222222222222}'), "the number after ts is a time"
+
+
+@pytest.mark.parametrize(
+    "txn_id",
+    ["T98421196-0000000003", "4111111111111111", "20260105-0000-0042-1111", "6222020200112233446"],
+)
+def test_long_numeric_ids_outside_card_fields_are_not_taken_for_cards(txn_id: str) -> None:
+    assert parse_transaction(encode(good(txn_id=txn_id)), NOW, LIMITS).txn_id == txn_id
+
+
+def test_a_numeric_simulated_txn_id_shape_passes() -> None:
+    from riskwatch.parsing import contains_card_number
+
+    luhn_valid_ids = [f"T98421196-{n:010d}" for n in range(200)]
+    assert not any(contains_card_number(i) for i in luhn_valid_ids)
