@@ -27,10 +27,10 @@ WriteResult(alerts_inserted=0, duplicates_skipped=0, cases_opened=0)
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from itertools import groupby
 from types import TracebackType
 from typing import Any, Self
@@ -52,11 +52,10 @@ from alerts.schema import (
     alerts,
     cases,
 )
+from riskwatch.clock import Clock, utc_now
 from riskwatch.contracts import Alert
 
 logger = logging.getLogger(__name__)
-
-Clock = Callable[[], datetime]
 
 #: The embedded default, relative to the working directory.
 DEFAULT_URL = "sqlite:///var/riskwatch.db"
@@ -65,11 +64,6 @@ _INSERTS = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}
 # Well under SQLite's limit on bound parameters per statement.
 _LOOKUP_CHUNK = 500
 _OPEN_CASE = sa.text(f"status != '{CLOSED_STATUS}'")
-
-
-def utc_now() -> datetime:
-    """The default clock; tests pass their own."""
-    return datetime.now(UTC)
 
 
 @dataclass(frozen=True, slots=True)

@@ -28,15 +28,14 @@ from detectors.state import CustomerStateStore, window_label
 from flows.assess import AssessContext, Assessment, ShardAssessor, shard_of
 from flows.kafka import CheckedKafkaSink
 from flows.operators import (
-    Clock,
     alert_message,
     dead_letter_message,
     kafka_record,
     parse_records,
-    system_clock,
 )
 from flows.sinks import CaseStoreSink, DeadLetterFileSink
 from flows.sources import JsonlFileSource, SimulatorSource
+from riskwatch.clock import Clock, utc_now
 from riskwatch.contracts import Alert, DeadLetter, RawRecord
 from riskwatch.parsing import ValidationLimits
 from riskwatch.settings import Settings, SettingsError, load_settings
@@ -124,7 +123,7 @@ def _read(
 def get_flow(
     settings: Settings | None = None,
     metrics: PipelineMetrics | None = None,
-    clock: Clock = system_clock,
+    clock: Clock = utc_now,
     source: Source[RawRecord] | None = None,
 ) -> Dataflow:
     """Build the monitor dataflow from the settings (read from config/env when omitted).

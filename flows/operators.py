@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 import bytewax.operators as op
 import orjson
@@ -12,6 +12,7 @@ from bytewax.connectors.kafka import KafkaSourceMessage
 from bytewax.dataflow import Stream, operator
 
 from alerts.metrics import PipelineMetrics
+from riskwatch.clock import Clock
 from riskwatch.contracts import Alert, DeadLetter, RawRecord, Transaction
 from riskwatch.parsing import (
     InvalidRecord,
@@ -20,12 +21,6 @@ from riskwatch.parsing import (
     redact_card_numbers,
     redact_card_numbers_text,
 )
-
-Clock = Callable[[], datetime]
-
-
-def system_clock() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass(frozen=True)

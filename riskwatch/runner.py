@@ -21,7 +21,7 @@ from prometheus_client import start_http_server
 
 from alerts.metrics import PipelineMetrics
 from flows.monitor import get_flow
-from flows.operators import Clock, system_clock
+from riskwatch.clock import Clock, utc_now
 from riskwatch.embedded import with_redis
 from riskwatch.settings import Settings, SettingsError
 
@@ -99,7 +99,7 @@ def run_monitor(
     settings: Settings,
     metrics: PipelineMetrics | None = None,
     recovery_dir: Path | None = None,
-    clock: Clock = system_clock,
+    clock: Clock = utc_now,
     metrics_address: str | None = None,
 ) -> RunSummary:
     """Run the monitor over its source until the source ends; return the summary.
