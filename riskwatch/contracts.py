@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import base64
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -56,9 +56,12 @@ def ts_to_iso(ts: datetime) -> str:
     return ts.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
 def ts_to_ms(ts: datetime) -> int:
-    """Milliseconds since the epoch; exact for the millisecond timestamps we keep."""
-    return int(ts.timestamp() * 1000)
+    """Exact epoch milliseconds of an aware datetime, in integer arithmetic (no float)."""
+    return (ts - _EPOCH) // timedelta(milliseconds=1)
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,17 +16,13 @@ import calendar
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
+from riskwatch.contracts import ts_to_ms
 from simulator.geography import LOCAL_TZ
 
 DAY_MS = 86_400_000
 HOUR_MS = 3_600_000
 MINUTE_MS = 60_000
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-def to_ms(ts: datetime) -> int:
-    """Exact epoch milliseconds of an aware datetime (no float rounding)."""
-    return (ts - EPOCH) // timedelta(milliseconds=1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,14 +51,14 @@ class Day:
 
 def local_days(start: datetime, days: int) -> list[Day]:
     """The local days that overlap ``[start, start + days)``."""
-    lo = to_ms(start)
+    lo = ts_to_ms(start)
     hi = lo + days * DAY_MS
     first = start.astimezone(LOCAL_TZ).date()
     out: list[Day] = []
     current = first
     while True:
         midnight = datetime(current.year, current.month, current.day, tzinfo=LOCAL_TZ)
-        start_ms = to_ms(midnight)
+        start_ms = ts_to_ms(midnight)
         if start_ms >= hi:
             break
         out.append(

@@ -24,9 +24,9 @@ from datetime import timedelta
 from decimal import Decimal
 from operator import attrgetter
 
-from riskwatch.contracts import Label, Transaction
+from riskwatch.contracts import Label, Transaction, ts_to_ms
 from simulator.config import SimulationConfig
-from simulator.days import EPOCH, Day, local_days, to_ms
+from simulator.days import EPOCH, Day, local_days
 from simulator.errors import ConfigError
 from simulator.events import CREDIT_KINDS, Draft, SimulatedEvent
 from simulator.ids import TokenMinter, txn_id
@@ -116,7 +116,7 @@ def _run(config: SimulationConfig) -> Iterator[Draft]:
     customers = population.customers
     states = [CustomerState.opening(c) for c in customers]
     active = [(SCENARIOS[name], rate) for name, rate in config.rates.items() if rate > 0.0]
-    end_ms = to_ms(config.end)
+    end_ms = ts_to_ms(config.end)
 
     pending: list[Draft] = []
     for day in local_days(config.start, config.days):
