@@ -16,6 +16,7 @@ Names are stable and documented here, because rule packs refer to them:
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -24,6 +25,19 @@ from riskwatch.contracts import Transaction
 
 #: Text fields of the transaction that rules may test.
 TEXT_FIELDS = ("channel", "direction", "kind", "mcc", "country", "city", "currency")
+#: Numeric features of the transaction itself.
+TRANSACTION_NUMBERS = ("amount", "log_amount", "hour", "is_debit", "is_late")
+#: Per-window features, each suffixed with the window's label (``debit_sum_24h``).
+WINDOW_STEMS = ("debit_count", "debit_sum", "credit_count", "credit_sum", "net_flow")
+
+
+def feature_names(windows_seconds: Iterable[int]) -> set[str]:
+    """Every feature name that :func:`build_features` makes with these windows."""
+    names = {*TRANSACTION_NUMBERS, *TEXT_FIELDS}
+    for seconds in windows_seconds:
+        label = window_label(seconds)
+        names.update(f"{stem}_{label}" for stem in WINDOW_STEMS)
+    return names
 
 
 def transaction_features(txn: Transaction, tz: ZoneInfo) -> dict[str, Any]:

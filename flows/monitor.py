@@ -23,8 +23,8 @@ from confluent_kafka import OFFSET_BEGINNING
 
 from alerts.metrics import PipelineMetrics
 from detectors.anomaly import HalfSpaceTreesDetector
-from detectors.features import TEXT_FIELDS
-from detectors.state import CustomerStateStore, window_label
+from detectors.features import TEXT_FIELDS, feature_names
+from detectors.state import CustomerStateStore
 from flows.assess import AssessContext, Assessment, ShardAssessor, shard_of
 from flows.kafka import CheckedKafkaSink
 from flows.operators import (
@@ -43,22 +43,12 @@ from rules.engine import RuleEngine
 from rules.pack import load_pack
 
 
-def feature_vocabulary(windows_seconds: list[int]) -> set[str]:
-    """Every feature name a rule may use with these windows (detectors/features.py)."""
-    names = {"amount", "log_amount", "hour", "is_debit", "is_late", *TEXT_FIELDS}
-    for seconds in windows_seconds:
-        label = window_label(seconds)
-        for stem in ("debit_count", "debit_sum", "credit_count", "credit_sum", "net_flow"):
-            names.add(f"{stem}_{label}")
-    return names
-
-
 def build_context(settings: Settings, metrics: PipelineMetrics, clock: Clock) -> AssessContext:
     if not settings.redis.url:
         msg = "no Redis configured: set REDIS_URL, or use `riskwatch run`, which starts one"
         raise SettingsError(msg)
     client = redis.Redis.from_url(settings.redis.url)
-    vocabulary = feature_vocabulary(settings.state.windows_seconds)
+    vocabulary = feature_names(settings.state.windows_seconds)
     packs = [load_pack(name, vocabulary, TEXT_FIELDS) for name in settings.detection.rule_packs]
     anomaly = settings.detection.anomaly
     return AssessContext(

@@ -6,14 +6,13 @@ from typing import Any
 
 import pytest
 
-from detectors.features import TEXT_FIELDS
-from flows.monitor import feature_vocabulary
+from detectors.features import TEXT_FIELDS, feature_names
 from rules.engine import RuleEngine
 from rules.errors import PackError
 from rules.expressions import compile_expression
 from rules.pack import load_pack, parse_pack
 
-VOCABULARY = feature_vocabulary([3600, 86400])
+VOCABULARY = feature_names([3600, 86400])
 
 
 @pytest.fixture(scope="module")
@@ -257,3 +256,22 @@ def test_a_valid_pack_records_its_version_label() -> None:
     pack = load_pack("foundation", VOCABULARY)
     assert pack.label == "foundation@2"
     assert RuleEngine([pack]).version == "foundation@2"
+
+
+def test_the_vocabulary_is_exactly_what_the_feature_builder_makes() -> None:
+    """Rules are checked against feature_names at load; it must not drift from the builder."""
+    from datetime import UTC, datetime
+    from decimal import Decimal
+    from zoneinfo import ZoneInfo
+
+    from detectors.features import build_features
+    from detectors.state import StateUpdate, WindowTotals
+    from riskwatch.contracts import Transaction
+
+    txn = Transaction(
+        "T1", datetime(2026, 1, 5, tzinfo=UTC), "C1", "A1", "pos", "debit", "purchase",
+        Decimal("10.00"), "CNY",
+    )  # fmt: skip
+    windows = (WindowTotals(3600, 1, 1000, 0, 0), WindowTotals(86400, 1, 1000, 0, 0))
+    built = build_features(txn, StateUpdate(True, 0, False, windows), ZoneInfo("Asia/Shanghai"))
+    assert set(built) == VOCABULARY
