@@ -30,13 +30,9 @@ def _add_simulation_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _simulation_overrides(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
-    sim = settings.simulator.model_dump()
-    for name in ("customers", "days", "seed", "start"):
-        value = getattr(args, name, None)
-        if value is not None:
-            sim[name] = value
-    return sim
+def _simulation_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    names = ("customers", "days", "seed", "start")
+    return {name: getattr(args, name) for name in names if getattr(args, name, None) is not None}
 
 
 def _settings_for(args: argparse.Namespace) -> Settings:
@@ -45,23 +41,17 @@ def _settings_for(args: argparse.Namespace) -> Settings:
     if getattr(args, "data_dir", None):
         overrides["data_dir"] = args.data_dir
     if getattr(args, "workers", None):
-        overrides["flow"] = {**base.flow.model_dump(), "workers": args.workers}
+        overrides["flow"] = {"workers": args.workers}
     inputs = getattr(args, "input", None)
     source = getattr(args, "source", None)
-    if inputs or source:
-        overrides["input"] = {
-            "source": source or ("file" if inputs else "auto"),
-            "paths": inputs or base.input.paths,
-        }
+    if inputs:
+        overrides["input"] = {"source": source or "file", "paths": inputs}
+    elif source:
+        overrides["input"] = {"source": source}
     if getattr(args, "no_tail", False):
-        overrides["kafka"] = {**base.kafka.model_dump(), "tail": False}
-    overrides["simulator"] = _simulation_overrides(args, base)
-    return load_settings(
-        **{
-            **base.model_dump(exclude={"redis_url_env", "database_url_env", "kafka_brokers_env"}),
-            **overrides,
-        }
-    )
+        overrides["kafka"] = {"tail": False}
+    overrides["simulator"] = _simulation_overrides(args)
+    return base.replace(**overrides)
 
 
 def _print_summary(summary: RunSummary, settings: Settings, out: Any = sys.stdout) -> None:
@@ -191,18 +181,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
     demo_dir.mkdir(parents=True)
     # The demo never touches configured services: simulated customers must not
     # reach a real Redis, case queue or alerts topic named in the environment.
-    settings = load_settings(
-        **{
-            **base.model_dump(exclude={"redis_url_env", "database_url_env", "kafka_brokers_env"}),
-            "data_dir": demo_dir,
-            "input": {"source": "simulator", "paths": []},
-            "redis": {**base.redis.model_dump(), "url": None},
-            "kafka": {**base.kafka.model_dump(), "brokers": None},
-            "database": {"url": None},
-            "redis_url_env": None,
-            "database_url_env": None,
-            "kafka_brokers_env": None,
-        }
+    settings = base.replace(
+        data_dir=demo_dir,
+        input={"source": "simulator", "paths": []},
+        redis={"url": None},
+        kafka={"brokers": None},
+        database={"url": None},
     )
     if settings.redis.url or settings.database.url or settings.kafka.brokers:
         raise SettingsError("the demo's settings still name a service; refusing to run")

@@ -173,6 +173,21 @@ class Settings(BaseSettings):
         if self.kafka_brokers_env and not self.kafka.brokers:
             self.kafka.brokers = self.kafka_brokers_env
 
+    def replace(self, **changes: Any) -> Settings:
+        """A validated copy with some keys changed; the environment is not read again.
+
+        A section given as a dict changes only the keys it names
+        (``replace(flow={"workers": 2})``); ``None`` clears a URL even when
+        the environment set it.
+        """
+        values = self.model_dump(exclude=set(_ENV_ALIASES))
+        for key, value in changes.items():
+            if isinstance(value, dict) and isinstance(values.get(key), dict):
+                values[key] = {**values[key], **value}
+            else:
+                values[key] = value
+        return load_settings(**values, **dict.fromkeys(_ENV_ALIASES))
+
     @property
     def database_url(self) -> str:
         """The case store's URL: the configured one, else a SQLite file."""
@@ -194,6 +209,10 @@ class Settings(BaseSettings):
         if self.input.paths:
             return "file"
         return "simulator"
+
+
+#: Fields that only carry REDIS_URL, DATABASE_URL and KAFKA_BROKERS into the sections.
+_ENV_ALIASES = ("redis_url_env", "database_url_env", "kafka_brokers_env")
 
 
 def load_settings(**overrides: Any) -> Settings:
