@@ -4,29 +4,27 @@ Bytewax 0.21's own Kafka sink ignores delivery failures (it flushes without
 looking at what was not delivered) and its source, when told not to raise,
 turns a consumer error into an item whose offset (-1001) would become the
 resume position. So the monitor reads with errors raised, and writes through
-:class:`CheckedKafkaSink`, which waits for every message to be acknowledged
-and raises :class:`KafkaDeliveryFailed` otherwise: the run stops, and Bytewax
-recovery replays the batch, instead of a dead letter or an alert vanishing.
+:class:`CheckedKafkaSink`, which waits for every message of a batch to be
+acknowledged (with :class:`riskwatch.kafka.CheckedProducer`, which the
+simulator's Kafka sink uses too) and raises :class:`KafkaDeliveryFailed`
+otherwise: the run stops, and Bytewax recovery replays the batch, instead of
+a dead letter or an alert vanishing.
 """
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 from typing import Generic, TypeVar
 
 from bytewax.outputs import DynamicSink, StatelessSinkPartition
-from confluent_kafka import KafkaError, Message, Producer
 
-logger = logging.getLogger(__name__)
+from riskwatch.kafka import CheckedProducer, KafkaDeliveryFailed
+
+__all__ = ["CheckedKafkaSink", "KafkaDeliveryFailed"]
 
 X = TypeVar("X")
 #: What a sink item becomes on the wire: (key, value).
 Encoder = Callable[[X], tuple[bytes | None, bytes]]
-
-
-class KafkaDeliveryFailed(Exception):
-    """Kafka did not acknowledge every message of a batch."""
 
 
 class _CheckedPartition(StatelessSinkPartition[X], Generic[X]):
@@ -38,36 +36,28 @@ class _CheckedPartition(StatelessSinkPartition[X], Generic[X]):
         on_delivered: Callable[[list[X]], None] | None,
         flush_timeout: float,
     ) -> None:
-        self._producer = Producer(config)
+        self._producer = CheckedProducer(config, flush_timeout=flush_timeout)
         self._topic = topic
         self._encode = encode
         self._on_delivered = on_delivered
-        self._flush_timeout = flush_timeout
 
     def write_batch(self, items: list[X]) -> None:
-        failures: list[KafkaError] = []
-
-        def report(err: KafkaError | None, _msg: Message) -> None:
-            if err is not None:
-                failures.append(err)
-
-        for item in items:
-            key, value = self._encode(item)
-            self._producer.produce(self._topic, value=value, key=key, on_delivery=report)
-            self._producer.poll(0)
-        unacknowledged = self._producer.flush(self._flush_timeout)
-        if failures or unacknowledged:
-            first = f"; first error: {failures[0]}" if failures else ""
+        try:
+            for item in items:
+                key, value = self._encode(item)
+                self._producer.produce(self._topic, key, value)
+                self._producer.poll()
+            self._producer.flush()
+        except KafkaDeliveryFailed as exc:
             msg = (
-                f"{len(failures)} of {len(items)} messages to {self._topic!r} failed and "
-                f"{unacknowledged} were not acknowledged within {self._flush_timeout:.0f}s{first}"
+                f"a batch of {len(items)} messages to {self._topic!r} was not all delivered: {exc}"
             )
-            raise KafkaDeliveryFailed(msg)
+            raise KafkaDeliveryFailed(msg) from exc
         if self._on_delivered is not None:
             self._on_delivered(items)
 
     def close(self) -> None:
-        self._producer.flush(self._flush_timeout)
+        self._producer.flush()
 
 
 class CheckedKafkaSink(DynamicSink[X], Generic[X]):

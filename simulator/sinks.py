@@ -24,8 +24,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Any, Protocol, Self
 
-from confluent_kafka import KafkaException, Producer
-
+from riskwatch.kafka import CheckedProducer
 from simulator.errors import KafkaDeliveryError, SinkError
 from simulator.events import SimulatedEvent
 from simulator.wire import WireEvent, to_wire
@@ -164,40 +163,31 @@ class KafkaSink:
             "logger": logger,  # librdkafka's own log lines, through logging not stderr
         }
         config.update(producer_config or {})
-        self._brokers = brokers
         self._topic = topic
         self._labels_topic = labels_topic
-        self._flush_timeout = flush_timeout
-        self._producer = Producer(config)
-        self._failure: KafkaDeliveryError | None = None
-        self._failures = 0
+        self._producer = CheckedProducer(
+            config, flush_timeout=flush_timeout, error=KafkaDeliveryError
+        )
         self._since_poll = 0
         self.transactions = 0
         self.labels = 0
 
     def write(self, event: SimulatedEvent | WireEvent) -> None:
-        self._raise_failure()
+        self._producer.raise_failure()
         wire = event if isinstance(event, WireEvent) else to_wire(event)
-        self._produce(self._topic, wire.key, wire.txn)
+        self._producer.produce(self._topic, wire.key, wire.txn)
         self.transactions += 1
         if wire.label is not None:
-            self._produce(self._labels_topic, wire.key, wire.label)
+            self._producer.produce(self._labels_topic, wire.key, wire.label)
             self.labels += 1
         self._since_poll += 1
         if self._since_poll >= self.POLL_EVERY:
-            self._producer.poll(0)
+            self._producer.poll()
             self._since_poll = 0
 
     def close(self) -> None:
         """Wait for every message to be acknowledged; raise if any was not."""
-        remaining = self._producer.flush(self._flush_timeout)
-        self._raise_failure()
-        if remaining:
-            msg = (
-                f"{remaining} messages to {self._brokers} not acknowledged "
-                f"within {self._flush_timeout}s"
-            )
-            raise KafkaDeliveryError(msg)
+        self._producer.flush()
 
     def __enter__(self) -> Self:
         return self
@@ -215,39 +205,6 @@ class KafkaSink:
                 self.close()
             except KafkaDeliveryError:
                 logger.exception("kafka sink could not deliver while closing after an error")
-
-    def _produce(self, topic: str, key: bytes, value: bytes) -> None:
-        for _ in range(100):
-            try:
-                self._producer.produce(topic, value, key, on_delivery=self._delivered)
-                return
-            except BufferError:
-                # The local queue is full: let the broker catch up, then retry.
-                self._producer.poll(0.1)
-            except KafkaException as exc:
-                msg = f"producing to {topic} at {self._brokers} failed: {exc}"
-                raise KafkaDeliveryError(msg) from exc
-        msg = f"producer queue for {topic} at {self._brokers} stayed full for 10s"
-        raise KafkaDeliveryError(msg)
-
-    def _delivered(self, err: Any, message: Any) -> None:
-        if err is None:
-            return
-        self._failures += 1
-        if self._failure is None:
-            key = message.key()
-            self._failure = KafkaDeliveryError(
-                f"delivery to {message.topic()} failed for key "
-                f"{key.decode('utf-8', 'replace') if key else None}: {err}"
-            )
-
-    def _raise_failure(self) -> None:
-        if self._failure is not None:
-            failure, count = self._failure, self._failures
-            self._failure = None
-            if count > 1:
-                failure.add_note(f"{count - 1} more messages failed")
-            raise failure
 
 
 def write_events(events: Iterable[SimulatedEvent | WireEvent], sink: Sink) -> SinkReport:
