@@ -85,6 +85,30 @@ BAD_RECORDS: list[tuple[bytes, str]] = [
 ]
 
 
+def redis_state(redis_url: str, namespace: str) -> dict[str, list[tuple[bytes, float]]]:
+    """Every sorted set of a namespace, keyed without the namespace, so two runs compare."""
+    import redis
+
+    client = redis.Redis.from_url(redis_url)
+    return {
+        key.decode().split(":", 1)[1]: client.zrange(key, 0, -1, withscores=True)
+        for key in client.scan_iter(f"{namespace}:*")
+    }
+
+
+def stored_alerts(database_url: str) -> list[dict[str, Any]]:
+    """Every alert in a case store, highest score first."""
+    from alerts.store import CaseStore
+
+    with CaseStore(database_url) as store:
+        return store.list_alerts(limit=None)
+
+
+def alert_scores(database_url: str) -> list[tuple[str, float]]:
+    """The alerts of a case store as sorted (alert id, score) pairs, for comparing runs."""
+    return sorted((a["alert_id"], a["score"]) for a in stored_alerts(database_url))
+
+
 def write_jsonl(path: Path, records: list[bytes]) -> Path:
     path.write_bytes(b"".join(r + b"\n" for r in records))
     return path

@@ -14,30 +14,23 @@ import pytest
 from bytewax.testing import TestingSource, cluster_main, run_main
 
 from alerts.metrics import PipelineMetrics
-from alerts.store import CaseStore
 from flows.monitor import get_flow
 from riskwatch.contracts import RawRecord
 from riskwatch.runner import run_monitor
-from tests.flowkit import BAD_RECORDS, everyday_traffic, settings_for_test, spree, write_jsonl
+from tests.flowkit import (
+    BAD_RECORDS,
+    alert_scores,
+    everyday_traffic,
+    redis_state,
+    settings_for_test,
+    spree,
+    stored_alerts,
+    write_jsonl,
+)
 
 
 def raw_records(payloads: list[bytes]) -> list[RawRecord]:
     return [RawRecord("test", "0", i, p) for i, p in enumerate(payloads)]
-
-
-def redis_state(redis_url: str, namespace: str) -> dict[bytes, list]:
-    import redis
-
-    client = redis.Redis.from_url(redis_url)
-    return {k: client.zrange(k, 0, -1, withscores=True) for k in client.scan_iter(f"{namespace}:*")}
-
-
-def alerts_in(settings) -> list[dict]:
-    store = CaseStore(settings.database_url)
-    try:
-        return store.list_alerts(limit=None)
-    finally:
-        store.close()
 
 
 def test_a_spree_alerts_and_everyday_traffic_does_not(
@@ -52,7 +45,7 @@ def test_a_spree_alerts_and_everyday_traffic_does_not(
     totals = metrics.totals()
     assert totals["read"] == 0, "TestingSource is not one of our counting sources"
     assert totals["processed"] == len(payloads)
-    alerts = alerts_in(settings)
+    alerts = stored_alerts(settings.database_url)
     assert alerts, "the spree must alert"
     assert {a["customer_id"] for a in alerts} == {"C007"}
     fired = {hit["rule_id"] for a in alerts for hit in a["rules"]}
@@ -132,7 +125,7 @@ def test_two_workers_raise_the_same_alerts_as_one(
             run_main(flow)
         else:
             cluster_main(flow, [], 0, worker_count_per_proc=n)
-        return sorted((a["alert_id"], a["score"]) for a in alerts_in(settings))
+        return alert_scores(settings.database_url)
 
     one, many = alerts_with(1), alerts_with(workers)
     assert one, "the sprees alert"
@@ -191,7 +184,7 @@ def test_a_txn_id_reused_by_another_customer_loses_neither_customers_alert(
     payloads = [orjson.dumps(r) for r in sorted(records, key=lambda r: r["ts"])]
     metrics = PipelineMetrics()
     run_main(get_flow(settings, metrics, source=TestingSource(raw_records(payloads), 10)))
-    alerts = alerts_in(settings)
+    alerts = stored_alerts(settings.database_url)
     by_customer = {
         c: {a["txn_id"] for a in alerts if a["customer_id"] == c} for c in ("C001", "C002")
     }

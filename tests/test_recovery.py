@@ -6,28 +6,13 @@ from datetime import timedelta
 from pathlib import Path
 
 import orjson
-import redis
 from bytewax.recovery import RecoveryConfig, init_db_dir
 from bytewax.testing import TestingSource, run_main
 
 from alerts.metrics import PipelineMetrics
-from alerts.store import CaseStore
 from flows.monitor import get_flow
 from riskwatch.contracts import RawRecord
-from tests.flowkit import everyday_traffic, settings_for_test, spree
-
-
-def state_of(redis_url: str, namespace: str) -> dict[str, list[tuple[bytes, float]]]:
-    client = redis.Redis.from_url(redis_url)
-    return {
-        key.decode().split(":", 1)[1]: client.zrange(key, 0, -1, withscores=True)
-        for key in client.scan_iter(f"{namespace}:*")
-    }
-
-
-def alerts_of(settings) -> list[tuple[str, float]]:
-    with CaseStore(settings.database_url) as store:
-        return sorted((a["alert_id"], a["score"]) for a in store.list_alerts(limit=None))
+from tests.flowkit import alert_scores, everyday_traffic, redis_state, settings_for_test, spree
 
 
 def test_an_aborted_run_resumes_without_loss_or_double_counting(
@@ -72,9 +57,9 @@ def test_an_aborted_run_resumes_without_loss_or_double_counting(
     processed = first.totals()["processed"] + second.totals()["processed"]
     replayed = second.totals()["duplicates"]
     assert processed - replayed == len(raw), "every record processed once, replays aside"
-    assert state_of(redis_url, f"{key_prefix}r") == state_of(redis_url, f"{key_prefix}c")
-    assert alerts_of(resumed) == alerts_of(clean)
-    assert alerts_of(clean), "the sprees alert"
+    assert redis_state(redis_url, f"{key_prefix}r") == redis_state(redis_url, f"{key_prefix}c")
+    assert alert_scores(resumed.database_url) == alert_scores(clean.database_url)
+    assert alert_scores(clean.database_url), "the sprees alert"
 
 
 def test_a_signal_stops_the_monitor_cleanly_and_a_rerun_completes_it(

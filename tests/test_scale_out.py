@@ -14,11 +14,10 @@ import uuid
 from pathlib import Path
 
 import pytest
-import redis
 
-from alerts.store import CaseStore
 from riskwatch.services import free_port
 from simulator import KafkaSink, simulate, write_events
+from tests.flowkit import alert_scores, redis_state
 from tests.test_integration import CONFIG, create_topics
 
 
@@ -52,17 +51,6 @@ def run_processes(count: int, env: dict[str, str], cwd: Path) -> None:
         assert proc.returncode == 0, out[-3000:]
 
 
-def outcome(redis_url: str, namespace: str, database_url: str) -> tuple[list, dict]:
-    with CaseStore(database_url) as store:
-        alerts = sorted((a["alert_id"], a["score"]) for a in store.list_alerts(limit=None))
-    client = redis.Redis.from_url(redis_url)
-    state = {
-        key.decode().split(":", 1)[1]: client.zrange(key, 0, -1, withscores=True)
-        for key in client.scan_iter(f"{namespace}:*")
-    }
-    return alerts, state
-
-
 @pytest.mark.kafka
 def test_two_processes_give_the_alerts_and_state_of_one(
     tmp_path: Path, redis_url: str, key_prefix: str, kafka_brokers: str
@@ -91,7 +79,7 @@ def test_two_processes_give_the_alerts_and_state_of_one(
             "RISKWATCH_DATA_DIR": str(run_dir),
         }
         run_processes(count, env, run_dir)
-        results.append(outcome(redis_url, namespace, database_url))
+        results.append((alert_scores(database_url), redis_state(redis_url, namespace)))
 
     (one_alerts, one_state), (two_alerts, two_state) = results
     assert one_alerts, "the injected fraud alerts"
