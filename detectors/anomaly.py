@@ -111,7 +111,7 @@ class HalfSpaceTreesDetector:
     def score_one(self, features: dict[str, Any]) -> AnomalyScore:
         x, scaled, score = self._prepare(features)
         self._last = (features, x, scaled, score)
-        threshold = self._threshold()
+        threshold = self.threshold
         if threshold is None or threshold >= 1.0:
             excess = 0.0
         else:
@@ -126,7 +126,7 @@ class HalfSpaceTreesDetector:
         """
         x, scaled, score = self._prepare(features)
         self._last = None
-        threshold = self._threshold()
+        threshold = self.threshold
         if threshold is not None and score >= threshold:
             self.skipped += 1
         else:
@@ -138,9 +138,6 @@ class HalfSpaceTreesDetector:
     @property
     def threshold(self) -> float | None:
         """The running score threshold, once the model has warmed up."""
-        return self._threshold()
-
-    def _threshold(self) -> float | None:
         if self.learned < self._warmup:
             return None
         value = self._quantile.get()
