@@ -58,7 +58,19 @@ class AnomalyScore:
     threshold: float
     excess: float
     """0 at or below the threshold, rising to 1 at the maximum score."""
-    top_features: tuple[tuple[str, float], ...]
+    scaled: dict[str, float]
+    """The inputs as the trees saw them, scaled to [0, 1]."""
+
+    def top_features(self) -> tuple[tuple[str, float], ...]:
+        """The three inputs furthest from the middle of their seen range.
+
+        HalfSpaceTrees has no exact attribution; this documented
+        approximation names the inputs that sit at the edge of what the
+        model has seen, which is what isolates a point in half-space trees.
+        Computed on demand: only alerts are explained.
+        """
+        ranked = sorted(self.scaled.items(), key=lambda kv: abs(kv[1] - 0.5), reverse=True)
+        return tuple((k, round(abs(v - 0.5) * 2, 3)) for k, v in ranked[:3])
 
 
 class HalfSpaceTreesDetector:
@@ -116,7 +128,7 @@ class HalfSpaceTreesDetector:
             excess = 0.0
         else:
             excess = max(0.0, (score - threshold) / (1.0 - threshold))
-        return AnomalyScore(score, threshold or 1.0, excess, self._extremes(scaled))
+        return AnomalyScore(score, threshold or 1.0, excess, scaled)
 
     def learn_one(self, features: dict[str, Any]) -> None:
         """Learn from an event unless it scored as an anomaly (protected learning).
@@ -142,14 +154,3 @@ class HalfSpaceTreesDetector:
             return None
         value = self._quantile.get()
         return value if value else None
-
-    @staticmethod
-    def _extremes(scaled: dict[str, float]) -> tuple[tuple[str, float], ...]:
-        """The three features furthest from the middle of their seen range.
-
-        HalfSpaceTrees has no exact attribution; this documented
-        approximation names the inputs that sit at the edge of what the
-        model has seen, which is what isolates a point in half-space trees.
-        """
-        ranked = sorted(scaled.items(), key=lambda kv: abs(kv[1] - 0.5), reverse=True)
-        return tuple((k, round(abs(v - 0.5) * 2, 3)) for k, v in ranked[:3])

@@ -128,7 +128,7 @@ class ShardAssessor(StatefulBatchLogic[Transaction, Assessment, bytes]):
             model=self._detector.name,
             version=self._detector.version,
             score=round(anomaly.score, 4),
-            top_features=anomaly.top_features,
+            top_features=anomaly.top_features(),
         )
         return Alert(
             # One alert per customer's transaction: replays map to the same id.
