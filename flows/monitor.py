@@ -48,14 +48,13 @@ def build_context(settings: Settings, metrics: PipelineMetrics, clock: Clock) ->
         msg = "no Redis configured: set REDIS_URL, or use `riskwatch run`, which starts one"
         raise SettingsError(msg)
     client = redis.Redis.from_url(settings.redis.url)
-    vocabulary = feature_names(settings.state.windows_seconds)
+    vocabulary = feature_names()
     packs = [load_pack(name, vocabulary, TEXT_FIELDS) for name in settings.detection.rule_packs]
     anomaly = settings.detection.anomaly
     return AssessContext(
         state=CustomerStateStore(
             client,
             settings.redis.namespace,
-            settings.state.windows_seconds,
             settings.state.dedup_horizon_seconds,
             settings.state.ttl_seconds,
             settings.state.allowed_lateness_seconds,
