@@ -167,8 +167,9 @@ class StateUpdate:
 def empty_update(ts_ms: int) -> StateUpdate:
     """The state of a customer with no history, for a first transaction without any entity."""
     return StateUpdate(
-        fresh=True, newest_ts_ms=ts_ms, late=False, stale=False, ts_ms=ts_ms, totals=(0,) * (_HEAD - 4),
-        passthrough_minor=0, max_inflow_minor=0, distinct=(0,) * 10, prev_ts_ms=-1,
+        fresh=True, newest_ts_ms=ts_ms, late=False, stale=False, ts_ms=ts_ms,
+        totals=(0,) * (_HEAD - 4), passthrough_minor=0, max_inflow_minor=0,
+        distinct=(0,) * 10, prev_ts_ms=-1,
         prev_channel_ts_ms=-1, new_flags=(0, 0, 0, 0), prev_geo=None, baseline=(0, 0.0, 0.0),
         entities={}, salary_ts_ms=(),
     )  # fmt: skip

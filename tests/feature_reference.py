@@ -108,27 +108,28 @@ class Reference:
         share = 0.0
         if inflow:
             first = min(e.ts_ms for e in credits)
-            left = sum(
-                e.amount_minor for e in day if e.direction == "debit" and e.ts_ms >= first
-            )
+            left = sum(e.amount_minor for e in day if e.direction == "debit" and e.ts_ms >= first)
             share = min(1.0, left / inflow)
         out["passthrough_share_24h"] = share
         inflows = [
-            e.amount_minor
-            for e in mine
-            if e.direction == "credit" and in_window(e, 30 * DAY)
+            e.amount_minor for e in mine if e.direction == "credit" and in_window(e, 30 * DAY)
         ]
         out["max_inflow_30d"] = max(inflows, default=0) / 100
-        salaries = sorted(
-            e.ts_ms for e in mine if e.kind == "salary" and e.direction == "credit"
-        )[-6:]
+        salaries = sorted(e.ts_ms for e in mine if e.kind == "salary" and e.direction == "credit")[
+            -6:
+        ]
         out["salary_regularity"] = salary_regularity(tuple(salaries), self.tz)
 
         def distinct(events: list[Transaction], name: str) -> float:
             return float(len({getattr(e, name) for e in events} - {None}))
 
-        for stem, name in (("merchants", "merchant_id"), ("devices", "device_id"),
-                           ("countries", "country"), ("counterparties", "counterparty_account")):  # fmt: skip
+        distinct_fields = (
+            ("merchants", "merchant_id"),
+            ("devices", "device_id"),
+            ("countries", "country"),
+            ("counterparties", "counterparty_account"),
+        )
+        for stem, name in distinct_fields:
             out[f"distinct_{stem}_24h"] = distinct(day, name)
             out[f"distinct_{stem}_30d"] = distinct(month, name)
         out["distinct_senders_24h"] = distinct(
@@ -145,8 +146,13 @@ class Reference:
         out["dormant_days"] = float(out["seconds_since_last"] // 86400)
 
         recent_others = [e for e in others if e.ts_ms > ts - 30 * DAY]
-        for flag, name in (("new_device", "device_id"), ("new_counterparty", "counterparty_account"),
-                           ("new_country", "country"), ("new_mcc", "mcc")):  # fmt: skip
+        flags = (
+            ("new_device", "device_id"),
+            ("new_counterparty", "counterparty_account"),
+            ("new_country", "country"),
+            ("new_mcc", "mcc"),
+        )
+        for flag, name in flags:
             value = getattr(x, name)
             seen = any(getattr(e, name) == value for e in recent_others)
             out[flag] = 1.0 if value is not None and not seen else 0.0

@@ -127,9 +127,7 @@ def compare(store: CustomerStateStore, delivered: list[Transaction], batch: int)
 )
 def test_every_feature_matches_the_reference(redis_url: str, events: list, batch: int) -> None:
     client = redis.Redis.from_url(redis_url)
-    store = CustomerStateStore(
-        client, f"h{uuid.uuid4().hex[:8]}", DEDUP_S, 40 * 86400, LATENESS_S
-    )
+    store = CustomerStateStore(client, f"h{uuid.uuid4().hex[:8]}", DEDUP_S, 40 * 86400, LATENESS_S)
     compare(store, arrival_order(events), batch)
 
 
