@@ -549,27 +549,44 @@ local ENTITY_W = {
 local types = ARGV[10]
 for e = 1, #types do
   local hkey, ckey = KEYS[3 + 2 * e], KEYS[4 + 2 * e]
-  if fresh == 1 then
-    local fields, buckets = {}, {}
-    for i, w in ipairs(ENTITY_W) do
-      buckets[i] = math.floor(ts / w[2])
-      fields[i] = w[3] .. string.format('%d', buckets[i] % w[4])
+  -- One read of every ring slot the windows cover, the event's own slots first.
+  local fields, want, spans = {'nw'}, {}, {}
+  for i, w in ipairs(ENTITY_W) do
+    local last = math.floor(ts / w[2])
+    local first = math.floor((ts - w[1]) / w[2]) + 1
+    spans[i] = {first, last, #fields + 1}
+    for b = first, last do
+      fields[#fields + 1] = w[3] .. (b % w[4])
+      want[#want + 1] = b
     end
-    fields[4] = 'nw'
-    local held = redis.call('HMGET', hkey, unpack(fields))
+  end
+  local held = redis.call('HMGET', hkey, unpack(fields))
+  local counts = {0, 0, 0}
+  for i = 1, 3 do
+    local span = spans[i]
+    for k = span[3], span[3] + span[2] - span[1] do
+      local v = tonumber(held[k])
+      if v and math.floor(v / RING_M) == want[k - 1] then counts[i] = counts[i] + v % RING_M end
+    end
+  end
+  if fresh == 1 then
     local set = {}
     for i = 1, 3 do
-      local v = tonumber(held[i])
+      local span = spans[i]
+      local k = span[3] + span[2] - span[1]  -- the event's own bucket is the span's last
+      local v = tonumber(held[k])
       local at = v and math.floor(v / RING_M) or -1
-      if at == buckets[i] then
-        set[#set + 1] = fields[i]
+      if at == span[2] then
+        set[#set + 1] = fields[k]
         set[#set + 1] = string.format('%d', v + 1)
-      elseif at < buckets[i] then
-        set[#set + 1] = fields[i]
-        set[#set + 1] = string.format('%d', buckets[i] * RING_M + 1)
-      end
+        counts[i] = counts[i] + 1
+      elseif at < span[2] then
+        set[#set + 1] = fields[k]
+        set[#set + 1] = string.format('%d', span[2] * RING_M + 1)
+        counts[i] = counts[i] + 1
+      end  -- else the slot holds a newer bucket: this one is too old to keep
     end
-    local enw = tonumber(held[4]) or -1
+    local enw = tonumber(held[1]) or -1
     if ts > enw then
       enw = ts
       set[#set + 1] = 'nw'
@@ -581,21 +598,7 @@ for e = 1, #types do
     redis.call('PEXPIRE', hkey, ENT_TTL)
     redis.call('PEXPIRE', ckey, ENT_TTL)
   end
-  for _, w in ipairs(ENTITY_W) do
-    local last = math.floor(ts / w[2])
-    local first = math.floor((ts - w[1]) / w[2]) + 1
-    local fields = {}
-    for b = first, last do fields[#fields + 1] = w[3] .. string.format('%d', b % w[4]) end
-    local values = redis.call('HMGET', hkey, unpack(fields))
-    local n = 0
-    for k, v in ipairs(values) do
-      if v then
-        v = tonumber(v)
-        if math.floor(v / RING_M) == first + k - 1 then n = n + v % RING_M end
-      end
-    end
-    out[#out + 1] = n
-  end
+  for i = 1, 3 do out[#out + 1] = counts[i] end
   for _, w in ipairs(ENTITY_W) do
     out[#out + 1] = redis.call('ZCOUNT', ckey, '(' .. (ts - w[1]), '+inf')
   end
