@@ -367,6 +367,17 @@ local debits24 = {}
 local salaries = {}
 local my_ch = ARGV[4]
 
+-- Count one event (count, sum at rows[i][slot], [slot + 1]) in every window it is inside.
+local function add_aged(rows, windows, slot, age, amount)
+  for i = 1, #windows do
+    if age < windows[i] then
+      local row = rows[i]
+      row[slot] = row[slot] + 1
+      row[slot + 1] = row[slot + 1] + amount
+    end
+  end
+end
+
 local entries = redis.call('ZRANGEBYSCORE', KEYS[2], '(' .. (ts - W[6]), ts, 'WITHSCORES')
 for j = 1, #entries, 2 do
   local f = split(entries[j])
@@ -374,27 +385,10 @@ for j = 1, #entries, 2 do
   local age = ts - t
   local dir, ch, kind, amount = f[2], f[3], f[4], tonumber(f[5])
   local slot = (dir == 'd') and 1 or 3
-  for i = 1, 6 do
-    if age < W[i] then
-      agg[i][slot] = agg[i][slot] + 1
-      agg[i][slot + 1] = agg[i][slot + 1] + amount
-    end
-  end
-  local ca = cagg[CHIDX[ch]]
-  for i = 1, 4 do
-    if age < CW[i] then
-      ca[i][slot] = ca[i][slot] + 1
-      ca[i][slot + 1] = ca[i][slot + 1] + amount
-    end
-  end
+  add_aged(agg, W, slot, age, amount)
+  add_aged(cagg[CHIDX[ch]], CW, slot, age, amount)
   if kind == 'x' or kind == 'w' then
-    local cslot = (kind == 'x') and 1 or 3
-    for i = 1, 3 do
-      if age < CASHW[i] then
-        cash[i][cslot] = cash[i][cslot] + 1
-        cash[i][cslot + 1] = cash[i][cslot + 1] + amount
-      end
-    end
+    add_aged(cash, CASHW, (kind == 'x') and 1 or 3, age, amount)
   end
   if dir == 'c' and amount > max_in then max_in = amount end
   local values = {f[6], f[7], f[8], f[9]}
