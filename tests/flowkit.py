@@ -86,15 +86,18 @@ BAD_RECORDS: list[tuple[bytes, str]] = [
 
 
 def redis_state(redis_url: str, namespace: str) -> dict[str, Any]:
-    """Every sorted set and hash of a namespace, keyed without it, so two runs compare."""
+    """Every string, hash and sorted set of a namespace, keyed without it, so runs compare."""
     import redis
 
     client = redis.Redis.from_url(redis_url)
     out: dict[str, Any] = {}
     for key in client.scan_iter(f"{namespace}:*"):
         name = key.decode().split(":", 1)[1]
-        if client.type(key) == b"hash":
+        kind = client.type(key)
+        if kind == b"hash":
             out[name] = client.hgetall(key)
+        elif kind == b"string":
+            out[name] = client.get(key)
         else:
             out[name] = client.zrange(key, 0, -1, withscores=True)
     return out
