@@ -37,8 +37,10 @@ behind its customer's newest event; "arrived" = recorded before it):
   UTC-day buckets, and a bucketed day counts only if it starts inside the
   window (``day_start > ts - W``), so the far edge is rounded in to a day
   boundary: the window spans between W − 1 day and W;
-- distinct values over 30 d and the first-seen flags: exact (each value's
-  latest sighting is kept to the millisecond);
+- distinct values over 30 d: logged values exactly; a value seen only in
+  folded events counts when the day of its latest sighting starts inside the
+  window (the buckets' rule); the first-seen flags are exact over the 30
+  days up to the event (each value's latest sighting is kept to the ms);
 - time since the previous event (overall, per channel), the previous
   card-present position and the salary dates: exact in event time;
 - baselines (running mean and variance per kind): in arrival order, each
@@ -51,7 +53,13 @@ behind its customer's newest event; "arrived" = recorded before it):
 A duplicate ``txn_id`` changes nothing and is assessed at its first event
 time on the current state. An event later than the allowed lateness is still
 recorded (a replay of it is a duplicate) and flagged ``late``; its own
-features may miss history already folded into buckets.
+features may miss history already folded into buckets. An event older than
+the dedup horizon behind the newest is not recorded (``stale``): its id may
+have been forgotten, so recording it could count a replay twice.
+
+Redis Cluster: a customer's script touches its own key and its entities'
+keys, which live in other slots; it needs a single Redis (or a proxy that
+runs scripts across slots). Redis 6.2 or later (``ZADD GT``).
 
 Errors::
 

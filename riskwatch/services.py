@@ -142,12 +142,6 @@ def redis_server_binary() -> str:
     return found
 
 
-#: Redis settings the state store's memory figures assume (bench/state.py).
-STATE_STORE_REDIS_CONFIG = (
-    "--zset-max-ziplist-value", "128", "--hash-max-ziplist-value", "512",
-)  # fmt: skip
-
-
 def start_redis(workdir: Path, port: int | None = None, timeout: float = 15.0) -> RunningService:
     """A Redis that keeps nothing on disk, on loopback."""
     port = port or free_port()
@@ -165,9 +159,6 @@ def start_redis(workdir: Path, port: int | None = None, timeout: float = 15.0) -
         str(workdir),
         "--protected-mode",
         "yes",
-        # The state store's packed events and day buckets stay in compact
-        # listpacks below these sizes (detectors/state.py, "Redis settings").
-        *STATE_STORE_REDIS_CONFIG,
     ]
     process, log_path = _spawn("redis", argv, workdir)
     _wait_ready("redis", process, lambda: port_open("127.0.0.1", port), log_path, timeout)
