@@ -4,7 +4,7 @@
 -- detectors/state.py documents the layout, the windows and what is exact.
 --
 -- KEYS[1]       the customer's state: one MessagePack blob (below)
--- KEYS[2..]     per entity present (ARGV[10] lists them): its ring-bucket hash
+-- KEYS[2..]     per entity present (ARGV[10] lists them): its ring-bucket blob
 --               and its customers zset
 -- ARGV: txn_id, ts, dir (d|c), channel code, kind code (x cash deposit,
 --       w cash withdrawal, s salary credit, o other), amount_minor, packed tail
@@ -330,65 +330,64 @@ out[#out + 1] = string.format('%.17g', bmean)
 out[#out + 1] = string.format('%.17g', bm2)
 
 -- 5. Entities: counts in ring buffers of 5-minute/hour/day buckets, and their
--- customers' latest times. A ring slot holds bucket * RING_M + count, and a
--- bucket too old for its slot is dropped: so the state a set of events leaves
--- does not depend on the order workers deliver them in.
+-- customers' latest times. The ring is one MessagePack blob {nw, r}: slot name
+-- -> bucket * RING_M + count. A bucket no window can reach any more (older than
+-- the entity's newest event - lateness - window) is dropped, and the blob is
+-- packed in sorted slot order, so the state a set of events leaves does not
+-- depend on the order workers deliver them in.
 local RING_M = 100000000
 local ENTITY_W = {
   {3600000, 300000, 'm', 12 + math.ceil(LATENESS / 300000) + 2},
   {DAY, 3600000, 'h', 24 + math.ceil(LATENESS / 3600000) + 2},
   {7 * DAY, DAY, 'd', 7 + math.ceil(LATENESS / DAY) + 2},
 }
+local RING_OF = {m = ENTITY_W[1], h = ENTITY_W[2], d = ENTITY_W[3]}
+local function reachable_after(nw, w)
+  return math.floor((nw - LATENESS - w[1]) / w[2])
+end
 local types = ARGV[10]
 for e = 1, #types do
-  local hkey, ckey = KEYS[2 * e], KEYS[2 * e + 1]
-  -- One read of every ring slot the windows cover, the event's own slots first.
-  local fields, want, spans = {'nw'}, {}, {}
+  local ekey, ckey = KEYS[2 * e], KEYS[2 * e + 1]
+  local raw = redis.call('GET', ekey)
+  local E = raw and cmsgpack.unpack(raw) or {nw = -1, r = {}}
+  local counts, own = {0, 0, 0}, {}
   for i, w in ipairs(ENTITY_W) do
     local last = math.floor(ts / w[2])
-    local first = math.floor((ts - w[1]) / w[2]) + 1
-    spans[i] = {first, last, #fields + 1}
-    for b = first, last do
-      fields[#fields + 1] = w[3] .. (b % w[4])
-      want[#want + 1] = b
-    end
-  end
-  local held = redis.call('HMGET', hkey, unpack(fields))
-  local counts = {0, 0, 0}
-  for i = 1, 3 do
-    local span = spans[i]
-    for k = span[3], span[3] + span[2] - span[1] do
-      local v = tonumber(held[k])
-      if v and math.floor(v / RING_M) == want[k - 1] then counts[i] = counts[i] + v % RING_M end
+    own[i] = last
+    for b = math.floor((ts - w[1]) / w[2]) + 1, last do
+      local v = E.r[w[3] .. (b % w[4])]
+      if v and math.floor(v / RING_M) == b then counts[i] = counts[i] + v % RING_M end
     end
   end
   if fresh == 1 then
-    local set = {}
-    for i = 1, 3 do
-      local span = spans[i]
-      local k = span[3] + span[2] - span[1]  -- the event's own bucket is the span's last
-      local v = tonumber(held[k])
-      local at = v and math.floor(v / RING_M) or -1
-      if at == span[2] then
-        set[#set + 1] = fields[k]
-        set[#set + 1] = string.format('%d', v + 1)
-        counts[i] = counts[i] + 1
-      elseif at < span[2] then
-        set[#set + 1] = fields[k]
-        set[#set + 1] = string.format('%d', span[2] * RING_M + 1)
-        counts[i] = counts[i] + 1
-      end  -- else the slot holds a newer bucket: this one is too old to keep
+    if ts > E.nw then E.nw = ts end
+    for i, w in ipairs(ENTITY_W) do
+      local b = own[i]
+      if b > reachable_after(E.nw, w) then
+        local name = w[3] .. (b % w[4])
+        local v = E.r[name]
+        local at = v and math.floor(v / RING_M) or -1
+        if at == b then
+          E.r[name] = v + 1
+          counts[i] = counts[i] + 1
+        elseif at < b then
+          E.r[name] = b * RING_M + 1
+          counts[i] = counts[i] + 1
+        end  -- else the slot holds a newer bucket: this one is too old to keep
+      end
     end
-    local enw = tonumber(held[1]) or -1
-    if ts > enw then
-      enw = ts
-      set[#set + 1] = 'nw'
-      set[#set + 1] = string.format('%d', ts)
+    local names = {}
+    for name, v in pairs(E.r) do
+      if math.floor(v / RING_M) > reachable_after(E.nw, RING_OF[string.sub(name, 1, 1)]) then
+        names[#names + 1] = name
+      end
     end
-    if #set > 0 then redis.call('HSET', hkey, unpack(set)) end
+    table.sort(names)
+    local ring = {}
+    for _, name in ipairs(names) do ring[name] = E.r[name] end
+    redis.call('SET', ekey, cmsgpack.pack({nw = E.nw, r = ring}), 'PX', ENT_TTL)
     redis.call('ZADD', ckey, 'GT', ts, ARGV[9])
-    redis.call('ZREMRANGEBYSCORE', ckey, '-inf', '(' .. (enw - LATENESS - 7 * DAY))
-    redis.call('PEXPIRE', hkey, ENT_TTL)
+    redis.call('ZREMRANGEBYSCORE', ckey, '-inf', '(' .. (E.nw - LATENESS - 7 * DAY))
     redis.call('PEXPIRE', ckey, ENT_TTL)
   end
   for i = 1, 3 do out[#out + 1] = counts[i] end

@@ -17,10 +17,11 @@ hash tag, an entity's keys their entity)::
                           channel / card-present position, the six latest
                           salary credits, per-kind Welford baselines
                           (``state.lua`` lists the fields)
-    ns:{t|ID}:n   hash    an entity's event counts in ring buffers of 5-minute,
+    ns:{t|ID}:n   string  an entity's event counts in ring buffers of 5-minute,
                           hour and day buckets (m<i>, h<i>, d<i>) and its newest
-                          event; entity letters: t terminal, m merchant,
-                          v device, p counterparty account
+                          event, one MessagePack blob holding only buckets a
+                          window can still reach; entity letters: t terminal,
+                          m merchant, v device, p counterparty account
     ns:{t|ID}:c   zset    customer -> latest event ms at that entity
 
 The label-driven entity counts (``terminal_fraud_*``, ``merchant_fraud_*``)
