@@ -14,7 +14,9 @@
 -- The blob, read and written whole (one GET, one SET: a Redis call costs more
 -- than unpacking a few hundred bytes in C):
 --   nw   newest event ms              pd   day of the last prune
---   ids  txn_id -> ms (dedup horizon) ev   the exact log (48 h + lateness):
+--   ids  txn_id -> ms of folded events within the dedup horizon (the log
+--        holds its own events' ids)
+--   ev   the exact log (48 h + lateness):
 --        {ms, txn_id, dir, ch, kind, amount, merchant, device, country,
 --         counterparty, mcc, lat, lon}, '' where absent
 --   b    UTC day -> {dir..ch | xi | xo -> {count, sum}, mx -> largest credit}
@@ -68,13 +70,17 @@ local fresh, stale = 0, 0
 local base = S.k[ARGV[8]] or {0, 0, 0}
 local bn, bmean, bm2 = base[1], base[2], base[3]
 local seen_ts = S.ids[txn_id]
+if not seen_ts then
+  for _, e in ipairs(S.ev) do
+    if e[2] == txn_id then seen_ts = e[1] end
+  end
+end
 if seen_ts then
   ts = seen_ts
 elseif S.nw >= 0 and ts < S.nw - DEDUP then
   stale = 1
 else
   fresh = 1
-  S.ids[txn_id] = ts
   local lat, lon = tail[6], tail[7]
   S.ev[#S.ev + 1] = {ts, txn_id, ARGV[3], ARGV[4], ARGV[5], tonumber(ARGV[6]), tail[1], tail[2],
                      tail[3], tail[4], tail[5], lat ~= '' and tonumber(lat) or '',
@@ -105,6 +111,7 @@ end
 -- Fold one event leaving the exact log into its day bucket and the summaries.
 local function fold(e)
   local t, dir, ch, kind, amount = e[1], e[3], e[4], e[5], e[6]
+  S.ids[e[2]] = t
   local day = tostring(math.floor(t / DAY))
   local b = S.b[day]
   if not b then
