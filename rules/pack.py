@@ -186,6 +186,9 @@ def _load_rule(
         line = raw["__lines__"]["score"]
         raise PackError(f"{_where(source, line, rule_id)}: score must lie in 0..100, got {score}")
     version = _require(raw, "version", int, source, rule_id)
+    if raw.get("mode") is False:
+        # YAML 1.1 reads a bare `off` as false; the analyst meant the mode.
+        raw["mode"] = "off"
     when_text = _require(raw, "when", str, source, rule_id)
     try:
         when = compile_expression(when_text, vocabulary, text_names)
