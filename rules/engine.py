@@ -119,6 +119,8 @@ class RuleEngine:
         # A rule failing on every event would flood the log: warn once per rule
         # and error code, then log at DEBUG; the metric counts every failure.
         self._warned: set[tuple[str, str]] = set()
+        # Most events fire nothing: they share one immutable evaluation.
+        self._quiet = Evaluation(self._rules, (), (), pack_version=self._version)
 
     @property
     def version(self) -> str:
@@ -131,12 +133,14 @@ class RuleEngine:
         return self._rules
 
     def evaluate(self, features: Mapping[str, Any]) -> Evaluation:
+        results = [pack.evaluate(features) for pack in self.packs]
+        if not any(indexes or failures for indexes, failures in results):
+            return self._quiet
         hits: list[RuleHit] = []
         shadow: list[RuleHit] = []
         fired: list[Rule] = []
         errors: list[RuleOutcome] = []
-        for pack in self.packs:
-            indexes, failures = pack.evaluate(features)
+        for pack, (indexes, failures) in zip(self.packs, results, strict=True):
             for index in indexes:
                 rule = pack.live_rules[index]
                 fired.append(rule)
