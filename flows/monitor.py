@@ -51,7 +51,6 @@ def build_context(settings: Settings, metrics: PipelineMetrics, clock: Clock) ->
         state=CustomerStateStore(
             client,
             settings.redis.namespace,
-            settings.state.windows_seconds,
             settings.state.dedup_horizon_seconds,
             settings.state.ttl_seconds,
             settings.state.allowed_lateness_seconds,

@@ -259,7 +259,6 @@ def run_backtest(
         state = CustomerStateStore(
             client,
             namespace,
-            settings.state.windows_seconds,
             settings.state.dedup_horizon_seconds,
             settings.state.ttl_seconds,
             settings.state.allowed_lateness_seconds,

@@ -49,7 +49,7 @@ class RulesRuntime:
 
 def vocabulary_for(settings: Settings) -> frozenset[str]:
     """Every name a rule may use: the features the feature builder makes."""
-    return frozenset(feature_names(settings.state.windows_seconds))
+    return frozenset(feature_names())
 
 
 def engine_from_settings(settings: Settings, packs: Sequence[str] | None = None) -> RuleEngine:

@@ -1,56 +1,23 @@
-"""Hand-built feature dicts for rule tests, over the documented feature names.
+"""Hand-built feature dicts for rule tests, so that rule unit tests need no Redis.
 
-The names are those the feature layer makes (the contract in
-detectors/features.py); :data:`DOCUMENTED_FEATURES` lists them so that rule
-unit tests do not need Redis. A test in test_rules_packs.py compares the
-shipped packs' names with what the feature builder actually makes.
+The names are exactly those the feature builder makes
+(:func:`detectors.features.feature_names`), so a pack that loads here loads
+in the monitor.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-WINDOWS = ("1m", "10m", "1h", "24h", "7d", "30d")
-CHANNELS = ("atm", "pos", "online", "mobile", "counter", "thirdparty")
-TEXT = ("channel", "direction", "kind", "mcc", "country", "city", "currency")
+from detectors.features import feature_names
 
-
-def _documented() -> frozenset[str]:
-    names = {
-        "amount", "log_amount", "hour", "weekday", "is_weekend", "is_night", "is_debit",
-        "is_card_present", "is_late", *TEXT,
-        "passthrough_share_24h", "max_inflow_30d", "salary_regularity",
-        "distinct_merchants_24h", "distinct_merchants_30d", "distinct_devices_24h",
-        "distinct_devices_30d", "distinct_countries_24h", "distinct_countries_30d",
-        "distinct_counterparties_24h", "distinct_counterparties_30d",
-        "distinct_senders_24h", "distinct_recipients_24h",
-        "seconds_since_last", "seconds_since_last_channel", "dormant_days",
-        "new_device", "new_counterparty", "new_country", "new_mcc",
-        "geo_velocity_kmh", "distance_from_last_km",
-        "amount_mean_kind", "amount_std_kind", "amount_zscore", "amount_ratio", "baseline_n",
-    }  # fmt: skip
-    for w in WINDOWS:
-        names.update(f"{s}_{w}" for s in ("debit_count", "debit_sum", "credit_count"))
-        names.update(f"{s}_{w}" for s in ("credit_sum", "net_flow"))
-    for c in CHANNELS:
-        for w in ("1h", "24h", "7d", "30d"):
-            names.update(f"{c}_{s}_{w}" for s in ("debit_count", "debit_sum"))
-            names.update(f"{c}_{s}_{w}" for s in ("credit_count", "credit_sum"))
-    for w in ("24h", "48h", "7d"):
-        names.update(f"cash_{d}_{s}_{w}" for d in ("in", "out") for s in ("count", "sum"))
-    for e in ("terminal", "merchant", "device", "counterparty"):
-        for w in ("1h", "24h", "7d"):
-            names.update((f"{e}_count_{w}", f"{e}_customers_{w}"))
-    return frozenset(names)
-
-
-#: Every feature name of the shared contract (common to the rules and the models).
-DOCUMENTED_FEATURES = _documented()
+#: Every feature name the feature builder makes: what rules may use.
+FEATURES = frozenset(feature_names())
 
 
 def everyday(**changes: Any) -> dict[str, Any]:
     """An everyday card purchase at home by a customer with a settled history."""
-    x: dict[str, Any] = dict.fromkeys(DOCUMENTED_FEATURES, 0.0)
+    x: dict[str, Any] = dict.fromkeys(FEATURES, 0.0)
     x.update(
         amount=85.0, log_amount=4.45, hour=14.0, weekday=2.0, is_debit=1.0,
         is_card_present=1.0, channel="pos", direction="debit", kind="purchase", mcc="5411",

@@ -18,7 +18,7 @@ from rules.engine import RuleEngine
 from rules.pack import load_pack
 from rules.reload import RuleBook, signal_reload
 from tests.flowkit import everyday_traffic, settings_for_test, stored_alerts
-from tests.rulekit import DOCUMENTED_FEATURES
+from tests.rulekit import FEATURES
 
 
 def pack_text(version: int, threshold: float, when: str = "amount >= threshold") -> str:
@@ -59,7 +59,7 @@ def book_for(
 ) -> tuple[RuleBook, list[str]]:
     outcomes: list[str] = []
     book = RuleBook(
-        load=lambda: RuleEngine([load_pack(str(path), DOCUMENTED_FEATURES)]),
+        load=lambda: RuleEngine([load_pack(str(path), FEATURES)]),
         watched=[path],
         check_seconds=5,
         client=client,

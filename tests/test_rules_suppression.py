@@ -15,7 +15,7 @@ from rules.engine import Evaluation, RuleEngine, count_outcomes
 from rules.pack import parse_pack
 from rules.suppression import RuleSuppressor
 from tests.flowkit import T0, txn
-from tests.rulekit import DOCUMENTED_FEATURES
+from tests.rulekit import FEATURES
 
 PACK = """
 pack: quiet
@@ -45,7 +45,7 @@ rules:
 
 @pytest.fixture
 def engine() -> RuleEngine:
-    return RuleEngine([parse_pack(PACK, "quiet.yaml", DOCUMENTED_FEATURES)])
+    return RuleEngine([parse_pack(PACK, "quiet.yaml", FEATURES)])
 
 
 @pytest.fixture
@@ -132,7 +132,7 @@ def test_firings_are_kept_by_event_time_and_expire(
     suppressor: RuleSuppressor, redis_url: str, key_prefix: str
 ) -> None:
     client = redis.Redis.from_url(redis_url)
-    pack = parse_pack(PACK, "quiet.yaml", DOCUMENTED_FEATURES)
+    pack = parse_pack(PACK, "quiet.yaml", FEATURES)
     t = purchase(1, 0)
     suppressor.apply([t], [RuleEngine([pack]).evaluate({"amount": 1500.0})])
     (name,) = [k for k in client.scan_iter(f"{key_prefix}:*") if k.endswith(b":sup:big_purchase")]
