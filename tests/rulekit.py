@@ -26,7 +26,7 @@ def everyday(**changes: Any) -> dict[str, Any]:
         debit_sum_24h=240.0, credit_sum_30d=15000.0, credit_count_30d=2.0,
         amount_mean_kind=90.0, amount_std_kind=40.0, amount_zscore=-0.1, amount_ratio=0.94,
         baseline_n=120.0, seconds_since_last=7200.0, distance_from_last_km=3.0,
-        geo_velocity_kmh=4.0,
+        geo_velocity_kmh=4.0, distinct_devices_30d=1.0,
     )  # fmt: skip
     x.update(changes)
     return x

@@ -56,6 +56,8 @@ DEPOSIT = {
     "is_card_present": 0.0,
 }  # fmt: skip
 TRANSFER_OUT = {"kind": "transfer_out", "channel": "mobile", "is_card_present": 0.0}
+#: A device not seen in 30 days, by a customer who also has one they use.
+NEW_DEVICE = {"new_device": 1.0, "distinct_devices_30d": 2.0}
 TRANSFER_IN = {**TRANSFER_OUT, "kind": "transfer_in", "direction": "credit", "is_debit": 0.0}
 
 # (rule, what the event changes from an everyday one to hit, and to just miss)
@@ -77,8 +79,8 @@ CASES: list[tuple[str, dict[str, Any], dict[str, Any]]] = [
     ),
     (
         "new_device_high_amount",
-        {**ONLINE, "new_device": 1.0, "amount": 6000.0, "amount_mean_kind": 300.0},
-        {**ONLINE, "new_device": 1.0, "amount": 6000.0, "amount_mean_kind": 2100.0},
+        {**ONLINE, **NEW_DEVICE, "amount": 6000.0, "amount_mean_kind": 300.0},
+        {**ONLINE, **NEW_DEVICE, "amount": 6000.0, "amount_mean_kind": 2100.0},
     ),
     (
         "night_cash_away_from_home",
@@ -94,13 +96,14 @@ CASES: list[tuple[str, dict[str, Any], dict[str, Any]]] = [
         "account_takeover_drain",
         {
             **TRANSFER_OUT,
-            "new_device": 1.0,
+            **NEW_DEVICE,
             "new_counterparty": 1.0,
             "amount": 12000.0,
             "debit_sum_24h": 12500.0,
         },
         {
             **TRANSFER_OUT,
+            **NEW_DEVICE,
             "new_device": 0.0,
             "new_counterparty": 1.0,
             "amount": 12000.0,
@@ -156,6 +159,17 @@ def test_each_shipped_rule_hits_and_just_misses(
 ) -> None:
     assert rule_id in fired(engine, everyday(**hit))
     assert rule_id not in fired(engine, everyday(**miss))
+
+
+def test_a_customer_first_device_is_no_takeover(engine: RuleEngine) -> None:
+    """In a customer's first days every device is new: that alone must not alert."""
+    first = {**TRANSFER_OUT, "new_device": 1.0, "new_counterparty": 1.0, "amount": 12000.0}
+    x = everyday(**first, debit_sum_24h=12500.0, amount_mean_kind=0.0)
+    assert fired(engine, x) == set()
+    assert fired(engine, {**x, "distinct_devices_30d": 2.0}) == {
+        "account_takeover_drain",
+        "new_device_high_amount",
+    }
 
 
 def test_every_shipped_rule_has_a_case_and_the_packs_are_big_enough() -> None:
