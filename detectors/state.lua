@@ -84,8 +84,8 @@ local function fold(member, t, meta)
     meta.buckets[field] = b
   end
   bump(b, dir .. ch, amount)
-  if kind == 'x' then bump(b, 'ci', amount) end
-  if kind == 'w' then bump(b, 'co', amount) end
+  if kind == 'x' then bump(b, 'xi', amount) end
+  if kind == 'w' then bump(b, 'xo', amount) end
   if dir == 'c' then
     local mx = b['mx']
     if not mx then b['mx'] = {0, amount} elseif amount > mx[2] then mx[2] = amount end
@@ -137,8 +137,12 @@ end
 local prev_newest = tonumber(redis.call('HGET', KEYS[3], 'nw')) or -1
 local newest = prev_newest
 
+local stale = 0
 if seen_ts then
   ts = tonumber(seen_ts)
+elseif newest >= 0 and ts < newest - DEDUP then
+  -- Too old to tell from a duplicate (its id would have been forgotten): not recorded.
+  stale = 1
 else
   fresh = 1
   redis.call('ZADD', KEYS[1], ts, txn_id)
@@ -159,6 +163,7 @@ end
 
 local late = 0
 if ts < newest - LATENESS then late = 1 end
+if stale == 1 then late = 2 end
 
 -- 2. Trim: events older than the exact horizon fold into day buckets and summaries.
 if fresh == 1 then
@@ -327,8 +332,8 @@ for j = 1, #aggf, 2 do
         local first = string.sub(k, 1, 1)
         if k == 'mx' then
           if v[2] > max_in then max_in = v[2] end
-        elseif k == 'ci' or k == 'co' then
-          local cslot = (k == 'ci') and 1 or 3
+        elseif k == 'xi' or k == 'xo' then
+          local cslot = (k == 'xi') and 1 or 3
           if start > ts - CASHW[3] then
             cash[3][cslot] = cash[3][cslot] + v[1]
             cash[3][cslot + 1] = cash[3][cslot + 1] + v[2]

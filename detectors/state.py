@@ -136,6 +136,9 @@ class StateUpdate:
     newest_ts_ms: int
     late: bool
     """True when the event is later than the allowed lateness: its history may be short."""
+    stale: bool
+    """True when the event is older than the dedup horizon behind the newest: its id
+    could have been forgotten, so it was not recorded (nor is it a duplicate)."""
     ts_ms: int
     """The event time assessed: a duplicate's first sighting's."""
     totals: tuple[int, ...]
@@ -164,8 +167,9 @@ class StateUpdate:
 def empty_update(ts_ms: int) -> StateUpdate:
     """The state of a customer with no history, for a first transaction without any entity."""
     return StateUpdate(
-        fresh=True, newest_ts_ms=ts_ms, late=False, ts_ms=ts_ms, totals=(0,) * (_HEAD - 4),
-        passthrough_minor=0, max_inflow_minor=0, distinct=(0,) * 10, prev_ts_ms=-1,
+        fresh=True, newest_ts_ms=ts_ms, late=False, stale=False, ts_ms=ts_ms,
+        totals=(0,) * (_HEAD - 4), passthrough_minor=0, max_inflow_minor=0,
+        distinct=(0,) * 10, prev_ts_ms=-1,
         prev_channel_ts_ms=-1, new_flags=(0, 0, 0, 0), prev_geo=None, baseline=(0, 0.0, 0.0),
         entities={}, salary_ts_ms=(),
     )  # fmt: skip
@@ -285,6 +289,7 @@ def _decode(reply: list[Any], entity_names: tuple[str, ...]) -> StateUpdate:
         fresh=bool(reply[0]),
         newest_ts_ms=reply[1],
         late=bool(reply[2]),
+        stale=reply[2] == 2,
         ts_ms=reply[3],
         totals=tuple(reply[4:_HEAD]),
         passthrough_minor=reply[_HEAD],

@@ -104,8 +104,8 @@ class ShardAssessor(StatefulBatchLogic[Transaction, Assessment, bytes]):
         # One metric update per distinct outcome in the batch, not one per rule per event.
         for (rule, mode, status), count in count_outcomes(evaluations).items():
             ctx.metrics.rule_outcomes.labels(rule=rule, mode=mode, outcome=status).inc(count)
-        duplicates = sum(1 for u in updates if not u.fresh)
-        late = sum(1 for u in updates if u.late and u.fresh)
+        duplicates = sum(1 for u in updates if not u.fresh and not u.stale)
+        late = sum(1 for u in updates if u.late and (u.fresh or u.stale))
         if late:
             ctx.metrics.late_events.inc(late)
         ctx.metrics.records_processed.inc(len(values))
