@@ -23,7 +23,6 @@ from confluent_kafka import OFFSET_BEGINNING
 
 from alerts.metrics import PipelineMetrics
 from detectors.anomaly import HalfSpaceTreesDetector
-from detectors.features import TEXT_FIELDS, feature_names
 from detectors.state import CustomerStateStore
 from flows.assess import AssessContext, Assessment, ShardAssessor, shard_of
 from flows.kafka import CheckedKafkaSink
@@ -39,8 +38,7 @@ from riskwatch.clock import Clock, utc_now
 from riskwatch.contracts import Alert, DeadLetter, RawRecord
 from riskwatch.parsing import ValidationLimits
 from riskwatch.settings import Settings, SettingsError, load_settings
-from rules.engine import RuleEngine
-from rules.pack import load_pack
+from rules.runtime import rules_from_settings
 
 
 def build_context(settings: Settings, metrics: PipelineMetrics, clock: Clock) -> AssessContext:
@@ -48,8 +46,6 @@ def build_context(settings: Settings, metrics: PipelineMetrics, clock: Clock) ->
         msg = "no Redis configured: set REDIS_URL, or use `riskwatch run`, which starts one"
         raise SettingsError(msg)
     client = redis.Redis.from_url(settings.redis.url)
-    vocabulary = feature_names()
-    packs = [load_pack(name, vocabulary, TEXT_FIELDS) for name in settings.detection.rule_packs]
     anomaly = settings.detection.anomaly
     return AssessContext(
         state=CustomerStateStore(
@@ -59,7 +55,9 @@ def build_context(settings: Settings, metrics: PipelineMetrics, clock: Clock) ->
             settings.state.ttl_seconds,
             settings.state.allowed_lateness_seconds,
         ),
-        rules=RuleEngine(packs),
+        rules=rules_from_settings(
+            settings, client, lambda outcome: metrics.rule_reloads.labels(outcome=outcome).inc()
+        ),
         metrics=metrics,
         timezone=ZoneInfo(settings.timezone),
         alert_threshold=settings.detection.alert_threshold,

@@ -211,6 +211,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from rules.cli import add_commands as add_rules_commands
+
     parser = argparse.ArgumentParser(
         prog="riskwatch",
         description="Real-time fraud and risk monitoring of bank transaction streams.",
@@ -265,6 +267,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--data-dir", type=Path, help="demo output goes to DATA_DIR/demo")
     _add_simulation_options(demo)
     demo.set_defaults(handler=cmd_demo)
+    add_rules_commands(sub)
     return parser
 
 

@@ -83,7 +83,11 @@ class AnomalySettings(BaseModel):
 
 class DetectionSettings(BaseModel):
     alert_threshold: float = Field(50.0, ge=0.0, le=100.0)
-    rule_packs: list[str] = Field(default_factory=lambda: ["foundation"])
+    rule_packs: list[str] = Field(default_factory=lambda: ["card_fraud", "aml"])
+    #: Values for params the packs declare (thresholds, country lists), by name.
+    rule_params: dict[str, float | str | list[float | str]] = Field(default_factory=dict)
+    #: How often (seconds) the running flow checks its packs for changes; 0: never.
+    rule_reload_seconds: float = Field(5.0, ge=0.0)
     anomaly: AnomalySettings = Field(default_factory=AnomalySettings)
 
 
