@@ -103,41 +103,6 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0 if summary.balanced else 1
 
 
-def cmd_simulate(args: argparse.Namespace) -> int:
-    from simulator import JsonlSink, KafkaSink, SimulationConfig, simulate, write_events
-
-    settings = _settings_for(args)
-    sim = settings.simulator
-    config = SimulationConfig(
-        seed=sim.seed, customers=sim.customers, days=sim.days, start=sim.start
-    )
-    events = simulate(config)
-    if args.kafka:
-        kafka = settings.kafka
-        if not kafka.brokers:
-            raise SettingsError("--kafka needs KAFKA_BROKERS (or kafka.brokers) to be set")
-        sink = KafkaSink(
-            kafka.brokers,
-            kafka.transactions_topic,
-            kafka.labels_topic,
-            producer_config=kafka.client_config(),
-        )
-        where = f"topics {kafka.transactions_topic} and {kafka.labels_topic}"
-    elif args.out:
-        args.out.mkdir(parents=True, exist_ok=True)
-        sink = JsonlSink.to_files(args.out / "transactions.jsonl", args.out / "labels.jsonl")
-        where = f"{args.out}/transactions.jsonl and labels.jsonl"
-    else:
-        sink = JsonlSink.to_stdout()
-        where = "stdout (labels dropped)"
-    report = write_events(events, sink)
-    print(
-        f"simulated {report.transactions:,} transactions and {report.labels:,} labels to {where}",
-        file=sys.stderr,
-    )
-    return 0
-
-
 def _detection_report(settings: Settings, labels: dict[str, str]) -> list[str]:
     """Per-scenario recall and alert precision against the simulator's labels."""
     from alerts.store import CaseStore
@@ -250,16 +215,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_simulation_options(run)
     run.set_defaults(handler=cmd_run)
 
-    simulate = sub.add_parser("simulate", help="generate labelled traffic to files, stdout, Kafka")
-    target = simulate.add_mutually_exclusive_group()
-    target.add_argument(
-        "--out", type=Path, help="directory for transactions.jsonl and labels.jsonl"
-    )
-    target.add_argument(
-        "--kafka", action="store_true", help="produce to the configured Kafka (KAFKA_BROKERS)"
-    )
-    _add_simulation_options(simulate)
-    simulate.set_defaults(handler=cmd_simulate)
+    from simulator.cli import add_commands as add_simulator_commands  # no cycle at import
+
+    add_simulator_commands(sub)
 
     demo = sub.add_parser("demo", help="the whole system on embedded defaults, with a summary")
     demo.add_argument("--data-dir", type=Path, help="demo output goes to DATA_DIR/demo")

@@ -92,6 +92,16 @@ class JsonlSink:
         return cls(stream, labels, name=str(stream_path), owned=(stream, labels))
 
     @classmethod
+    def to_file(cls, stream_path: str | Path) -> JsonlSink:
+        """Transactions only, to one file (replacing it); labels are dropped."""
+        try:
+            stream = open(stream_path, "wb")  # noqa: SIM115 (the sink owns and closes it)
+        except OSError as exc:
+            msg = f"cannot open transaction file {stream_path}: {exc}"
+            raise SinkError(msg) from exc
+        return cls(stream, None, name=str(stream_path), owned=(stream,))
+
+    @classmethod
     def to_stdout(cls, labels_path: str | Path | None = None) -> JsonlSink:
         """Transactions to standard output; labels to a file if one is given."""
         if labels_path is None:
@@ -194,7 +204,9 @@ class KafkaSink:
     def write(self, event: SimulatedEvent | WireEvent) -> None:
         self._producer.raise_failure()
         wire = event if isinstance(event, WireEvent) else to_wire(event)
-        topic = f"{self._topic}.{wire.channel}" if self._per_channel else self._topic
+        topic = (
+            f"{self._topic}.{wire.channel}" if self._per_channel and wire.channel else self._topic
+        )
         self._producer.produce(topic, wire.key, wire.txn)
         self.transactions += 1
         held = self._held
