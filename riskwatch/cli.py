@@ -103,8 +103,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0 if summary.balanced else 1
 
 
-def _detection_report(settings: Settings, labels: dict[str, str]) -> list[str]:
-    """Per-scenario recall and alert precision against the simulator's labels."""
+def _detection_report(settings: Settings, labels: dict[str, tuple[str, str]]) -> list[str]:
+    """Per-scenario recall, false positives on look-alikes, and alert precision."""
     from alerts.store import CaseStore
 
     store = CaseStore(settings.database_url)
@@ -112,28 +112,37 @@ def _detection_report(settings: Settings, labels: dict[str, str]) -> list[str]:
         alerted = {row["txn_id"] for row in store.list_alerts(limit=None)}
     finally:
         store.close()
-    fraud_by_scenario = Counter(labels.values())
-    caught = Counter(scenario for txn, scenario in labels.items() if txn in alerted)
-    true_alerts = sum(1 for txn in alerted if txn in labels)
+    by_scenario = Counter(labels.values())
+    caught = Counter(truth for txn, truth in labels.items() if txn in alerted)
+    true_alerts = sum(1 for txn in alerted if txn in labels and labels[txn][1] != "legit")
     precision = true_alerts / len(alerted) if alerted else 0.0
     lines = ["detection against the simulator's labels"]
-    for scenario, total in sorted(fraud_by_scenario.items()):
+    for (scenario, value), total in sorted(by_scenario.items(), key=lambda kv: kv[0][::-1]):
+        what = "legit look-alikes flagged" if value == "legit" else f"{value} transactions alerted"
         lines.append(
-            f"  {scenario:<22} {caught[scenario]:>6,} of {total:>6,} fraud transactions alerted"
-            f" ({caught[scenario] / total:.0%})"
+            f"  {scenario:<24} {caught[scenario, value]:>6,} of {total:>6,} {what}"
+            f" ({caught[scenario, value] / total:.0%})"
         )
-    lines.append(f"  alert precision       {precision:.0%} of {len(alerted):,} alerts are on fraud")
+    lines.append(
+        f"  alert precision          {precision:.0%} of {len(alerted):,} alerts are on fraud"
+        " or suspicious transactions"
+    )
     return lines
 
 
-def _write_labels(events: Iterable[Any], path: Path) -> dict[str, str]:
-    """Keep the ground truth beside the run, and return it as txn_id -> scenario."""
-    labels: dict[str, str] = {}
+def _write_labels(events: Iterable[Any], path: Path) -> dict[str, tuple[str, str]]:
+    """Keep the ground truth beside the run, in the order it becomes known, and
+    return it as txn_id -> (scenario, label)."""
+    labels: dict[str, tuple[str, str]] = {}
+    known = []
+    for event in events:
+        label = event.label
+        if label is not None:
+            known.append((label.ts, len(known), label))
+            labels[event.txn.txn_id] = (label.scenario or label.label, label.label)
     with path.open("wb") as out:
-        for event in events:
-            if event.label is not None:
-                out.write(orjson.dumps(event.label.to_json_dict()) + b"\n")
-                labels[event.txn.txn_id] = event.label.scenario or event.label.label
+        for _, _, label in sorted(known):
+            out.write(orjson.dumps(label.to_json_dict()) + b"\n")
     return labels
 
 

@@ -45,7 +45,7 @@ Typical use: events as objects, or straight to files as bytes::
 from simulator.config import DEFAULT_START, SimulationConfig
 from simulator.errors import ConfigError, KafkaDeliveryError, SimulatorError, SinkError
 from simulator.events import SimulatedEvent
-from simulator.generator import simulate, simulate_wire
+from simulator.generator import population_of, simulate, simulate_wire
 from simulator.population import Customer, Population, build_population
 from simulator.scenarios import DEFAULT_RATES, FRAUD, LEGIT, SCENARIOS, SUSPICIOUS, Scenario
 from simulator.sinks import JsonlSink, KafkaSink, Sink, SinkReport, write_events
@@ -73,6 +73,7 @@ __all__ = [
     "SinkReport",
     "WireEvent",
     "build_population",
+    "population_of",
     "simulate",
     "simulate_wire",
     "to_wire",

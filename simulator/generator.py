@@ -33,7 +33,7 @@ from simulator.days import DAY_MS, EPOCH, HOUR_MS, Day, local_days
 from simulator.errors import ConfigError
 from simulator.events import CREDIT_KINDS, Draft, SimulatedEvent
 from simulator.ids import TokenMinter, txn_id
-from simulator.population import build_population
+from simulator.population import Population, build_population
 from simulator.routine import Routine
 from simulator.scenarios import SCENARIOS, Scenario, Target
 from simulator.state import CustomerState
@@ -106,6 +106,21 @@ def _wire(config: SimulationConfig) -> Iterator[WireEvent]:
         yield formatter.format(n, draft)
 
 
+def population_of(config: SimulationConfig) -> Population:
+    """The world a run with ``config`` simulates, before its first day.
+
+    For inspecting a run: who its customers are, their segments, incomes
+    and opening balances.
+    """
+    _check(config)
+    return _world(config)[0]
+
+
+def _world(config: SimulationConfig) -> tuple[Population, TokenMinter]:
+    minter = TokenMinter()
+    return build_population(config.customers, _stream(config, "world"), minter), minter
+
+
 def _stream(config: SimulationConfig, purpose: str) -> random.Random:
     # String seeds are hashed with SHA-512 by ``random``: stable across
     # processes and Python builds, unlike ``hash()`` of a str.
@@ -114,8 +129,7 @@ def _stream(config: SimulationConfig, purpose: str) -> random.Random:
 
 def _run(config: SimulationConfig) -> Iterator[Draft]:
     """Every draft of the run that happens, in event-time order."""
-    minter = TokenMinter()
-    population = build_population(config.customers, _stream(config, "world"), minter)
+    population, minter = _world(config)
     legit_rng = _stream(config, "legit")
     fraud_rng = _stream(config, "fraud")
     routine = Routine(population, minter)
