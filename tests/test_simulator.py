@@ -19,7 +19,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from riskwatch.contracts import CHANNELS, Transaction
+from riskwatch.contracts import CHANNELS, REQUIRED_FIELDS, Transaction
 from simulator import (
     SCENARIOS,
     ConfigError,
@@ -208,6 +208,55 @@ def test_every_channel_appears_with_its_fields(fraud_run: list[SimulatedEvent]) 
             assert re.fullmatch(r"card-[0-9a-f]{12}", txn.card_id)
     assert set(seen) == set(CHANNELS)
     assert min(seen.values()) > 100, seen
+
+
+#: Per channel: the optional fields it always carries, and those it may carry.
+FIELD_SETS: dict[str, tuple[set[str], set[str]]] = {
+    "atm": ({"card_id", "terminal_id", "country", "city", "lat", "lon"}, set()),
+    "pos": (
+        {"card_id", "merchant_id", "mcc", "terminal_id", "country", "city", "lat", "lon"},
+        set(),
+    ),
+    "counter": (
+        {"terminal_id", "country", "city", "lat", "lon"},
+        {"merchant_id", "mcc", "counterparty_account", "counterparty_bank"},
+    ),
+    "online": (
+        set(),
+        {
+            "card_id",
+            "merchant_id",
+            "mcc",
+            "device_id",
+            "ip",
+            "country",
+            "counterparty_account",
+            "counterparty_bank",
+        },
+    ),
+    "mobile": (
+        {"device_id", "ip"},
+        {"merchant_id", "mcc", "country", "counterparty_account", "counterparty_bank"},
+    ),
+    "thirdparty": (
+        {"counterparty_bank"},
+        {"merchant_id", "mcc", "device_id", "counterparty_account"},
+    ),
+}
+
+
+def test_each_channel_carries_exactly_its_fields(fraud_run: list[SimulatedEvent]) -> None:
+    """The field set of every transaction is its channel's, with or without fraud."""
+    shapes: dict[str, set[frozenset[str]]] = defaultdict(set)
+    for event in fraud_run:
+        record = event.txn.to_json_dict()
+        present = set(record) - set(REQUIRED_FIELDS)
+        always, maybe = FIELD_SETS[event.txn.channel]
+        assert always <= present <= always | maybe, (event.txn.channel, sorted(present))
+        shapes[event.txn.channel].add(frozenset(present))
+    assert set(shapes) == set(CHANNELS)
+    # remote channels really vary: payments, transfers, card purchases
+    assert len(shapes["online"]) >= 3 and len(shapes["thirdparty"]) >= 2
 
 
 def test_nothing_looks_like_a_card_number(tmp_path: Path) -> None:

@@ -31,7 +31,7 @@ CARD_PRESENT = {"pos", "atm"}
 CONDITIONAL = {
     "shopping_festival": "needs a phone or computer",
     "compromised_credentials": "shows only if the victim buys remotely while compromised",
-    "impossible_travel": "skipped for a victim already travelling with no card use that day",
+    "impossible_travel": "needs a real card use that day, or a balance for one",
     "travel_abroad": "skipped for a victim already travelling",
 }
 
@@ -316,11 +316,16 @@ def test_legitimate_customers_also_send_money_abroad(run: list[SimulatedEvent]) 
 def test_shopping_festival_is_a_spree_from_the_customers_own_device(
     by_customer: dict[str, list[SimulatedEvent]], incidents: dict[str, list[Incident]]
 ) -> None:
+    issued = {
+        c.customer_id: {d.device_id for d in (c.phone, c.computer) if d is not None}
+        for c in population_of(CONFIG).customers
+    }
     for incident in _of(incidents, "shopping_festival"):
         txns = incident.txns
         assert len(txns) >= 8 and {t.kind for t in txns} == {"purchase"}
         assert txns[-1].ts - txns[0].ts <= timedelta(hours=2)
         own = {e.txn.device_id for e in by_customer[incident.customer_id] if e.label is None}
+        own |= issued[incident.customer_id]  # also what the bank issued it, for idle accounts
         assert {t.device_id for t in txns} <= own | {None}
 
 

@@ -185,7 +185,8 @@ class ImpossibleTravel:
 
     The real card's use is the victim's own card-present transaction of the
     day if there is one, or else a purchase at a favourite shop the
-    scenario adds (legitimate, so unlabelled). The clone then turns up
+    scenario adds (legitimate, so unlabelled; only if the balance covers
+    it, and not while the victim is travelling, else the attack is off). The clone then turns up
     ``min_km`` or more away, at ordinary shops for ordinary amounts: only
     the geography gives it away.
     """
@@ -261,7 +262,10 @@ class ImpossibleTravel:
         card = one(target.state.cards, rng)
         extras = channels.pos(card, merchant, one(merchant.terminals, rng))
         cents = log_uniform_cents((20.0, 300.0), rng)
-        return Draft(target.start(rng), customer, "pos", "purchase", cents, extras, None, False)
+        ts = target.start(rng)
+        if target.balance_at(ts) < cents:
+            return None  # the customer could not have paid: no real use to clone
+        return Draft(ts, customer, "pos", "purchase", cents, extras, None, False)
 
 
 @dataclass(frozen=True, slots=True)
