@@ -56,29 +56,31 @@ def to_wire(event: SimulatedEvent) -> WireEvent:
 class WireFormatter:
     """Numbers drafts and renders them as wire bytes, for one run.
 
-    Keeps a small cache of timestamps' minute prefixes: the events of a busy
-    stream share them, and formatting a date is the slow part.
+    Keeps a small cache of timestamps' date prefixes: every event of a day
+    shares one, and formatting a date is the slow part.
     """
 
-    __slots__ = ("_currency", "_labels", "_minutes", "_tag")
+    __slots__ = ("_currency", "_days", "_labels", "_tag")
 
     def __init__(self, tag: str, currency: str) -> None:
         self._tag = tag
         self._currency = currency
-        self._minutes: dict[int, str] = {}
+        self._days: dict[int, str] = {}
         self._labels = {name: scenario.label for name, scenario in SCENARIOS.items()}
 
     def iso(self, ts_ms: int) -> str:
         """``riskwatch.contracts.ts_to_iso`` of the same instant, from epoch ms."""
-        minute, rest = divmod(ts_ms, 60_000)
-        prefix = self._minutes.get(minute)
+        day, rest = divmod(ts_ms, 86_400_000)
+        prefix = self._days.get(day)
         if prefix is None:
-            if len(self._minutes) > 4096:  # a few days of minutes; runs move forward
-                self._minutes.clear()
-            prefix = (EPOCH + timedelta(minutes=minute)).strftime("%Y-%m-%dT%H:%M:")
-            self._minutes[minute] = prefix
+            if len(self._days) > 64:  # labels reach weeks ahead; runs move forward
+                self._days.clear()
+            prefix = (EPOCH + timedelta(days=day)).strftime("%Y-%m-%dT")
+            self._days[day] = prefix
+        hours, rest = divmod(rest, 3_600_000)
+        minutes, rest = divmod(rest, 60_000)
         seconds, millis = divmod(rest, 1000)
-        return f"{prefix}{seconds:02d}.{millis:03d}Z"
+        return f"{prefix}{hours:02d}:{minutes:02d}:{seconds:02d}.{millis:03d}Z"
 
     def format(self, n: int, draft: Draft) -> WireEvent:
         customer = draft.customer
