@@ -53,6 +53,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 
 import numpy as np
 import orjson
@@ -388,3 +389,44 @@ def label_records(data: HandbookData) -> list[tuple[int, bytes]]:
         out.append((start_ms + (s + delay_s) * 1000, orjson.dumps(record)))
     out.sort(key=lambda item: item[0])
     return out
+
+
+def write_handbook_files(data: HandbookData, transactions: Path, labels: Path) -> tuple[int, int]:
+    """Write the run as JSON lines: transactions in event-time order, labels by when known.
+
+    Byte for byte what serialising :func:`simulate_handbook`'s events with
+    ``orjson`` gives (the tests hold the two equal), formatted straight from
+    the columns, which is several times faster. Returns the two line counts.
+    """
+    config = data.config
+    tag, currency = config.tag(), config.currency
+    start = config.start_ts
+    prefixes = [(start + timedelta(days=d)).strftime("%Y-%m-%dT") for d in range(config.days)]
+    with transactions.open("wb") as out:
+        lines: list[str] = []
+        rows = zip(
+            data.seconds.tolist(),
+            data.customer.tolist(),
+            data.terminal.tolist(),
+            data.cents.tolist(),
+            strict=True,
+        )
+        for n, (s, c, t, cents) in enumerate(rows, 1):
+            day, rest = divmod(s, DAY_SECONDS)
+            hh, rest = divmod(rest, 3600)
+            mm, ss = divmod(rest, 60)
+            lines.append(
+                f'{{"txn_id":"{txn_id(tag, n)}","ts":"{prefixes[day]}{hh:02d}:{mm:02d}:{ss:02d}'
+                f'.000Z","customer_id":"{customer_id(c)}","account_id":"{account_id(c)}",'
+                '"channel":"pos","direction":"debit","kind":"purchase",'
+                f'"amount":"{cents // 100}.{cents % 100:02d}","currency":"{currency}",'
+                f'"card_id":"{card_token(c)}","terminal_id":"{terminal_token(t)}"}}\n'
+            )
+            if len(lines) >= 65_536:
+                out.write("".join(lines).encode("utf-8"))
+                lines.clear()
+        out.write("".join(lines).encode("utf-8"))
+    records = label_records(data)
+    with labels.open("wb") as out:
+        out.write(b"".join(record + b"\n" for _, record in records))
+    return len(data), len(records)

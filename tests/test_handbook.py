@@ -13,14 +13,16 @@ drawn), as a relative band measured over several seeds (spread ≈ 3 %). The
 from __future__ import annotations
 
 import math
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 from statistics import NormalDist
 
 import numpy as np
+import orjson
 import pytest
 
-from riskwatch.parsing import contains_card_number
+from riskwatch.parsing import ValidationLimits, contains_card_number, parse_transaction
 from simulator.errors import ConfigError
 from simulator.handbook import (
     CUSTOMER_DAYS,
@@ -36,6 +38,7 @@ from simulator.handbook import (
     generate_handbook,
     label_records,
     simulate_handbook,
+    write_handbook_files,
 )
 
 SMALL = HandbookConfig(seed=3, customers=1000, terminals=2000)
@@ -216,3 +219,19 @@ def test_full_size_matches_the_published_dataset() -> None:
     assert data.fraud.mean() == pytest.approx(0.00837, abs=0.0006)
     assert data.config.start.isoformat() == "2018-04-01"
     assert data.day.max() == 182
+
+
+def test_files_are_the_events_serialised(tmp_path: Path) -> None:
+    cfg = HandbookConfig(seed=8, customers=150, terminals=200, days=35)
+    txns, labels = tmp_path / "transactions.jsonl", tmp_path / "labels.jsonl"
+    counts = write_handbook_files(generate_handbook(cfg), txns, labels)
+    events = list(simulate_handbook(cfg))
+    expected = b"".join(orjson.dumps(e.txn.to_json_dict()) + b"\n" for e in events)
+    assert txns.read_bytes() == expected
+    by_known = sorted((e.label for e in events if e.label is not None), key=lambda x: x.ts)
+    assert labels.read_bytes() == b"".join(orjson.dumps(x.to_json_dict()) + b"\n" for x in by_known)
+    assert counts == (len(events), len(by_known))
+    # Every line passes the monitor's own validation.
+    now = datetime.now(UTC)
+    for line in txns.read_bytes().splitlines():
+        parse_transaction(line, now, ValidationLimits())
