@@ -123,7 +123,7 @@ def assess_week(
         start=start or date.min,
         auc_roc=auc_roc(labels, scores),
         average_precision=average_precision(labels, scores),
-        card_precision_at_100=float(np.mean(cp_per_day)),
+        card_precision_at_100=float(np.mean(cp_per_day)) if cp_per_day else float("nan"),
         card_precision_per_day=tuple(cp_per_day),
         transactions=int(week.size),
         frauds=int(np.count_nonzero(labels)),

@@ -28,6 +28,10 @@ apply to what it makes:
      fraud (a transaction drawn in two overlapping windows is multiplied twice,
      as in the Handbook).
 
+The 2 and the 3 are settings (``compromised_terminals_per_day``,
+``compromised_customers_per_day``) so that a small test world need not be
+overrun by fraud; their defaults are the Handbook's.
+
 Randomness comes from numpy's ``default_rng`` seeded from the config, not
 from the Handbook's legacy per-customer ``np.random.seed`` calls, so the
 figures match the Handbook's in distribution, not draw for draw.
@@ -94,9 +98,14 @@ class HandbookConfig:
     radius: float = 5.0
     label_delay_days: int = 7
     currency: str = "EUR"
+    #: The Handbook's 2 and 3; smaller worlds (tests) may scale them down.
+    compromised_terminals_per_day: int = TERMINALS_PER_DAY
+    compromised_customers_per_day: int = CUSTOMERS_PER_DAY
 
     def __post_init__(self) -> None:
-        for name in ("seed", "customers", "terminals", "days", "label_delay_days"):
+        ints = ("seed", "customers", "terminals", "days", "label_delay_days")
+        per_day = ("compromised_terminals_per_day", "compromised_customers_per_day")
+        for name in ints + per_day:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int):
                 msg = f"{name} must be an int, got {value!r}"
@@ -104,12 +113,13 @@ class HandbookConfig:
         if not 1 <= self.customers <= 999_999:
             msg = f"customers must be 1..999999, got {self.customers}"
             raise ConfigError(msg)
-        if not TERMINALS_PER_DAY <= self.terminals <= 99_999:
-            msg = f"terminals must be {TERMINALS_PER_DAY}..99999, got {self.terminals}"
+        if not 1 <= self.terminals <= 99_999:
+            msg = f"terminals must be 1..99999, got {self.terminals}"
             raise ConfigError(msg)
-        if self.customers < CUSTOMERS_PER_DAY:
-            msg = f"customers must be at least {CUSTOMERS_PER_DAY}, got {self.customers}"
-            raise ConfigError(msg)
+        for name, most in zip(per_day, (self.terminals, self.customers), strict=True):
+            if not 0 <= getattr(self, name) <= most:
+                msg = f"{name} must be 0..{most}, got {getattr(self, name)}"
+                raise ConfigError(msg)
         if not 1 <= self.days <= 3660:
             msg = f"days must be 1..3660, got {self.days}"
             raise ConfigError(msg)
@@ -139,6 +149,8 @@ class HandbookConfig:
             self.start.isoformat(),
             self.radius,
             self.currency,
+            self.compromised_terminals_per_day,
+            self.compromised_customers_per_day,
         )
 
 
@@ -268,7 +280,9 @@ def _add_frauds(
     draw_days = range(max(config.days - 1, 0))  # the Handbook's range(max(TX_TIME_DAYS))
     compromised = np.zeros((config.terminals, config.days), dtype=bool)
     for d in draw_days:
-        picked = rng.choice(config.terminals, size=TERMINALS_PER_DAY, replace=False)
+        picked = rng.choice(
+            config.terminals, size=config.compromised_terminals_per_day, replace=False
+        )
         compromised[picked, d : d + TERMINAL_DAYS] = True
     scenario[compromised[terminal, day]] = 2
 
@@ -276,13 +290,17 @@ def _add_frauds(
     by_customer = np.argsort(customer, kind="stable")
     starts = np.searchsorted(customer[by_customer], np.arange(config.customers + 1))
     for d in draw_days:
-        picked = rng.choice(config.customers, size=CUSTOMERS_PER_DAY, replace=False)
+        picked = rng.choice(
+            config.customers, size=config.compromised_customers_per_day, replace=False
+        )
         windows = []
         for c in picked:
             rows = by_customer[starts[c] : starts[c + 1]]
             days_of = day[rows]
             lo, hi = np.searchsorted(days_of, [d, d + CUSTOMER_DAYS])
             windows.append(rows[lo:hi])
+        if not windows:
+            continue
         candidates = np.sort(np.concatenate(windows))
         k = candidates.size // 3
         if k == 0:

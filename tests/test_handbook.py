@@ -26,11 +26,9 @@ from riskwatch.parsing import ValidationLimits, contains_card_number, parse_tran
 from simulator.errors import ConfigError
 from simulator.handbook import (
     CUSTOMER_DAYS,
-    CUSTOMERS_PER_DAY,
     DAY_SECONDS,
     SCENARIO_NAMES,
     TERMINAL_DAYS,
-    TERMINALS_PER_DAY,
     TIME_MEAN_SECONDS,
     TIME_STD_SECONDS,
     HandbookConfig,
@@ -124,12 +122,12 @@ def test_fraud_scenarios_have_the_expected_sizes(small: HandbookData) -> None:
     means = small.customer_mean_amount[small.customer]
     expected_1 = float(np.sum([1 - NormalDist(m, m / 2).cdf(220.005) for m in means]))
     # (2) a terminal is compromised on day d with prob 1 - (1 - 2/T)^(draws covering d).
-    p_terminal = 1 - (1 - TERMINALS_PER_DAY / cfg.terminals) ** _draw_windows(
+    p_terminal = 1 - (1 - cfg.compromised_terminals_per_day / cfg.terminals) ** _draw_windows(
         cfg.days, TERMINAL_DAYS
     )
     expected_2 = float(per_day @ p_terminal)
     # (3) a third of the transactions of 3 customers a day over 14 days.
-    p_customer = 1 - (1 - CUSTOMERS_PER_DAY / cfg.customers) ** _draw_windows(
+    p_customer = 1 - (1 - cfg.compromised_customers_per_day / cfg.customers) ** _draw_windows(
         cfg.days, CUSTOMER_DAYS
     )
     expected_3 = float(per_day @ p_customer) / 3
@@ -203,6 +201,8 @@ def test_events_carry_the_contract_fields_and_delayed_labels() -> None:
 def test_bad_settings_are_refused() -> None:
     with pytest.raises(ConfigError, match="customers"):
         HandbookConfig(customers=0)
+    with pytest.raises(ConfigError, match="compromised_customers_per_day"):
+        HandbookConfig(customers=10, compromised_customers_per_day=11)
     with pytest.raises(ConfigError, match="radius"):
         HandbookConfig(radius=-1.0)
     with pytest.raises(ConfigError, match="HandbookConfig"):
@@ -219,6 +219,10 @@ def test_full_size_matches_the_published_dataset() -> None:
     assert data.fraud.mean() == pytest.approx(0.00837, abs=0.0006)
     assert data.config.start.isoformat() == "2018-04-01"
     assert data.day.max() == 182
+    assert (
+        data.config.compromised_terminals_per_day,
+        data.config.compromised_customers_per_day,
+    ) == (2, 3)
 
 
 def test_files_are_the_events_serialised(tmp_path: Path) -> None:
