@@ -15,6 +15,7 @@ from typing import Any
 
 import orjson
 
+from evaluation import cli as evaluation_cli
 from riskwatch.runner import RunSummary, run_monitor
 from riskwatch.settings import Settings, SettingsError, load_settings
 
@@ -235,6 +236,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_simulation_options(demo)
     demo.set_defaults(handler=cmd_demo)
     add_rules_commands(sub)
+    evaluation_cli.add_commands(sub)
     return parser
 
 
