@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from alerts.schema import SEVERITIES
+from riskwatch.settings import Settings
 
 #: Hours from a case's opening until it is due, by its worst severity.
 DEFAULT_SLA_HOURS: Mapping[str, float] = {"critical": 4, "high": 24, "medium": 72, "low": 168}
@@ -38,6 +39,14 @@ class CasePolicy:
         if self.fold_window_seconds < 0:
             msg = f"cases.fold_window_seconds must be >= 0, not {self.fold_window_seconds}"
             raise ValueError(msg)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> CasePolicy:
+        """The ``[cases]`` section's policy."""
+        return cls(
+            fold_window_seconds=settings.cases.fold_window_seconds,
+            sla_hours=dict(settings.cases.sla_hours),
+        )
 
     def sla_due(self, opened_at: datetime, severity: str) -> datetime:
         """When a case of this severity, opened then, must be worked."""

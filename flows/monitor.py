@@ -22,6 +22,7 @@ from bytewax.inputs import Source
 from confluent_kafka import OFFSET_BEGINNING
 
 from alerts.metrics import PipelineMetrics
+from alerts.policy import CasePolicy
 from detectors.anomaly import HalfSpaceTreesDetector
 from detectors.features import TEXT_FIELDS, feature_names
 from detectors.state import CustomerStateStore
@@ -143,7 +144,8 @@ def get_flow(
     # assessed: (shard, Assessment)
     alerts = op.filter_map("alerts", op.key_rm("unkey", assessed), _alert_of)
     # alerts: Alert, at or above the alert threshold
-    op.output("case_store", alerts, CaseStoreSink(settings.database_url, metrics))
+    policy = CasePolicy.from_settings(settings)
+    op.output("case_store", alerts, CaseStoreSink(settings.database_url, metrics, policy))
     if kafka.brokers:
         config = kafka.client_config()
         alerts_out = CheckedKafkaSink(kafka.brokers, kafka.alerts_topic, alert_message, config)
