@@ -45,7 +45,8 @@ class CaseFile:
     def queue(self, query: QueueQuery) -> list[dict[str, Any]]:
         with self._store.reading("reading the queue") as conn:
             rows = conn.execute(query.select(self._store.clock())).all()
-        return [dict(row._mapping) for row in rows]
+        # SQLite hands a boolean expression back as 0/1.
+        return [{**row._mapping, "sla_breached": bool(row.sla_breached)} for row in rows]
 
     def case(self, case_id: int) -> dict[str, Any]:
         """The case row with its alerts, folded repeats and comments."""
