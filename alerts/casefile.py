@@ -21,7 +21,7 @@ import sqlalchemy as sa
 
 from alerts.errors import AlertNotFound, CaseNotFound
 from alerts.queue import QueueQuery
-from alerts.schema import alert_folds, alerts, audit_log, case_comments, cases
+from alerts.schema import alert_folds, alerts, audit_log, case_comments, cases, label_outbox
 from alerts.store import CaseStore
 
 CHART_DAYS = 30
@@ -88,6 +88,32 @@ class CaseFile:
                     sa.select(audit_log)
                     .where(audit_log.c.case_id == case_id)
                     .order_by(audit_log.c.seq)
+                )
+            )
+
+    def top_alerts(self, case_ids: list[int]) -> dict[int, dict[str, Any]]:
+        """Each case's highest-scoring alert, in one query, for the queue page."""
+        if not case_ids:
+            return {}
+        with self._store.reading("reading the queue's top alerts") as conn:
+            rows = conn.execute(
+                sa.select(alerts.c.case_id, alerts.c.alert_id, alerts.c.channel, alerts.c.rules)
+                .where(alerts.c.case_id.in_(case_ids))
+                .order_by(alerts.c.case_id, alerts.c.score.desc(), alerts.c.alert_id)
+            ).all()
+        top: dict[int, dict[str, Any]] = {}
+        for row in rows:
+            top.setdefault(row.case_id, dict(row._mapping))
+        return top
+
+    def labels(self, case_id: int) -> list[dict[str, Any]]:
+        """The labels the case's disposition put in the outbox, sent or waiting."""
+        with self._store.reading(f"reading the labels of case {case_id}") as conn:
+            return _dicts(
+                conn.execute(
+                    sa.select(label_outbox)
+                    .where(label_outbox.c.case_id == case_id)
+                    .order_by(label_outbox.c.outbox_id)
                 )
             )
 

@@ -65,6 +65,10 @@ class LabelOutbox:
         self._target = target
         self._batch = batch
 
+    @property
+    def target(self) -> LabelTarget:
+        return self._target
+
     def pending(self) -> int:
         with self._store.reading("counting waiting labels") as conn:
             return int(
