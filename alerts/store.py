@@ -390,6 +390,16 @@ class CaseStore:
     def count_alerts(self) -> int:
         return self._count(alerts)
 
+    def count_folded(self) -> int:
+        """Repeats folded into earlier alerts (kept in ``alert_folds``, not as alerts)."""
+        return self._count(alert_folds)
+
+    def alerted_txn_ids(self) -> set[str]:
+        """Every transaction that raised an alert, folded repeats included."""
+        query = sa.union(sa.select(alerts.c.txn_id), sa.select(alert_folds.c.txn_id))
+        with self._translated("listing alerted transactions"), self._engine.connect() as conn:
+            return set(conn.execute(query).scalars())
+
     def count_cases(self) -> int:
         return self._count(cases)
 
