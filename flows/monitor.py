@@ -22,6 +22,7 @@ from bytewax.inputs import Source
 from confluent_kafka import OFFSET_BEGINNING
 
 from alerts.metrics import PipelineMetrics
+from alerts.policy import CasePolicy
 from detectors.anomaly import HalfSpaceTreesDetector
 from detectors.state import CustomerStateStore
 from flows.assess import AssessContext, Assessment, ShardAssessor, shard_of
@@ -144,7 +145,8 @@ def get_flow(
     # alerts: Alert, at or above the alert threshold
     if settings.flow.scores_path is not None:
         op.output("scores", assessments, ScoreFileSink(settings.flow.scores_path))
-    op.output("case_store", alerts, CaseStoreSink(settings.database_url, metrics))
+    policy = CasePolicy.from_settings(settings)
+    op.output("case_store", alerts, CaseStoreSink(settings.database_url, metrics, policy))
     if kafka.brokers:
         config = kafka.client_config()
         alerts_out = CheckedKafkaSink(kafka.brokers, kafka.alerts_topic, alert_message, config)
