@@ -15,9 +15,9 @@ from typing import Any
 
 import orjson
 
-from evaluation import cli as evaluation_cli
 from alerts import cli as alerts_cli
 from alerts.errors import CaseStoreError
+from evaluation import cli as evaluation_cli
 from riskwatch.runner import RunSummary, run_monitor
 from riskwatch.settings import Settings, SettingsError, load_settings
 
@@ -65,7 +65,8 @@ def _print_summary(summary: RunSummary, settings: Settings, out: Any = sys.stdou
         f"{summary.duplicates:,})",
         f"  dead-lettered      {summary.dead_lettered:>10,}",
         f"  alerts raised      {summary.alerts:>10,}",
-        f"  alerts in store    {summary.alerts_in_store:>10,}",
+        f"  alerts in store    {summary.alerts_in_store:>10,}   (repeats folded into them: "
+        f"{summary.alerts_folded:,})",
         f"  cases in store     {summary.cases_in_store:>10,}",
         f"  wall time          {summary.seconds:>10.1f} s",
         f"  throughput         {summary.events_per_second:>10,.0f} events/s",
