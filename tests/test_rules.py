@@ -275,3 +275,13 @@ def test_the_vocabulary_is_exactly_what_the_feature_builder_makes() -> None:
     update = empty_update(txn.ts_ms)
     built = build_features(txn, update, ZoneInfo("Asia/Shanghai"))
     assert set(built) == VOCABULARY
+
+
+def test_a_bare_off_mode_means_off_not_false() -> None:
+    """YAML reads `mode: off` as a boolean; the rule must load, switched off."""
+    text = BROKEN_PACK.replace(' and channel.upper() == "POS"', "").replace(
+        "mode: active", "mode: off", 1
+    )
+    pack = parse_pack(text, "packs/broken.yaml", VOCABULARY)
+    assert [r.mode for r in pack.rules] == ["off", "active"]
+    assert [r.id for r in RuleEngine([pack]).rules] == ["bad_rule"]
