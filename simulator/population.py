@@ -85,6 +85,8 @@ class Customer:
     dormant: bool = False
     #: An account abroad the customer sometimes pays (tuition, family, a supplier).
     overseas: Counterparty | None = None
+    #: ``customer_id`` as bytes: the Kafka key of every event of this customer.
+    key: bytes = b""
 
     def counterparties(self) -> Iterator[Counterparty]:
         """Every account this customer legitimately sends money to or gets it from."""
@@ -188,7 +190,7 @@ def _customer(
     activity = rng.uniform(0.7, 1.3)
     fixed = sum(b.cents for b in bills) / 100
     budget = max(income - fixed, 0.15 * income) * rng.uniform(0.55, 0.85) / MONTH_DAYS
-    nominal = segment.daily_spend_at_scale_one() * activity
+    nominal = _NOMINAL_SPEND[segment.name] * activity
     spend_scale = min(5.0, max(0.1, budget / nominal)) if nominal > 0 else 1.0
     frequency = math.sqrt(spend_scale)
     rates = [h.per_day * activity * (frequency if h.spending else 1.0) for h in segment.habits]
@@ -221,7 +223,12 @@ def _customer(
         weekend_rates=_cumulative(weekend),
         dormant=rng.random() < DORMANT_SHARE,
         overseas=cp.abroad(minter, rng, cp.USUAL_ABROAD),
+        key=customer_id(index).encode("ascii"),
     )
+
+
+#: Each segment's everyday spending per day at scale one, computed once.
+_NOMINAL_SPEND: Mapping[str, float] = {s.name: s.daily_spend_at_scale_one() for s in SEGMENTS}
 
 
 def _cumulative(rates: list[float]) -> tuple[float, tuple[float, ...]]:
