@@ -131,3 +131,13 @@ def test_the_simulate_command_is_deterministic(tmp_path: Path) -> None:
         first, second = ((tmp_path / d / name).read_bytes() for d in "ab")
         assert first == second and first
     assert main([*args[:-1], "nonsense", "--out", str(tmp_path / "c")]) == 2
+
+
+def test_the_handbook_mode_writes_labelled_pos_traffic(tmp_path: Path) -> None:
+    pytest.importorskip("simulator.handbook", reason="the Handbook mode has not landed yet")
+    args = ["simulate", "--mode", "handbook", "--customers", "50", "--days", "3", "--quiet"]
+    assert main([*args, "--out", str(tmp_path)]) == 0
+    txns = [orjson.loads(line) for line in (tmp_path / "transactions.jsonl").read_bytes().split()]
+    assert txns and {t["channel"] for t in txns} == {"pos"}
+    labels = (tmp_path / "labels.jsonl").read_bytes().split()
+    assert len(labels) < len(txns)
