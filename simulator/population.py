@@ -23,7 +23,7 @@ from simulator import counterparties as cp
 from simulator.counterparties import Counterparty
 from simulator.devices import Device, new_computer, new_phone
 from simulator.errors import SimulatorError
-from simulator.geography import HOME_CITIES, City
+from simulator.geography import HOME_CITIES, City, near
 from simulator.ids import TokenMinter, account_id, customer_id
 from simulator.merchants import Merchant, MerchantDirectory, Terminal, build_merchants
 from simulator.segments import SEGMENTS, BillSpec, Segment, weighted
@@ -87,6 +87,9 @@ class Customer:
     overseas: Counterparty | None = None
     #: ``customer_id`` as bytes: the Kafka key of every event of this customer.
     key: bytes = b""
+    #: Where in the home city the customer lives.
+    lat: float = 0.0
+    lon: float = 0.0
 
     def counterparties(self) -> Iterator[Counterparty]:
         """Every account this customer legitimately sends money to or gets it from."""
@@ -187,6 +190,7 @@ def _customer(
         choices = merchants.in_city(home, category)
         favourites[category] = tuple(rng.sample(choices, min(_FAVOURITES, len(choices))))
 
+    home_at = near(home, rng)
     activity = rng.uniform(0.7, 1.3)
     fixed = sum(b.cents for b in bills) / 100
     budget = max(income - fixed, 0.15 * income) * rng.uniform(0.55, 0.85) / MONTH_DAYS
@@ -224,6 +228,8 @@ def _customer(
         dormant=rng.random() < DORMANT_SHARE,
         overseas=cp.abroad(minter, rng, cp.USUAL_ABROAD),
         key=customer_id(index).encode("ascii"),
+        lat=home_at[0],
+        lon=home_at[1],
     )
 
 
