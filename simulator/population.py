@@ -17,7 +17,7 @@ import itertools
 import math
 import random
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from simulator import counterparties as cp
 from simulator.counterparties import Counterparty
@@ -90,6 +90,8 @@ class Customer:
     #: Where in the home city the customer lives.
     lat: float = 0.0
     lon: float = 0.0
+    #: ``bills`` by their day of the month, for the daily loop.
+    bills_by_day: Mapping[int, tuple[ScheduledBill, ...]] = field(default_factory=dict)
 
     def counterparties(self) -> Iterator[Counterparty]:
         """Every account this customer legitimately sends money to or gets it from."""
@@ -230,6 +232,9 @@ def _customer(
         key=customer_id(index).encode("ascii"),
         lat=home_at[0],
         lon=home_at[1],
+        bills_by_day={
+            d: tuple(b for b in bills if b.day == d) for d in sorted({b.day for b in bills})
+        },
     )
 
 
