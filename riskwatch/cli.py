@@ -15,6 +15,9 @@ from typing import Any
 
 import orjson
 
+from alerts import cli as alerts_cli
+from alerts.errors import CaseStoreError
+from evaluation import cli as evaluation_cli
 from riskwatch.runner import RunSummary, run_monitor
 from riskwatch.settings import Settings, SettingsError, load_settings
 
@@ -62,7 +65,8 @@ def _print_summary(summary: RunSummary, settings: Settings, out: Any = sys.stdou
         f"{summary.duplicates:,})",
         f"  dead-lettered      {summary.dead_lettered:>10,}",
         f"  alerts raised      {summary.alerts:>10,}",
-        f"  alerts in store    {summary.alerts_in_store:>10,}",
+        f"  alerts in store    {summary.alerts_in_store:>10,}   (repeats folded into them: "
+        f"{summary.alerts_folded:,})",
         f"  cases in store     {summary.cases_in_store:>10,}",
         f"  wall time          {summary.seconds:>10.1f} s",
         f"  throughput         {summary.events_per_second:>10,.0f} events/s",
@@ -109,7 +113,7 @@ def _detection_report(settings: Settings, labels: dict[str, tuple[str, str]]) ->
 
     store = CaseStore(settings.database_url)
     try:
-        alerted = {row["txn_id"] for row in store.list_alerts(limit=None)}
+        alerted = store.alerted_txn_ids()  # folded repeats were alerted too
     finally:
         store.close()
     by_scenario = Counter(labels.values())
@@ -181,10 +185,18 @@ def cmd_demo(args: argparse.Namespace) -> int:
     _print_summary(summary, settings)
     print("\n".join(_detection_report(settings, labels)))
     print(f"  ground-truth labels: {labels_path}")
-    return 0 if summary.balanced else 1
+    if not summary.balanced:
+        return 1
+    if not args.no_serve:
+        from alerts.cli import serve_demo
+
+        serve_demo(settings, args.port)
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from rules.cli import add_commands as add_rules_commands
+
     parser = argparse.ArgumentParser(
         prog="riskwatch",
         description="Real-time fraud and risk monitoring of bank transaction streams.",
@@ -230,8 +242,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser("demo", help="the whole system on embedded defaults, with a summary")
     demo.add_argument("--data-dir", type=Path, help="demo output goes to DATA_DIR/demo")
+    demo.add_argument(
+        "--no-serve", action="store_true", help="exit after the summary; do not serve the UI"
+    )
+    demo.add_argument("--port", type=int, help="port for the demo's UI (default api.port)")
     _add_simulation_options(demo)
     demo.set_defaults(handler=cmd_demo)
+    add_rules_commands(sub)
+    evaluation_cli.add_commands(sub)
+    alerts_cli.add_commands(sub)
     return parser
 
 
@@ -249,6 +268,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SettingsError as exc:
         print(f"riskwatch: {exc}", file=sys.stderr)
         return 2
+    except CaseStoreError as exc:
+        print(f"riskwatch: {exc}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":
