@@ -77,19 +77,24 @@ def count_outcomes(evaluations: Iterable[Evaluation]) -> Counter[tuple[str, str,
     Only hits, suppressions and errors are visited; no-hits are the remainder.
     """
     counts: Counter[tuple[str, str, str]] = Counter()
-    evaluated: Counter[Rule] = Counter()
+    # Events evaluated by the same engine share its rules tuple: count per tuple.
+    evaluated: dict[int, tuple[tuple[Rule, ...], int]] = {}
     for evaluation in evaluations:
-        evaluated.update(evaluation.rules)
+        rules, n = evaluated.get(id(evaluation.rules), (evaluation.rules, 0))
+        evaluated[id(rules)] = (rules, n + 1)
+        if not evaluation.fired and not evaluation.errors:
+            continue
         held = {h.rule_id for h in evaluation.suppressed}
         for rule in evaluation.fired:
             status = "suppressed" if rule.id in held else "hit"
             counts[(rule.id, rule.mode, status)] += 1
         for outcome in evaluation.errors:
             counts[(outcome.rule.id, outcome.rule.mode, "error")] += 1
-    for rule, n in evaluated.items():
-        decided = sum(counts[(rule.id, rule.mode, s)] for s in ("hit", "suppressed", "error"))
-        if n > decided:
-            counts[(rule.id, rule.mode, "no_hit")] += n - decided
+    for rules, n in evaluated.values():
+        for rule in rules:
+            decided = sum(counts[(rule.id, rule.mode, s)] for s in ("hit", "suppressed", "error"))
+            if n > decided:
+                counts[(rule.id, rule.mode, "no_hit")] += n - decided
     return counts
 
 
