@@ -73,6 +73,103 @@ local function bump(b, k, amount)
   end
 end
 
+-- The trimmed history as seen from one UTC day D (every event of that day
+-- counts the same buckets): 7 d and 30 d totals, per channel, cash-in/out 7 d,
+-- largest credit 30 d, and per type (m, d, c, p) the values last trimmed-seen
+-- on a day counted by 30 d. Kept in agg field 'cache' ("D|i=v,..."), updated as
+-- events are folded, rebuilt when the day changes.
+local NC = 65
+local SEEN_SLOT = {m = 62, d = 63, c = 64, p = 65}
+
+local function in_days(b, day, k)
+  return b >= day - k + 1
+end
+
+local function cache_add(c, day, b, dir, ch, kind, amount)
+  local slot = (dir == 'd') and 0 or 2
+  local cbase = 9 + (CHIDX[ch] - 1) * 8
+  if in_days(b, day, 7) then
+    c[1 + slot] = c[1 + slot] + 1
+    c[2 + slot] = c[2 + slot] + amount
+    c[cbase + slot] = c[cbase + slot] + 1
+    c[cbase + slot + 1] = c[cbase + slot + 1] + amount
+    if kind == 'x' then c[57] = c[57] + 1; c[58] = c[58] + amount end
+    if kind == 'w' then c[59] = c[59] + 1; c[60] = c[60] + amount end
+  end
+  if in_days(b, day, 30) then
+    c[5 + slot] = c[5 + slot] + 1
+    c[6 + slot] = c[6 + slot] + amount
+    c[cbase + 4 + slot] = c[cbase + 4 + slot] + 1
+    c[cbase + 5 + slot] = c[cbase + 5 + slot] + amount
+    if dir == 'c' and amount > c[61] then c[61] = amount end
+  end
+end
+
+local function build_cache(day)
+  local c = {}
+  for i = 1, NC do c[i] = 0 end
+  local all = redis.call('HGETALL', KEYS[3])
+  for j = 1, #all, 2 do
+    local b = string.match(all[j], '^b(%d+)$$')
+    if b then
+      b = tonumber(b)
+      if in_days(b, day, 30) then
+        for k, n, sum in string.gmatch(all[j + 1], '(%w+):(%d+):(%d+)') do
+          n, sum = tonumber(n), tonumber(sum)
+          local first = string.sub(k, 1, 1)
+          if k == 'mx' then
+            if sum > c[61] then c[61] = sum end
+          elseif first == 'x' then
+            if in_days(b, day, 7) then
+              local at = (k == 'xi') and 57 or 59
+              c[at] = c[at] + n
+              c[at + 1] = c[at + 1] + sum
+            end
+          else
+            local slot = (first == 'd') and 0 or 2
+            local cbase = 9 + (CHIDX[string.sub(k, 2, 2)] - 1) * 8
+            if in_days(b, day, 7) then
+              c[1 + slot] = c[1 + slot] + n
+              c[2 + slot] = c[2 + slot] + sum
+              c[cbase + slot] = c[cbase + slot] + n
+              c[cbase + slot + 1] = c[cbase + slot + 1] + sum
+            end
+            c[5 + slot] = c[5 + slot] + n
+            c[6 + slot] = c[6 + slot] + sum
+            c[cbase + 4 + slot] = c[cbase + 4 + slot] + n
+            c[cbase + 5 + slot] = c[cbase + 5 + slot] + sum
+          end
+        end
+      end
+    end
+  end
+  local seen = redis.call('HGETALL', KEYS[4])
+  for j = 1, #seen, 2 do
+    local at = SEEN_SLOT[string.sub(seen[j], 1, 1)]
+    if at and in_days(math.floor(tonumber(seen[j + 1]) / DAY), day, 30) then
+      c[at] = c[at] + 1
+    end
+  end
+  return c
+end
+
+local function parse_cache(text)
+  if not text then return nil, nil end
+  local day, rest = string.match(text, '^(%d+)|(.*)$$')
+  local c = {}
+  for i = 1, NC do c[i] = 0 end
+  for i, v in string.gmatch(rest, '(%d+)=(%d+)') do c[tonumber(i)] = tonumber(v) end
+  return tonumber(day), c
+end
+
+local function render_cache(day, c)
+  local parts = {}
+  for i = 1, NC do
+    if c[i] ~= 0 then parts[#parts + 1] = i .. '=' .. string.format('%d', c[i]) end
+  end
+  return string.format('%d', day) .. '|' .. table.concat(parts, ',')
+end
+
 -- Fold one event leaving the exact log into the day buckets and the summaries.
 local function fold(member, t, meta)
   local f = split(member)
@@ -84,6 +181,9 @@ local function fold(member, t, meta)
     meta.buckets[field] = b
   end
   bump(b, dir .. ch, amount)
+  if meta.cache then
+    cache_add(meta.cache, meta.cache_day, math.floor(t / DAY), dir, ch, kind, amount)
+  end
   if kind == 'x' then bump(b, 'xi', amount) end
   if kind == 'w' then bump(b, 'xo', amount) end
   if dir == 'c' then
@@ -118,7 +218,16 @@ local function fold(member, t, meta)
       local name = it[1] .. it[2]
       local cur = meta.seen[name]
       if cur == nil then cur = tonumber(redis.call('HGET', KEYS[4], name)) or -1 end
-      if t > cur then meta.seen[name] = t else meta.seen[name] = cur end
+      if t > cur then
+        meta.seen[name] = t
+        local at = SEEN_SLOT[it[1]]
+        if meta.cache and at and in_days(math.floor(t / DAY), meta.cache_day, 30)
+            and not (cur >= 0 and in_days(math.floor(cur / DAY), meta.cache_day, 30)) then
+          meta.cache[at] = meta.cache[at] + 1
+        end
+      else
+        meta.seen[name] = cur
+      end
     end
   end
 end
@@ -128,13 +237,14 @@ local fresh = 0
 local seen_ts = redis.call('ZSCORE', KEYS[1], txn_id)
 local member = txn_id .. '|' .. ARGV[3] .. '|' .. ARGV[4] .. '|' .. ARGV[5] .. '|' .. ARGV[6] .. '|' .. ARGV[7]
 local baseline_field = 'k' .. ARGV[8]
-local base = redis.call('HGET', KEYS[3], baseline_field)
+local head = redis.call('HMGET', KEYS[3], baseline_field, 'nw', 'pd')
+local base = head[1]
 local bn, bmean, bm2 = 0, 0, 0
 if base then
   local a, b, c = string.match(base, '^(%S+) (%S+) (%S+)$$')
   bn, bmean, bm2 = tonumber(a), tonumber(b), tonumber(c)
 end
-local prev_newest = tonumber(redis.call('HGET', KEYS[3], 'nw')) or -1
+local prev_newest = tonumber(head[2]) or -1
 local newest = prev_newest
 
 local stale = 0
@@ -171,6 +281,7 @@ if fresh == 1 then
   local old = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', '(' .. cutoff, 'WITHSCORES')
   if #old > 0 then
     local meta = {buckets = {}, fields = {}, seen = {}, salary = {}}
+    meta.cache_day, meta.cache = parse_cache(redis.call('HGET', KEYS[3], 'cache'))
     for j = 1, #old, 2 do
       fold(old[j], tonumber(old[j + 1]), meta)
     end
@@ -183,6 +294,10 @@ if fresh == 1 then
     for field, v in pairs(meta.fields) do
       hset[#hset + 1] = field
       hset[#hset + 1] = type(v) == 'number' and string.format('%d', v) or v
+    end
+    if meta.cache then
+      hset[#hset + 1] = 'cache'
+      hset[#hset + 1] = render_cache(meta.cache_day, meta.cache)
     end
     if #meta.salary > 0 then
       local sal = {}
@@ -207,7 +322,7 @@ if fresh == 1 then
   end
   -- Once per day of the newest event: drop buckets and sightings no window can reach.
   local today = math.floor(newest / DAY)
-  local pruned = tonumber(redis.call('HGET', KEYS[3], 'pd')) or -1
+  local pruned = tonumber(head[3]) or -1
   if today > pruned then
     local floor_ts = newest - RETAIN
     local drop = {}
@@ -318,65 +433,37 @@ if first_credit ~= nil then
   end
 end
 
--- 4. Add the trimmed history: day buckets, summaries and sightings.
-local aggf = redis.call('HGETALL', KEYS[3])
-local trimmed_salary = nil
-for j = 1, #aggf, 2 do
-  local name = aggf[j]
-  local day = string.match(name, '^b(%d+)$$')
-  if day then
-    local start = tonumber(day) * DAY
-    if start > ts - W[6] and start <= ts then
-      local b = parse_bucket(aggf[j + 1])
-      for k, v in pairs(b) do
-        local first = string.sub(k, 1, 1)
-        if k == 'mx' then
-          if v[2] > max_in then max_in = v[2] end
-        elseif k == 'xi' or k == 'xo' then
-          local cslot = (k == 'xi') and 1 or 3
-          if start > ts - CASHW[3] then
-            cash[3][cslot] = cash[3][cslot] + v[1]
-            cash[3][cslot + 1] = cash[3][cslot + 1] + v[2]
-          end
-        else
-          local slot = (first == 'd') and 1 or 3
-          local ca = cagg[CHIDX[string.sub(k, 2, 2)]]
-          for i = 5, 6 do
-            if start > ts - W[i] then
-              agg[i][slot] = agg[i][slot] + v[1]
-              agg[i][slot + 1] = agg[i][slot + 1] + v[2]
-              ca[i - 2][slot] = ca[i - 2][slot] + v[1]
-              ca[i - 2][slot + 1] = ca[i - 2][slot + 1] + v[2]
-            end
-          end
-        end
-      end
-    end
-  elseif name == 'sal' then
-    trimmed_salary = aggf[j + 1]
-  elseif prev_ts < 0 and name == 'lt' then
-    prev_ts = tonumber(aggf[j + 1])
-  elseif name == 'lc' .. my_ch then
-    if prev_ch_ts < 0 then prev_ch_ts = tonumber(aggf[j + 1]) end
-  elseif name == 'geo' then
-    if geo_ts < 0 then
-      local g, la, lo = string.match(aggf[j + 1], '^(%d+),([^,]*),(.*)$$')
-      geo_ts, geo_lat, geo_lon = tonumber(g), la, lo
-    end
+-- 4. Add the trimmed history: the day's cached totals and the summaries.
+local meta2 = redis.call('HMGET', KEYS[3], 'cache', 'lt', 'lc' .. my_ch, 'geo', 'sal')
+local today = math.floor(ts / DAY)
+local cday, cache = parse_cache(meta2[1])
+if cday ~= today then
+  cache = build_cache(today)
+  if fresh == 1 and today == math.floor(newest / DAY) then
+    redis.call('HSET', KEYS[3], 'cache', render_cache(today, cache))
   end
 end
--- 'lt' may come before the log's own previous event was found: the log wins.
-local seenf = redis.call('HGETALL', KEYS[4])
-local TYPES = {m = 1, d = 2, c = 3, p = 4}
-for j = 1, #seenf, 2 do
-  local t = tonumber(seenf[j + 1])
-  if t > ts - W[6] then
-    local name = seenf[j]
-    seen_before[name] = true
-    local k = TYPES[string.sub(name, 1, 1)]
-    if k then d30[k][string.sub(name, 2)] = true end
+for k = 1, 4 do
+  agg[5][k] = agg[5][k] + cache[k]
+  agg[6][k] = agg[6][k] + cache[4 + k]
+  cash[3][k] = cash[3][k] + cache[56 + k]
+end
+for c = 1, 6 do
+  local cbase = 9 + (c - 1) * 8
+  for k = 1, 4 do
+    cagg[c][3][k] = cagg[c][3][k] + cache[cbase + k - 1]
+    cagg[c][4][k] = cagg[c][4][k] + cache[cbase + 3 + k]
   end
 end
+if cache[61] > max_in then max_in = cache[61] end
+-- Trimmed events are older than any in the log: the log's previous event wins.
+if prev_ts < 0 and meta2[2] then prev_ts = tonumber(meta2[2]) end
+if prev_ch_ts < 0 and meta2[3] then prev_ch_ts = tonumber(meta2[3]) end
+if geo_ts < 0 and meta2[4] then
+  local g, la, lo = string.match(meta2[4], '^(%d+),([^,]*),(.*)$$')
+  geo_ts, geo_lat, geo_lon = tonumber(g), la, lo
+end
+local trimmed_salary = meta2[5]
 
 local function count(set)
   local n = 0
@@ -384,11 +471,39 @@ local function count(set)
   return n
 end
 
+-- Distinct values over 30 d: the cached trimmed count, plus log values whose
+-- latest trimmed sighting is not counted there. First-seen: no sighting
+-- within 30 d, in the log (other events) or trimmed.
 local tail = split('x|x|x|x|x|' .. ARGV[7])
-local function new_flag(prefix, value)
-  if value == '' then return 0 end
-  if seen_before[prefix .. value] then return 0 end
-  return 1
+local PREFIX = {'m', 'd', 'c', 'p'}
+local ask = {}
+for k = 1, 4 do
+  for v in pairs(d30[k]) do ask[#ask + 1] = PREFIX[k] .. v end
+end
+local flag_fields = {'d' .. tail[7], 'p' .. tail[9], 'c' .. tail[8], 'k' .. tail[10]}
+local flag_values = {tail[7], tail[9], tail[8], tail[10]}
+local nlog = #ask
+for _, f in ipairs(flag_fields) do ask[#ask + 1] = f end
+local got = redis.call('HMGET', KEYS[4], unpack(ask))
+local distinct30 = {cache[62], cache[63], cache[64], cache[65]}
+local idx = 1
+for k = 1, 4 do
+  for _ in pairs(d30[k]) do
+    local last = got[idx]
+    if not (last and in_days(math.floor(tonumber(last) / DAY), today, 30)) then
+      distinct30[k] = distinct30[k] + 1
+    end
+    idx = idx + 1
+  end
+end
+local new_flags = {}
+for i = 1, 4 do
+  local flag = 0
+  if flag_values[i] ~= '' and not seen_before[flag_fields[i]] then
+    local last = got[nlog + i]
+    if not (last and tonumber(last) > ts - W[6]) then flag = 1 end
+  end
+  new_flags[i] = flag
 end
 
 local out = {fresh, newest, late, ts}
@@ -405,22 +520,15 @@ for i = 1, 3 do
 end
 out[#out + 1] = passthrough
 out[#out + 1] = max_in
-out[#out + 1] = count(d24[1])
-out[#out + 1] = count(d30[1])
-out[#out + 1] = count(d24[2])
-out[#out + 1] = count(d30[2])
-out[#out + 1] = count(d24[3])
-out[#out + 1] = count(d30[3])
-out[#out + 1] = count(d24[4])
-out[#out + 1] = count(d30[4])
+for k = 1, 4 do
+  out[#out + 1] = count(d24[k])
+  out[#out + 1] = distinct30[k]
+end
 out[#out + 1] = count(d24[5])
 out[#out + 1] = count(d24[6])
 out[#out + 1] = prev_ts
 out[#out + 1] = prev_ch_ts
-out[#out + 1] = new_flag('d', tail[7])
-out[#out + 1] = new_flag('p', tail[9])
-out[#out + 1] = new_flag('c', tail[8])
-out[#out + 1] = new_flag('k', tail[10])
+for i = 1, 4 do out[#out + 1] = new_flags[i] end
 out[#out + 1] = geo_ts
 out[#out + 1] = geo_lat
 out[#out + 1] = geo_lon
@@ -428,13 +536,13 @@ out[#out + 1] = bn
 out[#out + 1] = string.format('%.17g', bmean)
 out[#out + 1] = string.format('%.17g', bm2)
 
--- 5. Entities: counts in ring buffers of minute/hour/day buckets, and their
+-- 5. Entities: counts in ring buffers of 5-minute/hour/day buckets, and their
 -- customers' latest times. A ring slot holds bucket * RING_M + count, and a
 -- bucket too old for its slot is dropped: so the state a set of events leaves
 -- does not depend on the order workers deliver them in.
 local RING_M = 100000000
 local ENTITY_W = {
-  {3600000, 60000, 'm', 60 + math.ceil(LATENESS / 60000) + 2},
+  {3600000, 300000, 'm', 12 + math.ceil(LATENESS / 300000) + 2},
   {DAY, 3600000, 'h', 24 + math.ceil(LATENESS / 3600000) + 2},
   {7 * DAY, DAY, 'd', 7 + math.ceil(LATENESS / DAY) + 2},
 }
@@ -442,23 +550,33 @@ local types = ARGV[10]
 for e = 1, #types do
   local hkey, ckey = KEYS[3 + 2 * e], KEYS[4 + 2 * e]
   if fresh == 1 then
-    for _, w in ipairs(ENTITY_W) do
-      local bucket = math.floor(ts / w[2])
-      local field = w[3] .. string.format('%d', bucket % w[4])
-      local v = tonumber(redis.call('HGET', hkey, field))
-      local held = v and math.floor(v / RING_M) or -1
-      if held == bucket then
-        redis.call('HINCRBY', hkey, field, 1)
-      elseif held < bucket then
-        redis.call('HSET', hkey, field, string.format('%d', bucket * RING_M + 1))
+    local fields, buckets = {}, {}
+    for i, w in ipairs(ENTITY_W) do
+      buckets[i] = math.floor(ts / w[2])
+      fields[i] = w[3] .. string.format('%d', buckets[i] % w[4])
+    end
+    fields[4] = 'nw'
+    local held = redis.call('HMGET', hkey, unpack(fields))
+    local set = {}
+    for i = 1, 3 do
+      local v = tonumber(held[i])
+      local at = v and math.floor(v / RING_M) or -1
+      if at == buckets[i] then
+        set[#set + 1] = fields[i]
+        set[#set + 1] = string.format('%d', v + 1)
+      elseif at < buckets[i] then
+        set[#set + 1] = fields[i]
+        set[#set + 1] = string.format('%d', buckets[i] * RING_M + 1)
       end
     end
-    redis.call('ZADD', ckey, 'GT', ts, ARGV[9])
-    local enw = tonumber(redis.call('HGET', hkey, 'nw')) or -1
+    local enw = tonumber(held[4]) or -1
     if ts > enw then
       enw = ts
-      redis.call('HSET', hkey, 'nw', string.format('%d', ts))
+      set[#set + 1] = 'nw'
+      set[#set + 1] = string.format('%d', ts)
     end
+    if #set > 0 then redis.call('HSET', hkey, unpack(set)) end
+    redis.call('ZADD', ckey, 'GT', ts, ARGV[9])
     redis.call('ZREMRANGEBYSCORE', ckey, '-inf', '(' .. (enw - LATENESS - 7 * DAY))
     redis.call('PEXPIRE', hkey, ENT_TTL)
     redis.call('PEXPIRE', ckey, ENT_TTL)

@@ -15,8 +15,10 @@ from typing import Any
 
 import orjson
 
+from detectors import cli as detectors_cli
 from riskwatch.runner import RunSummary, run_monitor
 from riskwatch.settings import Settings, SettingsError, load_settings
+from rules import cli as rules_cli
 
 logger = logging.getLogger("riskwatch")
 
@@ -211,8 +213,6 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from rules.cli import add_commands as add_rules_commands
-
     parser = argparse.ArgumentParser(
         prog="riskwatch",
         description="Real-time fraud and risk monitoring of bank transaction streams.",
@@ -267,7 +267,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--data-dir", type=Path, help="demo output goes to DATA_DIR/demo")
     _add_simulation_options(demo)
     demo.set_defaults(handler=cmd_demo)
-    add_rules_commands(sub)
+    rules_cli.add_commands(sub)
+    detectors_cli.add_commands(sub)
     return parser
 
 

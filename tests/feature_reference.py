@@ -102,7 +102,6 @@ class Reference:
                 out[f"{stem}_sum_{label}"] = sum(e.amount_minor for e in chosen) / 100
 
         day = [e for e in mine if e.ts_ms > ts - DAY]
-        month = [e for e in mine if e.ts_ms > ts - 30 * DAY]
         credits = [e for e in day if e.direction == "credit"]
         inflow = sum(e.amount_minor for e in credits)
         share = 0.0
@@ -131,7 +130,9 @@ class Reference:
         )
         for stem, name in distinct_fields:
             out[f"distinct_{stem}_24h"] = distinct(day, name)
-            out[f"distinct_{stem}_30d"] = distinct(month, name)
+            out[f"distinct_{stem}_30d"] = distinct(
+                [e for e in mine if in_window(e, 30 * DAY)], name
+            )
         out["distinct_senders_24h"] = distinct(
             [e for e in day if e.direction == "credit"], "counterparty_account"
         )
@@ -185,7 +186,7 @@ class Reference:
         for prefix, _, name in ENTITIES:
             value = getattr(x, name)
             at = [e for e in self.arrived if value is not None and getattr(e, name) == value]
-            for seconds, size in zip(ENTITY_WINDOWS, (60_000, 3_600_000, DAY), strict=True):
+            for seconds, size in zip(ENTITY_WINDOWS, (300_000, 3_600_000, DAY), strict=True):
                 w = seconds * 1000
                 label = window_label(seconds)
                 lo, hi = (ts - w) // size, ts // size
