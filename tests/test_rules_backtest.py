@@ -16,7 +16,7 @@ from rules.backtest import read_positives, run_backtest
 from rules.pack import pack_path
 from rules.runtime import engine_from_settings
 from simulator import JsonlSink, SimulationConfig, simulate_wire, write_events
-from tests.flowkit import settings_for_test
+from tests.flowkit import everyday_traffic, settings_for_test, txn, write_jsonl
 
 
 @pytest.fixture(scope="module")
@@ -118,3 +118,22 @@ def test_rules_test_lints_and_fails_on_a_broken_pack(
     assert "ok   foundation@2" in printed
     assert "FAIL" in printed and "rule 'night_cash_withdrawal'" in printed
     assert "'hour' is not callable" in printed or "only these functions" in printed
+
+
+def test_bad_records_are_counted_and_bad_labels_named(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    traffic = write_jsonl(
+        tmp_path / "t.jsonl",
+        [orjson.dumps(r) for r in everyday_traffic(customers=2, per_customer=3)]
+        + [b'{"txn_id": "T1", ', orjson.dumps(txn(99, "C001", 5, amount="-3.00"))],
+    )
+    labels = write_jsonl(tmp_path / "l.jsonl", [b'{"txn_id": "T000001", "label": "fraud"}'])
+    args = ["rules", "backtest", "foundation", "--input", str(traffic)]
+    assert main([*args, "--labels", str(labels)]) == 1
+    assert f"{labels}:1: not a label" in capsys.readouterr().err
+
+    assert main(args) == 0
+    printed = capsys.readouterr().out
+    assert "backtest over 6 transactions" in printed
+    assert "invalid_amount: 1, invalid_json: 1" in printed
