@@ -22,6 +22,7 @@ from bytewax.inputs import Source
 from confluent_kafka import OFFSET_BEGINNING
 
 from alerts.metrics import PipelineMetrics
+from alerts.policy import CasePolicy
 from detectors.anomaly import HalfSpaceTreesDetector
 from detectors.state import CustomerStateStore
 from flows.assess import AssessContext, Assessment, ShardAssessor, shard_of
@@ -32,6 +33,7 @@ from flows.operators import (
     kafka_record,
     parse_records,
 )
+from flows.score_sink import ScoreFileSink
 from flows.sinks import CaseStoreSink, DeadLetterFileSink
 from flows.sources import JsonlFileSource, SimulatorSource
 from riskwatch.clock import Clock, utc_now
@@ -138,9 +140,13 @@ def get_flow(
     # keyed: (shard, Transaction), a customer's transactions in order on one worker
     assessed = op.stateful_batch("assess", keyed, lambda resume: ShardAssessor(context, resume))
     # assessed: (shard, Assessment)
-    alerts = op.filter_map("alerts", op.key_rm("unkey", assessed), _alert_of)
+    assessments = op.key_rm("unkey", assessed)
+    alerts = op.filter_map("alerts", assessments, _alert_of)
     # alerts: Alert, at or above the alert threshold
-    op.output("case_store", alerts, CaseStoreSink(settings.database_url, metrics))
+    if settings.flow.scores_path is not None:
+        op.output("scores", assessments, ScoreFileSink(settings.flow.scores_path))
+    policy = CasePolicy.from_settings(settings)
+    op.output("case_store", alerts, CaseStoreSink(settings.database_url, metrics, policy))
     if kafka.brokers:
         config = kafka.client_config()
         alerts_out = CheckedKafkaSink(kafka.brokers, kafka.alerts_topic, alert_message, config)

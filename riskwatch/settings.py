@@ -96,6 +96,8 @@ class FlowSettings(BaseModel):
     batch_size: int = Field(1000, ge=1)
     epoch_interval_seconds: float = Field(10.0, gt=0)
     workers: int = Field(1, ge=1)
+    #: Where to append every transaction's scores as JSON lines (for evaluation); None: off.
+    scores_path: Path | None = None
 
 
 class InputSettings(BaseModel):
@@ -119,6 +121,25 @@ class SimulatorSettings(BaseModel):
         return v
 
 
+class CasesSettings(BaseModel):
+    #: Repeats of a rule for a customer within this many seconds are folded,
+    #: for rules that name no suppression window of their own.
+    fold_window_seconds: int = Field(900, ge=0)
+    #: Hours from a case's opening until it is due, by severity.
+    sla_hours: dict[str, float] = Field(
+        default_factory=lambda: {"critical": 4.0, "high": 24.0, "medium": 72.0, "low": 168.0}
+    )
+    #: Where analyst labels go without Kafka; unset: <data_dir>/analyst-labels.jsonl.
+    labels_path: Path | None = None
+    #: How often the server retries labels still waiting in the outbox.
+    label_retry_seconds: float = Field(10.0, gt=0)
+
+
+class ApiSettings(BaseModel):
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=0, le=65535)
+
+
 class Settings(BaseSettings):
     """Everything riskwatch can be told, with its defaults in config/default.toml."""
 
@@ -140,6 +161,8 @@ class Settings(BaseSettings):
     detection: DetectionSettings = Field(default_factory=DetectionSettings)
     flow: FlowSettings = Field(default_factory=FlowSettings)
     simulator: SimulatorSettings = Field(default_factory=SimulatorSettings)
+    cases: CasesSettings = Field(default_factory=CasesSettings)
+    api: ApiSettings = Field(default_factory=ApiSettings)
 
     # The conventional names, read straight from the environment.
     redis_url_env: str | None = Field(None, validation_alias=AliasChoices("REDIS_URL"))
