@@ -48,7 +48,7 @@ class Evaluation:
     suppressed: tuple[RuleHit, ...] = ()
     """Active hits held back because the rule fired for the same entity within its window."""
     pack_version: str = ""
-    """The packs in force when the event was evaluated, e.g. ``card_fraud@1,aml@1``."""
+    """The packs in force when the event was evaluated, e.g. ``card_fraud@1,aml@2``."""
     fired: tuple[Rule, ...] = field(default=())
     """The rules that hit (active, shadow and suppressed alike)."""
 
