@@ -279,7 +279,7 @@ def parse_pack(
     rules = tuple(_load_rule(raw, source, names, texts, seen) for raw in rules_raw)
     live = tuple(rule for rule in rules if rule.mode != "off")
     try:
-        evaluate = fold([rule.when for rule in live], params)
+        evaluate = fold([(rule.when, params) for rule in live])
     except (SyntaxError, ValueError, TypeError, RecursionError) as exc:
         raise PackError(f"{source}: the pack's rules do not compile together: {exc}") from None
     return RulePack(
