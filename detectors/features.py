@@ -47,7 +47,7 @@ day for events older than the 48 h exact log). ``W`` ranges over 1m, 10m,
   ``baseline_n``.
 - entities ``E`` in terminal, merchant, device, counterparty (0.0 when the
   transaction has none): ``E_count_1h``/``_24h``/``_7d`` (transactions there,
-  this one included, in minute / hour / day buckets) and
+  this one included, in 5-minute / hour / day buckets) and
   ``E_customers_1h``/``_24h``/``_7d`` (distinct customers).
 
 The label-driven ``terminal_fraud_*`` and ``merchant_fraud_*`` counts are

@@ -536,13 +536,13 @@ out[#out + 1] = bn
 out[#out + 1] = string.format('%.17g', bmean)
 out[#out + 1] = string.format('%.17g', bm2)
 
--- 5. Entities: counts in ring buffers of minute/hour/day buckets, and their
+-- 5. Entities: counts in ring buffers of 5-minute/hour/day buckets, and their
 -- customers' latest times. A ring slot holds bucket * RING_M + count, and a
 -- bucket too old for its slot is dropped: so the state a set of events leaves
 -- does not depend on the order workers deliver them in.
 local RING_M = 100000000
 local ENTITY_W = {
-  {3600000, 60000, 'm', 60 + math.ceil(LATENESS / 60000) + 2},
+  {3600000, 300000, 'm', 12 + math.ceil(LATENESS / 300000) + 2},
   {DAY, 3600000, 'h', 24 + math.ceil(LATENESS / 3600000) + 2},
   {7 * DAY, DAY, 'd', 7 + math.ceil(LATENESS / DAY) + 2},
 }
@@ -550,23 +550,33 @@ local types = ARGV[10]
 for e = 1, #types do
   local hkey, ckey = KEYS[3 + 2 * e], KEYS[4 + 2 * e]
   if fresh == 1 then
-    for _, w in ipairs(ENTITY_W) do
-      local bucket = math.floor(ts / w[2])
-      local field = w[3] .. string.format('%d', bucket % w[4])
-      local v = tonumber(redis.call('HGET', hkey, field))
-      local held = v and math.floor(v / RING_M) or -1
-      if held == bucket then
-        redis.call('HINCRBY', hkey, field, 1)
-      elseif held < bucket then
-        redis.call('HSET', hkey, field, string.format('%d', bucket * RING_M + 1))
+    local fields, buckets = {}, {}
+    for i, w in ipairs(ENTITY_W) do
+      buckets[i] = math.floor(ts / w[2])
+      fields[i] = w[3] .. string.format('%d', buckets[i] % w[4])
+    end
+    fields[4] = 'nw'
+    local held = redis.call('HMGET', hkey, unpack(fields))
+    local set = {}
+    for i = 1, 3 do
+      local v = tonumber(held[i])
+      local at = v and math.floor(v / RING_M) or -1
+      if at == buckets[i] then
+        set[#set + 1] = fields[i]
+        set[#set + 1] = string.format('%d', v + 1)
+      elseif at < buckets[i] then
+        set[#set + 1] = fields[i]
+        set[#set + 1] = string.format('%d', buckets[i] * RING_M + 1)
       end
     end
-    redis.call('ZADD', ckey, 'GT', ts, ARGV[9])
-    local enw = tonumber(redis.call('HGET', hkey, 'nw')) or -1
+    local enw = tonumber(held[4]) or -1
     if ts > enw then
       enw = ts
-      redis.call('HSET', hkey, 'nw', string.format('%d', ts))
+      set[#set + 1] = 'nw'
+      set[#set + 1] = string.format('%d', ts)
     end
+    if #set > 0 then redis.call('HSET', hkey, unpack(set)) end
+    redis.call('ZADD', ckey, 'GT', ts, ARGV[9])
     redis.call('ZREMRANGEBYSCORE', ckey, '-inf', '(' .. (enw - LATENESS - 7 * DAY))
     redis.call('PEXPIRE', hkey, ENT_TTL)
     redis.call('PEXPIRE', ckey, ENT_TTL)

@@ -17,8 +17,8 @@ hash tag, every entity key its entity)::
                         kind's running mean/variance, pd day of the last prune
     ns:{C}:seen   hash  <type><value> -> latest trimmed sighting (m merchant,
                         d device, c country, p counterparty, k mcc)
-    ns:{t|ID}:n   hash  an entity's event counts in minute, hour and day buckets
-                        (m<i>, h<i>, d<i>); entity letters: t terminal,
+    ns:{t|ID}:n   hash  an entity's event counts in 5-minute, hour and day buckets
+                        (m<i> 5-minute, h<i>, d<i>); entity letters: t terminal,
                         m merchant, v device, p counterparty account
     ns:{t|ID}:c   zset  customer -> latest event ms at that entity
 
@@ -43,7 +43,7 @@ behind its customer's newest event; "arrived" = recorded before it):
 - baselines (running mean and variance per kind): in arrival order, each
   event updating them once;
 - entities (shared by many customers, so updated by several workers in
-  whatever order they run): counts in minute (1 h), hour (24 h) and day
+  whatever order they run): counts in 5-minute (1 h), hour (24 h) and day
   (7 d) buckets from the bucket after ``ts - W`` to the one holding ``ts``,
   and the customers whose latest event there is after ``ts - W``.
 

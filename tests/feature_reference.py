@@ -186,7 +186,7 @@ class Reference:
         for prefix, _, name in ENTITIES:
             value = getattr(x, name)
             at = [e for e in self.arrived if value is not None and getattr(e, name) == value]
-            for seconds, size in zip(ENTITY_WINDOWS, (60_000, 3_600_000, DAY), strict=True):
+            for seconds, size in zip(ENTITY_WINDOWS, (300_000, 3_600_000, DAY), strict=True):
                 w = seconds * 1000
                 label = window_label(seconds)
                 lo, hi = (ts - w) // size, ts // size
