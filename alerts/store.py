@@ -347,6 +347,8 @@ class CaseStore:
 
     def _insert_alerts(self, conn: Connection, case_id: int, group: list[Alert]) -> list[Alert]:
         """Insert alerts, ignoring any already stored; returns those that went in."""
+        if not group:
+            return []
         statement = self._insert(alerts).on_conflict_do_nothing().returning(alerts.c.alert_id)
         rows = [_alert_row(alert, case_id) for alert in group]
         inserted = set(conn.execute(statement, rows).scalars())
