@@ -133,7 +133,9 @@ def run_monitor(
     totals = metrics.totals()
     store = CaseStore(settings.database_url)
     try:
-        alerts_in_store, cases_in_store = store.count_alerts(), store.count_cases()
+        # Repeats folded into an earlier alert are stored too (alerts.store, "folded").
+        alerts_in_store = store.count_alerts() + store.count_folded()
+        cases_in_store = store.count_cases()
     finally:
         store.close()
     return RunSummary(

@@ -21,6 +21,9 @@ def settings_for_test(tmp_path: Path, redis_url: str, key_prefix: str, **changes
         "database": {"url": f"sqlite:///{tmp_path / 'cases.db'}"},
         "kafka": {"brokers": None},
         "flow": {"shards": 4, "batch_size": 50, "epoch_interval_seconds": 1.0, "workers": 1},
+        # One stored alert per alerting transaction, so flow tests can count them;
+        # folding repeats is tested in tests/test_case_flow.py.
+        "cases": {"fold_window_seconds": 0},
     }
     values.update(changes)
     return load_settings(**values)
