@@ -39,6 +39,8 @@ class RunSummary:
     alerts: int
     alerts_in_store: int
     cases_in_store: int
+    alerts_folded: int
+    """Repeats of a rule the case store folded into an earlier alert instead of storing."""
     seconds: float
     dead_letters_by_reason: dict[str, int] = field(default_factory=dict)
     interrupted: bool = False
@@ -133,9 +135,8 @@ def run_monitor(
     totals = metrics.totals()
     store = CaseStore(settings.database_url)
     try:
-        # Repeats folded into an earlier alert are stored too (alerts.store, "folded").
-        alerts_in_store = store.count_alerts() + store.count_folded()
-        cases_in_store = store.count_cases()
+        alerts_in_store, cases_in_store = store.count_alerts(), store.count_cases()
+        alerts_folded = store.count_folded()
     finally:
         store.close()
     return RunSummary(
@@ -146,6 +147,7 @@ def run_monitor(
         alerts=int(totals["alerts"]),
         alerts_in_store=alerts_in_store,
         cases_in_store=cases_in_store,
+        alerts_folded=alerts_folded,
         seconds=seconds,
         dead_letters_by_reason={k: int(v) for k, v in metrics.dead_letters_by_reason().items()},
         interrupted=interrupted,

@@ -65,18 +65,11 @@ class ValidationSettings(BaseModel):
 
 
 class StateSettings(BaseModel):
-    windows_seconds: list[int] = Field(default_factory=lambda: [3600, 86400])
-    dedup_horizon_seconds: int = Field(691200, gt=0)
-    allowed_lateness_seconds: int = Field(3600, ge=0)
-    ttl_seconds: int = Field(3024000, gt=0)
+    """The windows are the feature catalogue's (detectors.state.WINDOWS), not settings."""
 
-    @field_validator("windows_seconds")
-    @classmethod
-    def _windows_positive_sorted(cls, v: list[int]) -> list[int]:
-        if not v or any(w <= 0 for w in v):
-            msg = "state.windows_seconds must be a non-empty list of positive seconds"
-            raise ValueError(msg)
-        return sorted(set(v))
+    dedup_horizon_seconds: int = Field(691200, gt=0)
+    allowed_lateness_seconds: int = Field(3600, ge=0, le=86400)
+    ttl_seconds: int = Field(3024000, gt=0)
 
 
 class AnomalySettings(BaseModel):
@@ -90,7 +83,11 @@ class AnomalySettings(BaseModel):
 
 class DetectionSettings(BaseModel):
     alert_threshold: float = Field(50.0, ge=0.0, le=100.0)
-    rule_packs: list[str] = Field(default_factory=lambda: ["foundation"])
+    rule_packs: list[str] = Field(default_factory=lambda: ["card_fraud", "aml"])
+    #: Values for params the packs declare (thresholds, country lists), by name.
+    rule_params: dict[str, float | str | list[float | str]] = Field(default_factory=dict)
+    #: How often (seconds) the running flow checks its packs for changes; 0: never.
+    rule_reload_seconds: float = Field(5.0, ge=0.0)
     anomaly: AnomalySettings = Field(default_factory=AnomalySettings)
 
 
@@ -99,6 +96,8 @@ class FlowSettings(BaseModel):
     batch_size: int = Field(1000, ge=1)
     epoch_interval_seconds: float = Field(10.0, gt=0)
     workers: int = Field(1, ge=1)
+    #: Where to append every transaction's scores as JSON lines (for evaluation); None: off.
+    scores_path: Path | None = None
 
 
 class InputSettings(BaseModel):

@@ -21,9 +21,6 @@ def settings_for_test(tmp_path: Path, redis_url: str, key_prefix: str, **changes
         "database": {"url": f"sqlite:///{tmp_path / 'cases.db'}"},
         "kafka": {"brokers": None},
         "flow": {"shards": 4, "batch_size": 50, "epoch_interval_seconds": 1.0, "workers": 1},
-        # One stored alert per alerting transaction, so flow tests can count them;
-        # folding repeats is tested in tests/test_case_flow.py.
-        "cases": {"fold_window_seconds": 0},
     }
     values.update(changes)
     return load_settings(**values)
@@ -88,15 +85,19 @@ BAD_RECORDS: list[tuple[bytes, str]] = [
 ]
 
 
-def redis_state(redis_url: str, namespace: str) -> dict[str, list[tuple[bytes, float]]]:
-    """Every sorted set of a namespace, keyed without the namespace, so two runs compare."""
+def redis_state(redis_url: str, namespace: str) -> dict[str, Any]:
+    """Every sorted set and hash of a namespace, keyed without it, so two runs compare."""
     import redis
 
     client = redis.Redis.from_url(redis_url)
-    return {
-        key.decode().split(":", 1)[1]: client.zrange(key, 0, -1, withscores=True)
-        for key in client.scan_iter(f"{namespace}:*")
-    }
+    out: dict[str, Any] = {}
+    for key in client.scan_iter(f"{namespace}:*"):
+        name = key.decode().split(":", 1)[1]
+        if client.type(key) == b"hash":
+            out[name] = client.hgetall(key)
+        else:
+            out[name] = client.zrange(key, 0, -1, withscores=True)
+    return out
 
 
 def stored_alerts(database_url: str) -> list[dict[str, Any]]:
