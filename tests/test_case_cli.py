@@ -98,3 +98,49 @@ def test_alerts_export_writes_csv(data_dir: Path, capsys: pytest.CaptureFixture[
     lines = out.read_text().splitlines()
     assert lines[0].startswith("alert_id,case_id,customer_id")
     assert len(lines) == 3
+
+
+def test_serve_starts_the_api_and_ui_and_stops_on_sigterm(data_dir: Path) -> None:
+    import signal
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    from riskwatch.services import free_port
+
+    port = free_port()
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "riskwatch.cli",
+            "serve",
+            "--port",
+            str(port),
+            "--data-dir",
+            str(data_dir),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1) as r:
+                    assert r.status == 200
+                    break
+            except OSError:
+                if time.monotonic() > deadline or server.poll() is not None:
+                    raise
+                time.sleep(0.2)
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/ui/login", timeout=5) as page:
+            assert b"API token" in page.read()
+    finally:
+        server.send_signal(signal.SIGTERM)
+        output = server.communicate(timeout=20)[0].decode()
+    # uvicorn shuts down gracefully, then re-raises the signal it caught.
+    assert server.returncode in (0, -signal.SIGTERM), output
+    assert "Traceback" not in output
+    assert f"http://127.0.0.1:{port}/ui/" in output
