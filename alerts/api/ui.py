@@ -63,6 +63,19 @@ def _page(
     return templates.TemplateResponse(request, name, context, status_code=status)
 
 
+def error_page(request: Request, status: int, detail: str) -> Response:
+    """An error from the store (an unknown case, a database outage) as a page."""
+    titles = {404: "Not found", 409: "Not allowed now", 503: "Database unavailable"}
+    return _page(
+        request,
+        "error.html",
+        _user(request),
+        status,
+        title=titles.get(status, "Error"),
+        detail=detail,
+    )
+
+
 def _forbidden(request: Request, user: User, roles: tuple[str, ...]) -> Response:
     return _page(
         request,
