@@ -33,9 +33,15 @@ from typing import Any
 
 import orjson
 
-from evaluation.handbook_eval import fresh_dir, isolated_settings
+from evaluation.runs import (
+    TimedRun,
+    fresh_dir,
+    isolated_settings,
+    run_json,
+    timed_monitor,
+    timing_line,
+)
 from flows.score_sink import score_files
-from riskwatch.runner import RunSummary, run_monitor
 from riskwatch.settings import Settings
 from simulator import JsonlSink, SimulationConfig, simulate_wire, write_events
 
@@ -71,8 +77,9 @@ class ChannelsEvaluation:
     alerts: int
     true_alerts: int
     scenarios: list[ScenarioResult]
-    summary: RunSummary
+    run: TimedRun
     generate_seconds: float
+    workers: int
 
     @property
     def alert_precision(self) -> float:
@@ -92,7 +99,7 @@ def evaluate_channels(
     report = write_events(simulate_wire(config), JsonlSink.to_files(txns_path, labels_path))
     generate_seconds = time.perf_counter() - started
     settings = isolated_settings(base, out_dir, txns_path)
-    summary = run_monitor(settings)
+    run = timed_monitor(settings)
     assert settings.flow.scores_path is not None
     times = _event_times(score_files(settings.flow.scores_path))
     alerted = _alerted(settings)
@@ -106,8 +113,9 @@ def evaluate_channels(
         alerts=len(alerted),
         true_alerts=true_alerts,
         scenarios=per_scenario(labels, times, alerted),
-        summary=summary,
+        run=run,
         generate_seconds=generate_seconds,
+        workers=settings.flow.workers,
     )
 
 
@@ -208,22 +216,19 @@ def report_table(evaluation: ChannelsEvaluation) -> str:
             f"{r.instances:>10,}{r.detected_instances:>7,}{_minutes(r.delay_median_minutes):>11}"
             f"{_minutes(r.delay_max_minutes):>11}{r.alerted:>8,}{r.alerts_share:>7.1%}"
         )
-    s = evaluation.summary
     lines += [
         "(recall: share of the scenario's transactions alerted; found: instances with an alert;"
         " delay: minutes of event time from an instance's first transaction to its first alert)",
         f"alerts {evaluation.alerts:,} on {evaluation.transactions:,} transactions: "
         f"{evaluation.alerts_per_1000:.2f} per 1,000; alert precision "
         f"{evaluation.alert_precision:.1%} (alerts on fraud or suspicious transactions)",
-        f"generate + write {evaluation.generate_seconds:.1f} s; monitor {s.seconds:.1f} s "
-        f"({s.events_per_second:,.0f} events/s), dead-lettered {s.dead_lettered:,}",
+        timing_line(evaluation.run, evaluation.generate_seconds),
     ]
     return "\n".join(lines)
 
 
 def report_json(evaluation: ChannelsEvaluation) -> dict[str, Any]:
     c = evaluation.config
-    s = evaluation.summary
     return {
         "mode": "channels",
         "dataset": {
@@ -252,12 +257,5 @@ def report_json(evaluation: ChannelsEvaluation) -> dict[str, Any]:
             }
             for r in evaluation.scenarios
         ],
-        "run": {
-            "read": s.read,
-            "processed": s.processed,
-            "dead_lettered": s.dead_lettered,
-            "generate_seconds": round(evaluation.generate_seconds, 2),
-            "monitor_seconds": round(s.seconds, 2),
-            "events_per_second": round(s.events_per_second, 1),
-        },
+        "run": run_json(evaluation.run, evaluation.generate_seconds, evaluation.workers),
     }
