@@ -12,7 +12,6 @@ from __future__ import annotations
 import pickle
 import time
 import zlib
-from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -27,7 +26,8 @@ from detectors.features import build_features
 from detectors.fusion import fuse
 from detectors.state import CustomerStateStore
 from riskwatch.contracts import Alert, ModelScore, Transaction, severity_for
-from rules.engine import Evaluation, RuleEngine
+from rules.engine import Evaluation, count_outcomes
+from rules.runtime import RulesRuntime
 
 
 def shard_of(customer_id: str, shards: int) -> str:
@@ -57,7 +57,7 @@ class AssessContext:
     """What every shard's logic shares: the stores, the rules and the knobs."""
 
     state: CustomerStateStore
-    rules: RuleEngine
+    rules: RulesRuntime
     metrics: PipelineMetrics
     timezone: ZoneInfo
     alert_threshold: float
@@ -82,10 +82,14 @@ class ShardAssessor(StatefulBatchLogic[Transaction, Assessment, bytes]):
         updates = ctx.state.apply(values)
         detected_at = ctx.clock()
         out: list[Assessment] = []
-        outcomes: Counter[tuple[str, str, str]] = Counter()
-        for txn, update in zip(values, updates, strict=True):
-            features = build_features(txn, update, ctx.timezone)
-            evaluation = ctx.rules.evaluate(features)
+        batch_features = [
+            build_features(t, u, ctx.timezone) for t, u in zip(values, updates, strict=True)
+        ]
+        # All of the batch's rules at once: suppression windows take one round trip.
+        evaluations = ctx.rules.evaluate_batch(values, batch_features)
+        for txn, update, features, evaluation in zip(
+            values, updates, batch_features, evaluations, strict=True
+        ):
             anomaly = self._detector.score_one(features)
             # Duplicates are learned too: after a restart Bytewax rolls the model
             # back to its last snapshot while Redis keeps the state, so the replayed
@@ -97,12 +101,11 @@ class ShardAssessor(StatefulBatchLogic[Transaction, Assessment, bytes]):
             if risk >= ctx.alert_threshold:
                 alert = self._alert(txn, features, evaluation, anomaly, risk, detected_at)
             out.append(Assessment(txn, update.fresh, features, evaluation, anomaly, risk, alert))
-            outcomes.update((o.rule.id, o.rule.mode, o.status) for o in evaluation.outcomes)
         # One metric update per distinct outcome in the batch, not one per rule per event.
-        for (rule, mode, status), count in outcomes.items():
+        for (rule, mode, status), count in count_outcomes(evaluations).items():
             ctx.metrics.rule_outcomes.labels(rule=rule, mode=mode, outcome=status).inc(count)
-        duplicates = sum(1 for u in updates if not u.fresh)
-        late = sum(1 for u in updates if u.late and u.fresh)
+        duplicates = sum(1 for u in updates if not u.fresh and not u.stale)
+        late = sum(1 for u in updates if u.late and (u.fresh or u.stale))
         if late:
             ctx.metrics.late_events.inc(late)
         ctx.metrics.records_processed.inc(len(values))
@@ -139,7 +142,7 @@ class ShardAssessor(StatefulBatchLogic[Transaction, Assessment, bytes]):
             rules=evaluation.hits,
             models=(model,),
             features={k: v for k, v in features.items() if v is not None},
-            rule_pack_version=self._ctx.rules.version,
+            rule_pack_version=evaluation.pack_version,
             model_version=self._detector.version,
             detected_at=detected_at,
         )

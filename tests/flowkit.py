@@ -85,15 +85,19 @@ BAD_RECORDS: list[tuple[bytes, str]] = [
 ]
 
 
-def redis_state(redis_url: str, namespace: str) -> dict[str, list[tuple[bytes, float]]]:
-    """Every sorted set of a namespace, keyed without the namespace, so two runs compare."""
+def redis_state(redis_url: str, namespace: str) -> dict[str, Any]:
+    """Every sorted set and hash of a namespace, keyed without it, so two runs compare."""
     import redis
 
     client = redis.Redis.from_url(redis_url)
-    return {
-        key.decode().split(":", 1)[1]: client.zrange(key, 0, -1, withscores=True)
-        for key in client.scan_iter(f"{namespace}:*")
-    }
+    out: dict[str, Any] = {}
+    for key in client.scan_iter(f"{namespace}:*"):
+        name = key.decode().split(":", 1)[1]
+        if client.type(key) == b"hash":
+            out[name] = client.hgetall(key)
+        else:
+            out[name] = client.zrange(key, 0, -1, withscores=True)
+    return out
 
 
 def stored_alerts(database_url: str) -> list[dict[str, Any]]:
