@@ -1,8 +1,9 @@
 """``riskwatch evaluate --mode channels``: detection per scenario of the bank simulator.
 
 The multi-channel simulator's traffic goes through the real monitor, as in
-Handbook mode; the alerts it raised (read back from the case store) are set
-against the simulator's labels:
+Handbook mode; the alerts it raised (every transaction whose recorded fused
+risk reached ``detection.alert_threshold``) are set against the simulator's
+labels:
 
 * a scenario *instance* is one customer's labelled transactions of one
   scenario, split where two of them are more than ``INSTANCE_GAP`` apart
@@ -101,8 +102,9 @@ def evaluate_channels(
     settings = isolated_settings(base, out_dir, txns_path)
     run = timed_monitor(settings)
     assert settings.flow.scores_path is not None
-    times = _event_times(score_files(settings.flow.scores_path))
-    alerted = _alerted(settings)
+    times, alerted = _times_and_alerted(
+        score_files(settings.flow.scores_path), settings.detection.alert_threshold
+    )
     labels = [orjson.loads(line) for line in labels_path.read_bytes().splitlines()]
     true_alerts = sum(
         1 for label in labels if label["label"] in POSITIVE and label["txn_id"] in alerted
@@ -119,23 +121,24 @@ def evaluate_channels(
     )
 
 
-def _event_times(paths: list[Path]) -> dict[str, datetime]:
-    table: dict[str, datetime] = {}
+def _times_and_alerted(paths: list[Path], threshold: float) -> tuple[dict[str, datetime], set[str]]:
+    """Each transaction's event time, and those whose fused risk raised an alert.
+
+    Read from the flow's score record rather than the case store, which folds
+    a rule's repeats into an earlier alert: every alert *raised* counts here.
+    """
+    times: dict[str, datetime] = {}
+    alerted: set[str] = set()
     for path in paths:
         for line in path.read_bytes().splitlines():
             record = orjson.loads(line)
-            table.setdefault(record["txn_id"], datetime.fromisoformat(record["ts"]))
-    return table
-
-
-def _alerted(settings: Settings) -> set[str]:
-    from alerts.store import CaseStore
-
-    store = CaseStore(settings.database_url)
-    try:
-        return {row["txn_id"] for row in store.list_alerts(limit=None)}
-    finally:
-        store.close()
+            txn = record["txn_id"]
+            if txn in times:
+                continue
+            times[txn] = datetime.fromisoformat(record["ts"])
+            if record["risk"] >= threshold:
+                alerted.add(txn)
+    return times, alerted
 
 
 def per_scenario(

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import orjson
+import pytest
 from bytewax.testing import TestingSource, run_main
 
 from alerts.metrics import PipelineMetrics
@@ -118,7 +119,8 @@ def test_channels_evaluation_matches_the_case_store(tmp_path: Path) -> None:
     evaluation = channels_eval.evaluate_channels(config, load_settings(), tmp_path / "ch")
 
     assert evaluation.transactions == evaluation.run.summary.processed
-    assert evaluation.alerts == evaluation.run.summary.alerts_in_store
+    summary = evaluation.run.summary
+    assert evaluation.alerts == summary.alerts == summary.alerts_in_store + summary.alerts_folded
     assert evaluation.scenarios, "the simulator injects fraud at its default rates"
     positives = [r for r in evaluation.scenarios if r.label in channels_eval.POSITIVE]
     assert evaluation.true_alerts == sum(r.alerted for r in positives)
@@ -130,7 +132,9 @@ def test_channels_evaluation_matches_the_case_store(tmp_path: Path) -> None:
     assert "per 1,000" in channels_eval.report_table(evaluation)
 
 
-def test_evaluate_command_writes_its_report(tmp_path: Path, monkeypatch) -> None:
+def test_evaluate_command_writes_its_report(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.chdir(tmp_path)
     code = cli.main(
         ["evaluate", "--mode", "channels", "--customers", "60", "--days", "2", "--seed", "3"]
