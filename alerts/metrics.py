@@ -70,6 +70,33 @@ class PipelineMetrics:
             ["shard"],
             registry=r,
         )
+        self.labels_released = Counter(
+            "riskwatch_labels_released",
+            "Labels released to the models once the event-time watermark passed them, by match",
+            ["matched"],
+            registry=r,
+        )
+        self.examples_learned = Counter(
+            "riskwatch_examples_learned",
+            "Labelled examples the classifier learned, by class (legit includes implicit ones)",
+            ["label"],
+            registry=r,
+        )
+        self.drift_detected = Counter(
+            "riskwatch_drift_detected",
+            "ADWIN drift detections on a watched feature or score",
+            ["signal"],
+            registry=r,
+        )
+        self.drift_mean = Gauge(
+            "riskwatch_drift_window_mean",
+            "Mean of a watched feature or score over ADWIN's current window",
+            ["signal"],
+            registry=r,
+        )
+        self.model_snapshots = Counter(
+            "riskwatch_model_snapshots", "Worker model snapshots written to Redis", registry=r
+        )
         self.batch_seconds = Histogram(
             "riskwatch_assess_batch_seconds",
             "Time to assess one batch (state round trip, features, rules, models)",

@@ -23,20 +23,26 @@ from confluent_kafka import OFFSET_BEGINNING
 
 from alerts.metrics import PipelineMetrics
 from detectors.anomaly import HalfSpaceTreesDetector
+from detectors.drift import DriftWatch
 from detectors.features import TEXT_FIELDS, feature_names
+from detectors.label_store import FRAUD_FEATURES, LabelStore
+from detectors.learning import LearningContext
 from detectors.state import CustomerStateStore
+from detectors.supervised import OnlineFraudClassifier
+from detectors.worker_models import ModelKeeper, WorkerModels
 from flows.assess import AssessContext, Assessment, ShardAssessor, shard_of
 from flows.kafka import CheckedKafkaSink
 from flows.operators import (
     alert_message,
     dead_letter_message,
     kafka_record,
+    parse_label_records,
     parse_records,
 )
 from flows.sinks import CaseStoreSink, DeadLetterFileSink
 from flows.sources import JsonlFileSource, SimulatorSource
 from riskwatch.clock import Clock, utc_now
-from riskwatch.contracts import Alert, DeadLetter, RawRecord
+from riskwatch.contracts import Alert, DeadLetter, Label, RawRecord, Transaction
 from riskwatch.parsing import ValidationLimits
 from riskwatch.settings import Settings, SettingsError, load_settings
 from rules.engine import RuleEngine
@@ -48,9 +54,33 @@ def build_context(settings: Settings, metrics: PipelineMetrics, clock: Clock) ->
         msg = "no Redis configured: set REDIS_URL, or use `riskwatch run`, which starts one"
         raise SettingsError(msg)
     client = redis.Redis.from_url(settings.redis.url)
-    vocabulary = feature_names(settings.state.windows_seconds)
+    vocabulary = feature_names(settings.state.windows_seconds) | set(FRAUD_FEATURES)
     packs = [load_pack(name, vocabulary, TEXT_FIELDS) for name in settings.detection.rule_packs]
     anomaly = settings.detection.anomaly
+    supervised = settings.detection.supervised
+
+    def new_models() -> WorkerModels:
+        return WorkerModels(
+            HalfSpaceTreesDetector(
+                anomaly.n_trees, anomaly.height, anomaly.window_size, anomaly.seed, anomaly.quantile
+            ),
+            OnlineFraudClassifier(supervised.learning_rate, supervised.fraud_weight, supervised.l2),
+            DriftWatch(settings.detection.models.drift_delta),
+        )
+
+    learning = LearningContext(
+        labels=LabelStore(
+            client, settings.redis.namespace, settings.detection.labels.horizon_seconds
+        ),
+        keeper=ModelKeeper(
+            client,
+            settings.redis.namespace,
+            new_models,
+            settings.detection.models.snapshot_interval_seconds,
+        ),
+        metrics=metrics,
+        release_lateness_ms=settings.detection.labels.release_lateness_seconds * 1000,
+    )
     return AssessContext(
         state=CustomerStateStore(
             client,
@@ -65,9 +95,8 @@ def build_context(settings: Settings, metrics: PipelineMetrics, clock: Clock) ->
         timezone=ZoneInfo(settings.timezone),
         alert_threshold=settings.detection.alert_threshold,
         anomaly_weight=anomaly.weight,
-        new_detector=lambda: HalfSpaceTreesDetector(
-            anomaly.n_trees, anomaly.height, anomaly.window_size, anomaly.seed, anomaly.quantile
-        ),
+        fraud_weight=supervised.weight,
+        learning=learning,
         clock=clock,
         shards=settings.flow.shards,
     )
@@ -110,6 +139,28 @@ def _read(
     return op.input("simulator_in", flow, simulator)
 
 
+def _read_labels(
+    flow: Dataflow, settings: Settings, metrics: PipelineMetrics
+) -> Stream[RawRecord] | None:
+    """The labels input: the Kafka labels topic with Kafka input, else label files, else none."""
+    if settings.input_source == "kafka" and settings.kafka.brokers:
+        labels_source = KafkaSource(
+            settings.kafka.brokers.split(","),
+            [settings.kafka.labels_topic],
+            tail=settings.kafka.tail,
+            starting_offset=OFFSET_BEGINNING,
+            add_config=settings.kafka.client_config(),
+            batch_size=settings.flow.batch_size,
+            raise_on_errors=True,
+        )
+        messages = op.input("labels_kafka_in", flow, labels_source)
+        return op.map("labels_kafka_records", messages, kafka_record(metrics))
+    if settings.input.label_paths:
+        files = JsonlFileSource(settings.input.label_paths, metrics, settings.flow.batch_size)
+        return op.input("labels_file_in", flow, files)
+    return None
+
+
 def get_flow(
     settings: Settings | None = None,
     metrics: PipelineMetrics | None = None,
@@ -137,8 +188,20 @@ def get_flow(
     parsed = parse_records("parse", raw, limits, clock)
     # parsed.oks: Transaction; parsed.errs: DeadLetter with its reason
     dead = parsed.errs
-    keyed = op.key_on("by_shard", parsed.oks, lambda txn: shard_of(txn.customer_id, shards))
+    keyed: Stream[tuple[str, Transaction | Label]] = op.key_on(
+        "by_shard", parsed.oks, lambda txn: shard_of(txn.customer_id, shards)
+    )
     # keyed: (shard, Transaction), a customer's transactions in order on one worker
+    raw_labels = _read_labels(flow, settings, metrics)
+    if raw_labels is not None:
+        labels = parse_label_records("parse_labels", raw_labels, limits, clock)
+        # labels.oks: Label; labels.errs: DeadLetter with its reason
+        dead = op.merge("dead_letters_all", dead, labels.errs)
+        keyed_labels = op.key_on(
+            "labels_by_shard", labels.oks, lambda lb: shard_of(lb.customer_id, shards)
+        )
+        keyed = op.merge("txns_and_labels", keyed, keyed_labels)
+        # keyed: (shard, Transaction | Label), labels beside their customer's transactions
     assessed = op.stateful_batch("assess", keyed, lambda resume: ShardAssessor(context, resume))
     # assessed: (shard, Assessment)
     alerts = op.filter_map("alerts", op.key_rm("unkey", assessed), _alert_of)

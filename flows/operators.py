@@ -13,7 +13,8 @@ from bytewax.dataflow import Stream, operator
 
 from alerts.metrics import PipelineMetrics
 from riskwatch.clock import Clock
-from riskwatch.contracts import Alert, DeadLetter, RawRecord, Transaction
+from riskwatch.contracts import Alert, DeadLetter, Label, RawRecord, Transaction
+from riskwatch.label_parsing import parse_label
 from riskwatch.parsing import (
     InvalidRecord,
     ValidationLimits,
@@ -67,6 +68,39 @@ def parse_records(
     parsed = op.flat_map_batch("parse", up, parse_batch)
     split = op.branch("split", parsed, lambda item: isinstance(item, Transaction))
     return ParseOut(split.trues, split.falses)  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
+class LabelParseOut:
+    """Valid labels, and dead letters for everything else."""
+
+    oks: Stream[Label]
+    errs: Stream[DeadLetter]
+
+
+@operator
+def parse_label_records(
+    step_id: str, up: Stream[RawRecord], limits: ValidationLimits, clock: Clock
+) -> LabelParseOut:
+    """Validate each raw record into a Label or a dead letter with its reason."""
+
+    def parse_batch(batch: list[RawRecord]) -> list[Label | DeadLetter]:
+        now = clock()
+        out: list[Label | DeadLetter] = []
+        for raw in batch:
+            if raw.too_long:
+                error = f"record is longer than the limit; its first {len(raw.payload)} bytes kept"
+                out.append(dead_letter(raw, "record_too_long", error, now))
+                continue
+            try:
+                out.append(parse_label(raw.payload, now, limits))
+            except InvalidRecord as exc:
+                out.append(dead_letter(raw, exc.reason, str(exc), now))
+        return out
+
+    parsed = op.flat_map_batch("parse", up, parse_batch)
+    split = op.branch("split", parsed, lambda item: isinstance(item, Label))
+    return LabelParseOut(split.trues, split.falses)  # type: ignore[arg-type]
 
 
 def kafka_record(

@@ -86,13 +86,16 @@ BAD_RECORDS: list[tuple[bytes, str]] = [
 
 
 def redis_state(redis_url: str, namespace: str) -> dict[str, list[tuple[bytes, float]]]:
-    """Every sorted set of a namespace, keyed without the namespace, so two runs compare."""
+    """Every sorted set of a namespace, keyed without the namespace, so two runs compare.
+
+    The pickled models and the label join's hashes are other types, left out.
+    """
     import redis
 
     client = redis.Redis.from_url(redis_url)
     return {
         key.decode().split(":", 1)[1]: client.zrange(key, 0, -1, withscores=True)
-        for key in client.scan_iter(f"{namespace}:*")
+        for key in client.scan_iter(f"{namespace}:*", _type="zset")
     }
 
 
