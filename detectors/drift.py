@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from river import drift
 
 #: Model inputs whose distribution is watched, beside the model scores.
-WATCHED_INPUTS = ("log_amount", "ratio", "debit_count_24h", "terminal_fraud_7d")
+WATCHED_INPUTS = ("log_amount", "ratio", "debit_count_24h", "terminal_risk_7d")
 
 
 class DriftWatch:

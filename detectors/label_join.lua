@@ -8,12 +8,17 @@
 -- ARGV[2]  transactions with ts <= this (ms) and no label become legitimate examples
 -- ARGV[3]  prefix of the entity fraud zsets ("<ns>:{ml}:fraud:")
 -- ARGV[4]  entity fraud entries older than this (ms) are trimmed
+-- ARGV[5]  the horizon (ms)
 --
 -- A fraud label's transaction is removed from the due set (it will not also
 -- become an implicit legitimate example) and its label ts is added to the
--- fraud zsets of its terminal and merchant, member the transaction, so a
--- duplicated label counts once. A record is deleted once joined, so a
--- duplicated label finds nothing to learn from a second time.
+-- fraud zsets of its terminal and merchant ("t:<id>", "m:<id>"), member the
+-- transaction, so a duplicated label counts once. Every transaction that
+-- is joined or matures is added to its entities' labelled-transaction zsets
+-- ("t:<id>:n", "m:<id>:n") at ts + horizon, the time its outcome is known:
+-- the denominator of the Handbook's delayed terminal risk. A record is
+-- deleted once joined, so a duplicated label finds nothing to learn from a
+-- second time.
 --
 -- Returns {labels, legit}: labels is a flat list of verdict, member, record
 -- (record false when the transaction is unknown here or was already joined);
@@ -21,7 +26,26 @@
 
 local held, scored, due = KEYS[1], KEYS[2], KEYS[3]
 local upto, legit_upto = ARGV[1], ARGV[2]
-local prefix, trim_before = ARGV[3], tonumber(ARGV[4])
+local prefix, trim_before, horizon = ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5])
+
+-- Record a joined or matured transaction on its terminal and merchant.
+local function count_entities(member, record, fraud_ts)
+  local decoded = cjson.decode(record)
+  for slot = 2, 3 do
+    local entity = decoded[slot]
+    if type(entity) == 'string' and entity ~= '' then
+      local k = prefix .. (slot == 2 and 't:' or 'm:') .. entity
+      redis.call('ZADD', k .. ':n', decoded[1] + horizon, member)
+      redis.call('ZREMRANGEBYSCORE', k .. ':n', '-inf', trim_before)
+      redis.call('PEXPIRE', k .. ':n', 2678400000)
+      if fraud_ts then
+        redis.call('ZADD', k, fraud_ts, member)
+        redis.call('ZREMRANGEBYSCORE', k, '-inf', trim_before)
+        redis.call('PEXPIRE', k, 2678400000)
+      end
+    end
+  end
+end
 
 local out_labels = {}
 for _, entry in ipairs(redis.call('ZRANGEBYSCORE', held, '-inf', upto, 'WITHSCORES')) do
@@ -39,18 +63,7 @@ for i = 1, #out_labels, 2 do
   if record then
     redis.call('HDEL', scored, member)
     redis.call('ZREM', due, member)
-    if verdict == 'fraud' then
-      local decoded = cjson.decode(record)
-      for slot = 2, 3 do
-        local entity = decoded[slot]
-        if type(entity) == 'string' and entity ~= '' then
-          local k = prefix .. (slot == 2 and 't:' or 'm:') .. entity
-          redis.call('ZADD', k, label_ts, member)
-          redis.call('ZREMRANGEBYSCORE', k, '-inf', trim_before)
-          redis.call('PEXPIRE', k, 2678400000)
-        end
-      end
-    end
+    count_entities(member, record, verdict == 'fraud' and label_ts or nil)
   end
   table.insert(labels, verdict)
   table.insert(labels, member)
@@ -62,6 +75,7 @@ for _, member in ipairs(redis.call('ZRANGEBYSCORE', due, '-inf', legit_upto)) do
   local record = redis.call('HGET', scored, member)
   if record then
     redis.call('HDEL', scored, member)
+    count_entities(member, record, nil)
     table.insert(legit, member)
     table.insert(legit, record)
   end

@@ -41,14 +41,17 @@ import redis
 from detectors.state import StateUnavailable
 from riskwatch.contracts import Label, Transaction, ts_to_ms
 
-FRAUD_FEATURES = (
-    "terminal_fraud_1d",
-    "terminal_fraud_7d",
-    "terminal_fraud_30d",
-    "merchant_fraud_1d",
-    "merchant_fraud_7d",
-    "merchant_fraud_30d",
+#: Label-driven entity features. ``E_fraud_W``: fraud labels that arrived
+#: within W before the transaction. ``E_risk_W``: those frauds over the
+#: entity's transactions whose outcome became known in the same W (labelled,
+#: or unlabelled past the horizon): the Handbook's delayed terminal risk.
+FRAUD_FEATURES = tuple(
+    f"{entity}_{stem}_{w}"
+    for entity in ("terminal", "merchant")
+    for stem in ("fraud", "risk")
+    for w in ("1d", "7d", "30d")
 )
+_WINDOWS = ("1d", "7d", "30d")
 _THIRTY_DAYS_MS = 30 * 86_400_000
 
 
@@ -162,6 +165,7 @@ class LabelStore:
                 release_upto_ms - self._horizon_ms,
                 self._fraud_prefix,
                 release_upto_ms - _THIRTY_DAYS_MS - self._horizon_ms,
+                self._horizon_ms,
             ],
             client=pipe,
         )
@@ -191,8 +195,16 @@ class LabelStore:
                 examples.append(Example(member, _decode_record(record), verdict == "fraud"))
         for i in range(0, len(legit), 2):
             examples.append(Example(legit[i].decode(), _decode_record(legit[i + 1]), False))
-        fraud_counts = [
-            dict(zip(FRAUD_FEATURES, map(float, counts[6 * i : 6 * i + 6]), strict=True))
-            for i in range(n)
-        ]
+        fraud_counts = [_entity_features(counts[12 * i : 12 * i + 12]) for i in range(n)]
         return Exchange(fraud_counts, examples, released, unmatched)
+
+
+def _entity_features(counts: Sequence[int]) -> dict[str, float]:
+    """Twelve counts from fraud_counts.lua as the named fraud and risk features."""
+    out: dict[str, float] = {}
+    for e, entity in enumerate(("terminal", "merchant")):
+        for i, w in enumerate(_WINDOWS):
+            frauds, known = float(counts[6 * e + i]), float(counts[6 * e + 3 + i])
+            out[f"{entity}_fraud_{w}"] = frauds
+            out[f"{entity}_risk_{w}"] = min(frauds / known, 1.0) if known else 0.0
+    return out

@@ -32,6 +32,7 @@ from river import linear_model, optim, preprocessing
 AMOUNT_EDGES = (25.0, 50.0, 75.0, 100.0, 125.0, 150.0, 175.0, 200.0, 220.0, 250.0, 300.0)
 RATIO_EDGES = (1.5, 2.0, 2.5, 3.0, 3.5, 4.0, 5.0, 6.0)
 FRAUD_COUNT_EDGES = (0.0, 1.0, 2.0, 4.0)
+RISK_EDGES = (0.0, 0.1, 0.2, 0.4, 0.6)
 #: Below this many past transactions the ratio to the customer's mean is noise.
 MIN_HISTORY = 3
 #: Customer windows of the Handbook's features: 1, 7 and 30 days.
@@ -82,7 +83,7 @@ def model_inputs(features: dict[str, Any]) -> dict[str, float]:
         "amount": amount,
         "log_amount": math.log1p(amount),
         "is_weekend": float(features.get("is_weekend", 0.0)),
-        "is_night": float(features.get("is_night", 0.0)),
+        "is_night": float(features.get("is_night", float(features.get("hour", 12)) < 6)),
     }
     for window in CUSTOMER_WINDOWS:
         count = float(features.get(f"debit_count_{window}", 0.0))
@@ -97,13 +98,17 @@ def model_inputs(features: dict[str, Any]) -> dict[str, float]:
     _bins(ratio, RATIO_EDGES, "ratio", x)
     for entity in ("terminal", "merchant"):
         for window in FRAUD_WINDOWS:
+            # Counts enter as log and bins: raw counts of a compromised
+            # terminal reach the tens and made the standardised SGD unstable
+            # in the probes (README, "Models").
             name = f"{entity}_fraud_{window}"
             frauds = float(features.get(name, 0.0))
-            x[name] = frauds
+            x[f"log_{name}"] = math.log1p(frauds)
             _bins(frauds, FRAUD_COUNT_EDGES, name, x)
-        risk = features.get(f"{entity}_risk_7d")
-        if risk is not None:
-            x[f"{entity}_risk_7d"] = float(risk)
+            risk_name = f"{entity}_risk_{window}"
+            risk = float(features.get(risk_name, 0.0))
+            x[risk_name] = risk
+            _bins(risk, RISK_EDGES, risk_name, x)
     return x
 
 

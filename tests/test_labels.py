@@ -52,6 +52,8 @@ def test_a_label_counts_only_for_transactions_at_or_after_its_ts(
     assert [(e.member, e.is_fraud) for e in released.examples] == [("C001|T000001", True)]
     assert released.fraud_counts[0]["terminal_fraud_1d"] == 1.0
     assert released.fraud_counts[0]["merchant_fraud_30d"] == 1.0
+    # Its outcome is known at its label; its maturity (ts + horizon) is still to come.
+    assert released.fraud_counts[0]["terminal_risk_1d"] == 0.0
     # A transaction read late, from before the label's ts, still does not see it.
     late = store.exchange("s0", [], [], after.ts_ms, [_txn(4, 24 * 60 - 30)])
     assert late.fraud_counts[0]["terminal_fraud_7d"] == 0.0
@@ -87,8 +89,13 @@ def test_unlabelled_transactions_become_legitimate_after_the_horizon(
     within = store.exchange("s0", [], [], quiet.ts_ms + 6 * DAY_MS, [])
     # The fraud is learned when its label's ts passes; the quiet one waits out the horizon.
     assert [(e.member, e.is_fraud) for e in within.examples] == [("C001|T000002", True)]
-    past = store.exchange("s0", [], [], fraud.ts_ms + 7 * DAY_MS + 1, [])
+    probe = _txn(3, 10 + 7 * 24 * 60 + 1)
+    past = store.exchange("s0", [], [], fraud.ts_ms + 7 * DAY_MS + 1, [probe])
     assert [(e.member, e.is_fraud) for e in past.examples] == [("C001|T000001", False)]
+    # Both outcomes are known a horizon after their transactions: one fraud in two.
+    risk = past.fraud_counts[0]
+    assert (risk["terminal_fraud_7d"], risk["terminal_risk_7d"]) == (1.0, 0.5)
+    assert (risk["terminal_fraud_1d"], risk["terminal_risk_1d"]) == (0.0, 0.0)
     assert store.exchange("s0", [], [], fraud.ts_ms + 30 * DAY_MS, []).examples == []
 
 

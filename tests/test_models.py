@@ -129,12 +129,15 @@ def test_model_inputs_bin_amount_and_ratio_and_pass_fraud_counts() -> None:
             "debit_count_30d": 5.0,
             "debit_sum_30d": 500.0,
             "terminal_fraud_7d": 3.0,
+            "terminal_risk_7d": 0.3,
         }
     )
     assert x["ratio"] == 6.0, "300 against the 50 of the four before it"
     assert {"amount>220", "amount>250", "ratio>5"} <= set(x)
     assert "amount>300" not in x
-    assert x["terminal_fraud_7d"] == 3.0 and x["terminal_fraud_7d>2"] == 1.0
+    assert x["log_terminal_fraud_7d"] == math.log1p(3.0) and x["terminal_fraud_7d>2"] == 1.0
+    assert "terminal_fraud_7d>4" not in x
+    assert x["terminal_risk_7d"] == 0.3 and x["terminal_risk_7d>0.2"] == 1.0
     thin = model_inputs({"amount": 300.0, "debit_count_30d": 2.0, "debit_sum_30d": 310.0})
     assert thin["ratio"] == 1.0, "too little history for a ratio"
 
