@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 
 .DEFAULT_GOAL := help
-.PHONY: help install services demo test lint format bench clean
+.PHONY: help install services demo test lint format bench eval clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-9s %s\n", $$1, $$2}'
@@ -40,6 +40,9 @@ format: $(STAMP) ## apply ruff's fixes and formatting
 
 bench: $(STAMP) ## benchmarks: print a JSON report and a table
 	$(BIN)/python -m bench.throughput
+
+eval: $(STAMP) ## the whole monitor over Handbook-mode traffic, measured against its baselines
+	$(BIN)/riskwatch evaluate
 
 clean: ## remove the virtualenv and local output
 	rm -rf $(VENV) var .pytest_cache .ruff_cache .hypothesis

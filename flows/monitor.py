@@ -39,6 +39,7 @@ from flows.operators import (
     parse_label_records,
     parse_records,
 )
+from flows.score_sink import ScoreFileSink
 from flows.sinks import CaseStoreSink, DeadLetterFileSink
 from flows.sources import JsonlFileSource, SimulatorSource
 from riskwatch.clock import Clock, utc_now
@@ -204,8 +205,11 @@ def get_flow(
         # keyed: (shard, Transaction | Label), labels beside their customer's transactions
     assessed = op.stateful_batch("assess", keyed, lambda resume: ShardAssessor(context, resume))
     # assessed: (shard, Assessment)
-    alerts = op.filter_map("alerts", op.key_rm("unkey", assessed), _alert_of)
+    assessments = op.key_rm("unkey", assessed)
+    alerts = op.filter_map("alerts", assessments, _alert_of)
     # alerts: Alert, at or above the alert threshold
+    if settings.flow.scores_path is not None:
+        op.output("scores", assessments, ScoreFileSink(settings.flow.scores_path))
     op.output("case_store", alerts, CaseStoreSink(settings.database_url, metrics))
     if kafka.brokers:
         config = kafka.client_config()

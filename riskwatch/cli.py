@@ -15,6 +15,7 @@ from typing import Any
 
 import orjson
 
+from evaluation import cli as evaluation_cli
 from riskwatch.runner import RunSummary, run_monitor
 from riskwatch.settings import Settings, SettingsError, load_settings
 
@@ -265,6 +266,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--data-dir", type=Path, help="demo output goes to DATA_DIR/demo")
     _add_simulation_options(demo)
     demo.set_defaults(handler=cmd_demo)
+    evaluation_cli.add_commands(sub)
     return parser
 
 

@@ -119,6 +119,8 @@ class FlowSettings(BaseModel):
     batch_size: int = Field(1000, ge=1)
     epoch_interval_seconds: float = Field(10.0, gt=0)
     workers: int = Field(1, ge=1)
+    #: Where to append every transaction's scores as JSON lines (for evaluation); None: off.
+    scores_path: Path | None = None
 
 
 class InputSettings(BaseModel):

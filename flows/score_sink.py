@@ -1,0 +1,74 @@
+"""An optional record of every transaction's scores, for offline evaluation.
+
+Alerts keep only what crossed the threshold; measuring a detector (AUC ROC,
+Average Precision, Card Precision@k) needs the score of every transaction,
+as the flow computed it at the time. With ``flow.scores_path`` set the
+monitor appends one JSON line per newly seen transaction::
+
+    {"txn_id": ..., "customer_id": ..., "ts": "2018-04-01T00:00:31.000Z",
+     "risk": 12.5, "models": {"half_space_trees": 0.41}}
+
+``risk`` is the fused 0–100 score; ``models`` holds each model's own score
+for this transaction. Duplicates (a replayed txn_id) are not written again:
+the first score is the one the system acted on. Like the dead-letter file the
+record is at-least-once across a crash between a write and a snapshot.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import orjson
+from bytewax.outputs import DynamicSink, StatelessSinkPartition
+
+from flows.assess import Assessment
+from riskwatch.contracts import ts_to_iso
+
+
+def model_scores(assessment: Assessment) -> dict[str, float]:
+    """Each model's score of the transaction, by model name."""
+    return {"half_space_trees": round(assessment.anomaly.score, 6)}
+
+
+def score_record(assessment: Assessment) -> dict[str, Any]:
+    txn = assessment.txn
+    return {
+        "txn_id": txn.txn_id,
+        "customer_id": txn.customer_id,
+        "ts": ts_to_iso(txn.ts),
+        "risk": assessment.risk,
+        "models": model_scores(assessment),
+    }
+
+
+class _ScoreFilePartition(StatelessSinkPartition[Assessment]):
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._file = path.open("ab")
+
+    def write_batch(self, items: list[Assessment]) -> None:
+        self._file.write(b"".join(orjson.dumps(score_record(a)) + b"\n" for a in items if a.fresh))
+        self._file.flush()
+
+    def close(self) -> None:
+        self._file.close()
+
+
+class ScoreFileSink(DynamicSink[Assessment]):
+    """Append every fresh assessment's scores as JSON lines; one file per worker."""
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+
+    def build(self, step_id: str, worker_index: int, worker_count: int) -> _ScoreFilePartition:
+        path = self._path
+        if worker_count > 1:
+            path = path.with_name(f"{path.stem}.w{worker_index}{path.suffix}")
+        return _ScoreFilePartition(path)
+
+
+def score_files(path: Path) -> list[Path]:
+    """The file(s) a run with ``scores_path = path`` wrote: one, or one per worker."""
+    per_worker = sorted(path.parent.glob(f"{path.stem}.w*{path.suffix}"))
+    return ([path] if path.exists() else []) + per_worker
