@@ -65,11 +65,21 @@ class HandbookEvaluation:
         return self.summary.events_per_second
 
 
-def isolated_settings(base: Settings, out_dir: Path, transactions: Path) -> Settings:
-    """The evaluation's settings: the files in ``out_dir``, embedded services only."""
+def isolated_settings(
+    base: Settings, out_dir: Path, transactions: Path, labels: Path | None = None
+) -> Settings:
+    """The evaluation's settings: the files in ``out_dir``, embedded services only.
+
+    With ``labels`` the flow reads the delayed labels beside the transactions
+    and its models learn from them online, in event time.
+    """
     settings = base.replace(
         data_dir=out_dir,
-        input={"source": "file", "paths": [transactions]},
+        input={
+            "source": "file",
+            "paths": [transactions],
+            "label_paths": [labels] if labels is not None else [],
+        },
         redis={"url": None},
         kafka={"brokers": None},
         database={"url": None},
@@ -94,7 +104,7 @@ def evaluate_handbook(config: HandbookConfig, base: Settings, out_dir: Path) -> 
     txns_path, labels_path = out_dir / "transactions.jsonl", out_dir / "labels.jsonl"
     _, labels = write_handbook_files(data, txns_path, labels_path)
     generate_seconds = time.perf_counter() - started
-    settings = isolated_settings(base, out_dir, txns_path)
+    settings = isolated_settings(base, out_dir, txns_path, labels_path)
     logger.info("handbook: %s transactions written; running the monitor", f"{len(data):,}")
     summary = run_monitor(settings)
     scores_path = settings.flow.scores_path
@@ -120,7 +130,7 @@ def evaluate_handbook(config: HandbookConfig, base: Settings, out_dir: Path) -> 
         summary=summary,
         generate_seconds=generate_seconds,
         results=results,
-        labels_fed_to_flow=False,
+        labels_fed_to_flow=bool(settings.input.label_paths),
         workers=settings.flow.workers,
         paths={
             "transactions": str(txns_path),
