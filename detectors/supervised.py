@@ -33,6 +33,7 @@ AMOUNT_EDGES = (25.0, 50.0, 75.0, 100.0, 125.0, 150.0, 175.0, 200.0, 220.0, 250.
 RATIO_EDGES = (1.5, 2.0, 2.5, 3.0, 3.5, 4.0, 5.0, 6.0)
 FRAUD_COUNT_EDGES = (0.0, 1.0, 2.0, 4.0)
 RISK_EDGES = (0.0, 0.1, 0.2, 0.4, 0.6)
+ZSCORE_EDGES = (1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 8.0)
 #: Below this many past transactions the ratio to the customer's mean is noise.
 MIN_HISTORY = 3
 #: Customer windows of the Handbook's features: 1, 7 and 30 days.
@@ -96,6 +97,8 @@ def model_inputs(features: dict[str, Any]) -> dict[str, float]:
     x["log_ratio"] = math.log(max(ratio, 1e-3))
     _bins(amount, AMOUNT_EDGES, "amount", x)
     _bins(ratio, RATIO_EDGES, "ratio", x)
+    if n >= MIN_HISTORY and "amount_zscore" in features:
+        _bins(float(features["amount_zscore"]), ZSCORE_EDGES, "amount_zscore", x)
     for entity in ("terminal", "merchant"):
         for window in FRAUD_WINDOWS:
             # Counts enter as log and bins: raw counts of a compromised
