@@ -1,8 +1,8 @@
 -- Release a shard's held labels and matured transactions, in event time.
 --
 -- KEYS[1]  held labels zset: member "<verdict>\n<customer>|<txn_id>", score label ts_ms
--- KEYS[2]  scored hash:      field "<customer>|<txn_id>", value the JSON record the
---                            transaction was scored with: [ts_ms, terminal, merchant, inputs]
+-- KEYS[2]  scored hash:      field "<customer>|<txn_id>", value what the transaction
+--                            was scored with: "<ts_ms>|<terminal>|<merchant>|<inputs JSON>"
 -- KEYS[3]  due zset:         member "<customer>|<txn_id>", score txn ts_ms
 -- ARGV[1]  release labels with ts <= this (ms)
 -- ARGV[2]  transactions with ts <= this (ms) and no label become legitimate examples
@@ -30,12 +30,13 @@ local prefix, trim_before, horizon = ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5
 
 -- Record a joined or matured transaction on its terminal and merchant.
 local function count_entities(member, record, fraud_ts)
-  local decoded = cjson.decode(record)
-  for slot = 2, 3 do
-    local entity = decoded[slot]
-    if type(entity) == 'string' and entity ~= '' then
-      local k = prefix .. (slot == 2 and 't:' or 'm:') .. entity
-      redis.call('ZADD', k .. ':n', decoded[1] + horizon, member)
+  local ts, terminal, merchant = string.match(record, '^(%d+)|([^|]*)|([^|]*)|')
+  local known_at = tonumber(ts) + horizon
+  for slot = 1, 2 do
+    local entity = slot == 1 and terminal or merchant
+    if entity ~= '' then
+      local k = prefix .. (slot == 1 and 't:' or 'm:') .. entity
+      redis.call('ZADD', k .. ':n', known_at, member)
       redis.call('ZREMRANGEBYSCORE', k .. ':n', '-inf', trim_before)
       redis.call('PEXPIRE', k .. ':n', 2678400000)
       if fraud_ts then

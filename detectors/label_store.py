@@ -75,7 +75,9 @@ class ScoredRecord:
         return f"{self.customer_id}|{self.txn_id}"
 
     def encode(self) -> bytes:
-        return orjson.dumps([self.ts_ms, self.terminal_id, self.merchant_id, self.inputs])
+        """``ts_ms|terminal|merchant|inputs-json``: the script reads the head without JSON."""
+        head = f"{self.ts_ms}|{self.terminal_id or ''}|{self.merchant_id or ''}|".encode()
+        return head + orjson.dumps(self.inputs)
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,8 +103,8 @@ class Exchange:
 
 
 def _decode_record(raw: bytes) -> dict[str, float]:
-    decoded: list[Any] = orjson.loads(raw)
-    return decoded[3]
+    inputs: dict[str, float] = orjson.loads(raw.split(b"|", 3)[3])
+    return inputs
 
 
 class LabelStore:

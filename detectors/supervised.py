@@ -22,6 +22,7 @@ gradient, the online counterpart of class weights).
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -63,10 +64,17 @@ def past_mean(features: dict[str, Any]) -> tuple[float, float]:
     return 0.0, 0.0
 
 
+@functools.cache
+def _bin_names(edges: tuple[float, ...], name: str) -> tuple[tuple[float, str], ...]:
+    return tuple((edge, f"{name}>{edge:g}") for edge in edges)
+
+
 def _bins(value: float, edges: tuple[float, ...], name: str, out: dict[str, float]) -> None:
-    for edge in edges:
-        if value > edge:
-            out[f"{name}>{edge:g}"] = 1.0
+    """Thermometer bins; ``edges`` ascend, so the first edge not passed ends the loop."""
+    for edge, bin_name in _bin_names(edges, name):
+        if value <= edge:
+            return
+        out[bin_name] = 1.0
 
 
 def model_inputs(features: dict[str, Any]) -> dict[str, float]:
