@@ -3,7 +3,8 @@
 The registry is created at the edge (CLI or test) and passed down, never a
 module global, so two flows in one process (tests) keep separate counts. The
 counts are also what ``riskwatch demo`` and ``riskwatch run`` summarise:
-``records_read == records_processed + dead_letters`` once a run is done.
+``records_read == records_processed + labels_received + dead_letters`` once
+a run is done.
 """
 
 from __future__ import annotations
@@ -70,6 +71,11 @@ class PipelineMetrics:
             ["shard"],
             registry=r,
         )
+        self.labels_received = Counter(
+            "riskwatch_labels_received",
+            "Valid labels taken in by the assess step (held until event time passes them)",
+            registry=r,
+        )
         self.labels_released = Counter(
             "riskwatch_labels_released",
             "Labels released to the models once the event-time watermark passed them, by match",
@@ -111,6 +117,7 @@ class PipelineMetrics:
             "processed": _total(self.records_processed),
             "duplicates": _total(self.duplicates),
             "dead_lettered": _total(self.dead_letters),
+            "labels": _total(self.labels_received),
             "alerts": _total(self.alerts),
         }
 

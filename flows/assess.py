@@ -136,6 +136,8 @@ class ShardAssessor(StatefulBatchLogic[Transaction | Label, Assessment, ShardLea
         if late:
             ctx.metrics.late_events.inc(late)
         ctx.metrics.records_processed.inc(len(txns))
+        if labels:
+            ctx.metrics.labels_received.inc(len(labels))
         if duplicates:
             ctx.metrics.duplicates.inc(duplicates)
         if threshold is not None:

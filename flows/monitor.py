@@ -117,17 +117,7 @@ def _read(
             raise SettingsError("input source kafka needs kafka.brokers (KAFKA_BROKERS)")
         # Consumer errors stop the run (see flows/kafka.py); each partition's
         # offset is Bytewax's to snapshot and resume from.
-        kafka_source = KafkaSource(
-            settings.kafka.brokers.split(","),
-            [settings.kafka.transactions_topic],
-            tail=settings.kafka.tail,
-            starting_offset=OFFSET_BEGINNING,
-            add_config=settings.kafka.client_config(),
-            batch_size=settings.flow.batch_size,
-            raise_on_errors=True,
-        )
-        messages = op.input("kafka_in", flow, kafka_source)
-        return op.map("kafka_records", messages, kafka_record(metrics))
+        return _kafka_records(flow, "kafka", settings.kafka.transactions_topic, settings, metrics)
     if source == "file":
         if not settings.input.paths:
             raise SettingsError("input source file needs input.paths (--input PATH)")
@@ -140,22 +130,29 @@ def _read(
     return op.input("simulator_in", flow, simulator)
 
 
+def _kafka_records(
+    flow: Dataflow, step: str, topic: str, settings: Settings, metrics: PipelineMetrics
+) -> Stream[RawRecord]:
+    """One topic as raw records; each partition's offset is Bytewax's to snapshot."""
+    kafka_source = KafkaSource(
+        settings.kafka.brokers.split(","),
+        [topic],
+        tail=settings.kafka.tail,
+        starting_offset=OFFSET_BEGINNING,
+        add_config=settings.kafka.client_config(),
+        batch_size=settings.flow.batch_size,
+        raise_on_errors=True,
+    )
+    messages = op.input(f"{step}_in", flow, kafka_source)
+    return op.map(f"{step}_records", messages, kafka_record(metrics))
+
+
 def _read_labels(
     flow: Dataflow, settings: Settings, metrics: PipelineMetrics
 ) -> Stream[RawRecord] | None:
     """The labels input: the Kafka labels topic with Kafka input, else label files, else none."""
     if settings.input_source == "kafka" and settings.kafka.brokers:
-        labels_source = KafkaSource(
-            settings.kafka.brokers.split(","),
-            [settings.kafka.labels_topic],
-            tail=settings.kafka.tail,
-            starting_offset=OFFSET_BEGINNING,
-            add_config=settings.kafka.client_config(),
-            batch_size=settings.flow.batch_size,
-            raise_on_errors=True,
-        )
-        messages = op.input("labels_kafka_in", flow, labels_source)
-        return op.map("labels_kafka_records", messages, kafka_record(metrics))
+        return _kafka_records(flow, "labels_kafka", settings.kafka.labels_topic, settings, metrics)
     if settings.input.label_paths:
         files = JsonlFileSource(settings.input.label_paths, metrics, settings.flow.batch_size)
         return op.input("labels_file_in", flow, files)

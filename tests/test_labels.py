@@ -135,7 +135,8 @@ def test_the_flow_learns_from_a_label_file_and_dead_letters_bad_labels(
     assert sorted(d["reason"] for d in letters) == sorted(r for _, r in bad)
     totals = metrics.totals()
     assert totals["read"] == len(records) + 2 + len(bad)
-    assert totals["processed"] + totals["dead_lettered"] == len(records) + len(bad)
+    assert (totals["processed"], totals["labels"]) == (len(records), 2)
+    assert totals["read"] == totals["processed"] + totals["labels"] + totals["dead_lettered"]
     learned = {
         s.labels["label"]: s.value
         for m in metrics.examples_learned.collect()
