@@ -211,3 +211,16 @@ def test_an_unreadable_snapshot_starts_new_models(redis_url: str, key_prefix: st
     keeper = ModelKeeper(client, key_prefix, _models, 60.0)
     with keeper.lock:
         assert keeper.models().classifier.learned == 0
+
+
+def test_anomaly_explanations_leave_out_inputs_that_never_varied() -> None:
+    det = _hst()
+    rng = random.Random(2)
+    for _ in range(300):
+        x = _event(rng)
+        det.score_one(x)
+        det.learn_one(x)
+    odd = det.score_one({**_event(rng), "amount": 5000.0, "log_amount": math.log1p(5000.0)})
+    named = [name for name, _ in odd.top_features()]
+    assert "is_debit" in odd.flat and "is_debit" not in named
+    assert "log_amount" in named
