@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 
 .DEFAULT_GOAL := help
-.PHONY: help install services demo test lint format bench eval clean
+.PHONY: help install services demo test lint format bench bench-rules bench-sim eval clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-9s %s\n", $$1, $$2}'
@@ -40,6 +40,12 @@ format: $(STAMP) ## apply ruff's fixes and formatting
 
 bench: $(STAMP) ## benchmarks: print a JSON report and a table
 	$(BIN)/python -m bench.throughput
+
+bench-rules: $(STAMP) ## rule evaluation: µs per event for 30 rules, against a plain Python baseline
+	$(BIN)/python -m bench.rules
+
+bench-sim: $(STAMP) ## simulator speed to a file, beside an orjson baseline (JSON + table)
+	$(BIN)/python -m bench.simulator
 
 eval: $(STAMP) ## the whole monitor over Handbook-mode traffic, measured against its baselines
 	$(BIN)/riskwatch evaluate

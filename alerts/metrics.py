@@ -55,8 +55,14 @@ class PipelineMetrics:
         )
         self.rule_outcomes = Counter(
             "riskwatch_rule_outcomes",
-            "Rule evaluations by rule, mode and outcome (hit, no_hit, error)",
+            "Rule evaluations by rule, mode and outcome (hit, no_hit, error, suppressed)",
             ["rule", "mode", "outcome"],
+            registry=r,
+        )
+        self.rule_reloads = Counter(
+            "riskwatch_rule_reloads",
+            "Hot reloads of the rule packs, by outcome (ok, failed: the old packs stay)",
+            ["outcome"],
             registry=r,
         )
         self.alerts = Counter(

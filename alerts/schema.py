@@ -14,8 +14,9 @@ never open two cases for the same customer.
 Alerts are compliance records: they are inserted once (``alert_id`` is the
 idempotency key and a customer's ``txn_id`` is unique) and never updated or deleted.
 
->>> sorted(metadata.tables)
-['alert_typologies', 'alerts', 'cases']
+>>> sorted(metadata.tables)  # doctest: +NORMALIZE_WHITESPACE
+['alert_folds', 'alert_typologies', 'alerts', 'audit_head', 'audit_log', 'case_comments',
+ 'cases', 'label_outbox', 'users']
 """
 
 from __future__ import annotations
@@ -27,11 +28,14 @@ from sqlalchemy.engine import Dialect
 
 #: Severity bands from least to most urgent; a case takes the worst of its alerts.
 SEVERITIES: tuple[str, ...] = ("low", "medium", "high", "critical")
-#: The analyst workflow. Only ``new`` is set by the store today; the rest are
-#: reserved so that the case queue can grow without a schema change.
+#: The analyst workflow (see :mod:`alerts.workflow` for the moves between them).
 CASE_STATUSES: tuple[str, ...] = ("new", "assigned", "investigating", "escalated", "closed")
 OPEN_STATUS = "new"
 CLOSED_STATUS = "closed"
+#: How a closed case ended; each but ``str_filed`` is an analyst's disposition.
+RESOLUTIONS: tuple[str, ...] = ("confirmed_fraud", "false_positive", "str_filed")
+#: Who may do what through the API and the UI (see :mod:`alerts.api.auth`).
+ROLES: tuple[str, ...] = ("analyst", "compliance", "admin")
 
 # Deterministic constraint names in both dialects, so later migrations can
 # drop or alter them by name (SQLite would otherwise leave them unnamed).
@@ -102,6 +106,15 @@ cases = sa.Table(
     sa.Column("updated_at", UTCDateTime(), nullable=False),
     sa.Column("closed_at", UTCDateTime(), nullable=True),
     sa.Column("owner", sa.String(128), nullable=True),
+    # Added by migration 0002: the workflow's own columns.
+    sa.Column("sla_due_at", UTCDateTime(), nullable=True),
+    sa.Column("resolution", sa.String(32), nullable=True),
+    sa.Column("folded_count", sa.Integer(), nullable=False, server_default="0"),
+    sa.Column("str_narrative", sa.Text(), nullable=True),
+    sa.Column("str_prepared_by", sa.String(128), nullable=True),
+    sa.Column("str_prepared_at", UTCDateTime(), nullable=True),
+    sa.Column("str_approved_by", sa.String(128), nullable=True),
+    sa.Column("str_approved_at", UTCDateTime(), nullable=True),
     sa.CheckConstraint(_one_of("status", CASE_STATUSES), name="status"),
     sa.CheckConstraint(_one_of("severity", SEVERITIES), name="severity"),
     sa.CheckConstraint("(status = 'closed') = (closed_at IS NOT NULL)", name="closed_at"),
@@ -134,6 +147,8 @@ alerts = sa.Table(
     sa.Column("model_version", sa.String(64), nullable=False),
     sa.Column("event_time", UTCDateTime(), nullable=False),
     sa.Column("detected_at", UTCDateTime(), nullable=False),
+    # Added by migration 0002: the rule later repeats of this alert are folded by.
+    sa.Column("primary_rule", sa.String(128), nullable=True),
     sa.CheckConstraint(_one_of("severity", SEVERITIES), name="severity"),
     sa.CheckConstraint("score >= 0 AND score <= 100", name="score"),
     # txn_id is the idempotency key of one customer's transaction; the same id
@@ -149,4 +164,94 @@ alert_typologies = sa.Table(
     metadata,
     sa.Column("alert_id", sa.String(300), sa.ForeignKey("alerts.alert_id"), primary_key=True),
     sa.Column("typology", sa.String(64), primary_key=True, index=True),
+)
+
+# A repeat of an alert (same customer, same leading rule, within the rule's
+# suppression window) is kept here instead of as an alert of its own: the
+# analyst sees one alert with a count, the transaction is still on record for
+# the customer's history and the STR, and a replay recognises it by
+# ``alert_id`` or by ``(customer_id, txn_id)`` exactly like a stored alert.
+alert_folds = sa.Table(
+    "alert_folds",
+    metadata,
+    sa.Column("alert_id", sa.String(300), primary_key=True),
+    sa.Column(
+        "folded_into",
+        sa.String(300),
+        sa.ForeignKey("alerts.alert_id"),
+        nullable=False,
+        index=True,
+    ),
+    sa.Column("case_id", _CASE_ID, sa.ForeignKey("cases.case_id"), nullable=False, index=True),
+    sa.Column("txn_id", sa.String(128), nullable=False),
+    sa.Column("customer_id", sa.String(128), nullable=False),
+    sa.Column("rule_id", sa.String(128), nullable=False),
+    sa.Column("score", sa.Float(), nullable=False),
+    sa.Column("txn", sa.JSON(), nullable=False),
+    sa.Column("event_time", UTCDateTime(), nullable=False),
+    sa.Column("detected_at", UTCDateTime(), nullable=False),
+    sa.UniqueConstraint("customer_id", "txn_id"),
+)
+
+case_comments = sa.Table(
+    "case_comments",
+    metadata,
+    sa.Column("comment_id", _CASE_ID, primary_key=True, autoincrement=True),
+    sa.Column("case_id", _CASE_ID, sa.ForeignKey("cases.case_id"), nullable=False, index=True),
+    sa.Column("author", sa.String(128), nullable=False),
+    sa.Column("body", sa.Text(), nullable=False),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+)
+
+# The audit trail: append-only (triggers refuse UPDATE and DELETE, see
+# migration 0002) and hash-chained, each entry's hash covering its content and
+# the previous entry's hash (:mod:`alerts.audit`). ``audit_head`` holds the
+# newest sequence number and hash, so that cutting entries off the end of the
+# chain is detected too.
+audit_log = sa.Table(
+    "audit_log",
+    metadata,
+    sa.Column("seq", _CASE_ID, primary_key=True, autoincrement=False),
+    sa.Column("at", UTCDateTime(), nullable=False),
+    sa.Column("actor", sa.String(128), nullable=False),
+    sa.Column("action", sa.String(64), nullable=False),
+    sa.Column("case_id", _CASE_ID, nullable=True, index=True),
+    sa.Column("before", sa.JSON(), nullable=True),
+    sa.Column("after", sa.JSON(), nullable=True),
+    sa.Column("prev_hash", sa.String(64), nullable=False),
+    sa.Column("hash", sa.String(64), nullable=False),
+)
+
+audit_head = sa.Table(
+    "audit_head",
+    metadata,
+    sa.Column("id", sa.Integer(), primary_key=True, autoincrement=False),
+    sa.Column("seq", _CASE_ID, nullable=False),
+    sa.Column("hash", sa.String(64), nullable=False),
+)
+
+# Labels from dispositions wait here, written in the same transaction as the
+# disposition, until the labels stream (Kafka or a JSONL file) has taken them:
+# an outbox, so a label is never lost while Kafka is down.
+label_outbox = sa.Table(
+    "label_outbox",
+    metadata,
+    sa.Column("outbox_id", _CASE_ID, primary_key=True, autoincrement=True),
+    sa.Column("case_id", _CASE_ID, sa.ForeignKey("cases.case_id"), nullable=False),
+    sa.Column("label", sa.JSON(), nullable=False),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("sent_at", UTCDateTime(), nullable=True, index=True),
+    sa.Column("attempts", sa.Integer(), nullable=False, server_default="0"),
+    sa.Column("last_error", sa.Text(), nullable=True),
+)
+
+# API users: a token is shown once when the user is made; only its SHA-256 is kept.
+users = sa.Table(
+    "users",
+    metadata,
+    sa.Column("username", sa.String(128), primary_key=True),
+    sa.Column("role", sa.String(16), nullable=False),
+    sa.Column("token_sha256", sa.String(64), nullable=False, unique=True),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.CheckConstraint(_one_of("role", ROLES), name="role"),
 )

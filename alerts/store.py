@@ -11,6 +11,13 @@ absorbs the customer's new alerts; once an analyst closes it, the next alert
 opens a fresh case. Two writers racing to open a case for the same customer
 are settled by a partial unique index (see :mod:`alerts.schema`), not by luck.
 
+Repeats are folded (:mod:`alerts.policy`): an alert whose leading rule
+already raised an alert in the customer's open case, within that rule's
+suppression window, is kept in ``alert_folds`` under the first alert and
+counted on the case (``folded_count``) instead of becoming another alert. A
+new case gets its SLA due time from its severity, moved up when a worse alert
+joins it, and an audit entry by ``system``.
+
 On PostgreSQL, cases are locked in customer order, so concurrent batches
 cannot deadlock. On SQLite, the embedded default, writers take the file's
 write lock in turn; one that waits longer than the busy timeout (5 s) gets
@@ -18,7 +25,7 @@ write lock in turn; one that waits longer than the busy timeout (5 s) gets
 
 >>> store = CaseStore("sqlite://")
 >>> store.write_alerts([])
-WriteResult(alerts_inserted=0, duplicates_skipped=0, cases_opened=0)
+WriteResult(alerts_inserted=0, duplicates_skipped=0, cases_opened=0, alerts_folded=0)
 >>> store.count_cases(), store.list_cases()
 (0, [])
 >>> store.close()
@@ -30,7 +37,7 @@ import logging
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from itertools import groupby
 from types import TracebackType
 from typing import Any, Self
@@ -40,14 +47,17 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Row
 
+from alerts import audit
 from alerts.engine import begin_write, create_store_engine, safe_url
 from alerts.errors import CaseNotFound, CaseStoreError, CaseStoreUnavailable, InvalidAlert
 from alerts.migrate import upgrade_to_head
+from alerts.policy import CasePolicy
 from alerts.schema import (
     CASE_STATUSES,
     CLOSED_STATUS,
     OPEN_STATUS,
     SEVERITIES,
+    alert_folds,
     alert_typologies,
     alerts,
     cases,
@@ -77,15 +87,19 @@ class WriteResult:
     alerts_inserted: int = 0
     duplicates_skipped: int = 0
     cases_opened: int = 0
+    alerts_folded: int = 0
 
 
 class CaseStore:
     """Alerts and cases in SQLite or PostgreSQL, migrated to the newest schema on open."""
 
-    def __init__(self, url: str, *, clock: Clock = utc_now) -> None:
+    def __init__(
+        self, url: str, *, clock: Clock = utc_now, policy: CasePolicy | None = None
+    ) -> None:
         self._engine = create_store_engine(url)
         self._where = safe_url(self._engine.url)
         self._clock = clock
+        self.policy = policy or CasePolicy()
         backend = self._engine.dialect.name
         if backend not in _INSERTS:
             self._engine.dispose()
@@ -112,6 +126,22 @@ class CaseStore:
     ) -> None:
         self.close()
 
+    @property
+    def clock(self) -> Clock:
+        return self._clock
+
+    @contextmanager
+    def writing(self, action: str) -> Iterator[Connection]:
+        """A write transaction for :mod:`alerts.actions`, with the store's error translation."""
+        with self._translated(action), begin_write(self._engine) as conn:
+            yield conn
+
+    @contextmanager
+    def reading(self, action: str) -> Iterator[Connection]:
+        """A read-only connection, with the store's error translation."""
+        with self._translated(action), self._engine.connect() as conn:
+            yield conn
+
     def migrate(self) -> None:
         """Upgrade the schema to the newest migration; safe to call again."""
         upgrade_to_head(self._engine)
@@ -130,14 +160,15 @@ class CaseStore:
         if not unique:
             return WriteResult(duplicates_skipped=len(batch))
         now = self._clock()
-        inserted = opened = 0
+        inserted = opened = folded = 0
         with self._translated("writing alerts"), begin_write(self._engine) as conn:
             fresh = self._not_yet_stored(conn, unique)
             for customer_id, group in _by_customer(fresh):
-                count, was_opened = self._file_under_case(conn, customer_id, group, now)
+                count, n_folded, was_opened = self._file_under_case(conn, customer_id, group, now)
                 inserted += count
+                folded += n_folded
                 opened += was_opened
-        return WriteResult(inserted, len(batch) - inserted, opened)
+        return WriteResult(inserted, len(batch) - inserted - folded, opened, folded)
 
     def close_case(self, case_id: int) -> None:
         """Close a case, so that the customer's next alert opens a new one.
@@ -175,6 +206,19 @@ class CaseStore:
             for alert_id, customer_id, txn_id in rows:
                 stored_ids.add(alert_id)
                 stored_txns.add((customer_id, txn_id))
+            rows = conn.execute(
+                sa.select(
+                    alert_folds.c.alert_id, alert_folds.c.customer_id, alert_folds.c.txn_id
+                ).where(
+                    sa.or_(
+                        alert_folds.c.alert_id.in_([a.alert_id for a in chunk]),
+                        alert_folds.c.txn_id.in_([a.txn.txn_id for a in chunk]),
+                    )
+                )
+            )
+            for alert_id, customer_id, txn_id in rows:
+                stored_ids.add(alert_id)
+                stored_txns.add((customer_id, txn_id))
         fresh = [a for a in batch if a.alert_id not in stored_ids]
         rescored = [a.alert_id for a in fresh if (a.customer_id, a.txn.txn_id) in stored_txns]
         if rescored:
@@ -190,18 +234,84 @@ class CaseStore:
 
     def _file_under_case(
         self, conn: Connection, customer_id: str, group: list[Alert], now: datetime
-    ) -> tuple[int, bool]:
-        """Insert one customer's alerts under their open case; (inserted, opened a case)."""
+    ) -> tuple[int, int, bool]:
+        """Insert one customer's alerts under their open case; (inserted, folded, opened)."""
         case, opened = self._lock_open_case(conn, customer_id, now)
-        stored = self._insert_alerts(conn, case.case_id, group)
-        if not stored:
+        heads, repeats = self._split_repeats(conn, case.case_id, group)
+        stored = self._insert_alerts(conn, case.case_id, heads)
+        folded = self._insert_folds(conn, case.case_id, repeats)
+        if not stored and not folded:
             if opened:
                 # A concurrent writer stored these alerts first; leave no empty case.
                 conn.execute(sa.delete(cases).where(cases.c.case_id == case.case_id))
-            return 0, False
+            return 0, 0, False
         self._index_typologies(conn, stored)
-        self._absorb(conn, case, stored, now)
-        return len(stored), opened
+        self._absorb(conn, case, stored, folded, now)
+        if opened:
+            audit.append(
+                conn,
+                at=now,
+                actor="system",
+                action="case_opened",
+                case_id=case.case_id,
+                after={"customer_id": customer_id, "alerts": [a.alert_id for a in stored]},
+            )
+        return len(stored), len(folded), opened
+
+    def _split_repeats(
+        self, conn: Connection, case_id: int, group: list[Alert]
+    ) -> tuple[list[Alert], list[tuple[Alert, str]]]:
+        """Alerts to store, and repeats to fold with the alert id each folds into.
+
+        A repeat has the same leading rule as an alert already in the case (or
+        earlier in this batch) whose event time is at most the rule's
+        suppression window before it.
+        """
+        leading = {a.alert_id: _primary_hit(a) for a in group}
+        rule_ids = {hit.rule_id for hit in leading.values() if hit is not None}
+        earlier: dict[str, list[tuple[datetime, str]]] = {r: [] for r in rule_ids}
+        if rule_ids:
+            rows = conn.execute(
+                sa.select(alerts.c.primary_rule, alerts.c.event_time, alerts.c.alert_id).where(
+                    alerts.c.case_id == case_id, alerts.c.primary_rule.in_(sorted(rule_ids))
+                )
+            )
+            for rule_id, event_time, alert_id in rows:
+                earlier[rule_id].append((event_time, alert_id))
+        heads: list[Alert] = []
+        repeats: list[tuple[Alert, str]] = []
+        for alert in sorted(group, key=lambda a: (a.event_time, a.alert_id)):
+            hit = leading[alert.alert_id]
+            window = self.policy.fold_window(hit) if hit is not None else None
+            target = None
+            if hit is not None and window:
+                target = next(
+                    (
+                        alert_id
+                        for at, alert_id in earlier[hit.rule_id]
+                        if timedelta(0) <= alert.event_time - at <= window
+                    ),
+                    None,
+                )
+            if target is None:
+                heads.append(alert)
+                if hit is not None:
+                    earlier[hit.rule_id].append((alert.event_time, alert.alert_id))
+            else:
+                repeats.append((alert, target))
+        return heads, repeats
+
+    def _insert_folds(
+        self, conn: Connection, case_id: int, repeats: list[tuple[Alert, str]]
+    ) -> list[Alert]:
+        if not repeats:
+            return []
+        statement = (
+            self._insert(alert_folds).on_conflict_do_nothing().returning(alert_folds.c.alert_id)
+        )
+        rows = [_fold_row(alert, target, case_id) for alert, target in repeats]
+        inserted = set(conn.execute(statement, rows).scalars())
+        return [alert for alert, _ in repeats if alert.alert_id in inserted]
 
     def _lock_open_case(
         self, conn: Connection, customer_id: str, now: datetime
@@ -251,15 +361,26 @@ class CaseStore:
         if rows:
             conn.execute(sa.insert(alert_typologies), rows)
 
-    def _absorb(self, conn: Connection, case: Row[Any], stored: list[Alert], now: datetime) -> None:
-        """Fold new alerts into the case's count, top score and worst severity."""
+    def _absorb(
+        self,
+        conn: Connection,
+        case: Row[Any],
+        stored: list[Alert],
+        folded: list[Alert],
+        now: datetime,
+    ) -> None:
+        """Fold new alerts into the case's counts, top score, worst severity and SLA."""
+        joined = stored + folded
+        severity = _worst(case.severity, *(a.severity for a in joined))
         conn.execute(
             sa.update(cases)
             .where(cases.c.case_id == case.case_id)
             .values(
                 alert_count=cases.c.alert_count + len(stored),
-                max_score=max(case.max_score, *(a.score for a in stored)),
-                severity=_worst(case.severity, *(a.severity for a in stored)),
+                folded_count=cases.c.folded_count + len(folded),
+                max_score=max(case.max_score, *(a.score for a in joined)),
+                severity=severity,
+                sla_due_at=self.policy.sla_due(case.opened_at, severity),
                 updated_at=now,
             )
         )
@@ -268,6 +389,16 @@ class CaseStore:
 
     def count_alerts(self) -> int:
         return self._count(alerts)
+
+    def count_folded(self) -> int:
+        """Repeats folded into earlier alerts (kept in ``alert_folds``, not as alerts)."""
+        return self._count(alert_folds)
+
+    def alerted_txn_ids(self) -> set[str]:
+        """Every transaction that raised an alert, folded repeats included."""
+        query = sa.union(sa.select(alerts.c.txn_id), sa.select(alert_folds.c.txn_id))
+        with self._translated("listing alerted transactions"), self._engine.connect() as conn:
+            return set(conn.execute(query).scalars())
 
     def count_cases(self) -> int:
         return self._count(cases)
@@ -385,6 +516,29 @@ def _check_alert(alert: Alert) -> None:
         raise InvalidAlert(msg)
 
 
+def _primary_hit(alert: Alert) -> Any:
+    """The rule that drove the alert (highest score, then first), or None for a model-only alert."""
+    if not alert.rules:
+        return None
+    return max(alert.rules, key=lambda hit: hit.score)
+
+
+def _fold_row(alert: Alert, target: str, case_id: int) -> dict[str, Any]:
+    hit = _primary_hit(alert)
+    return {
+        "alert_id": alert.alert_id,
+        "folded_into": target,
+        "case_id": case_id,
+        "txn_id": alert.txn.txn_id,
+        "customer_id": alert.customer_id,
+        "rule_id": hit.rule_id,
+        "score": float(alert.score),
+        "txn": alert.txn.to_json_dict(),
+        "event_time": alert.event_time,
+        "detected_at": alert.detected_at,
+    }
+
+
 def _typologies(alert: Alert) -> list[str]:
     return sorted({hit.typology for hit in alert.rules if hit.typology})
 
@@ -408,6 +562,7 @@ def _alert_row(alert: Alert, case_id: int) -> dict[str, Any]:
         "model_version": alert.model_version,
         "event_time": alert.event_time,
         "detected_at": alert.detected_at,
+        "primary_rule": None if (hit := _primary_hit(alert)) is None else hit.rule_id,
     }
 
 

@@ -1,77 +1,252 @@
 """Features of one transaction, as plain dicts that rules and models read.
 
-Names are stable and documented here, because rule packs refer to them:
+Names are stable, because rule packs and models refer to them. Every numeric
+feature is a float; one that cannot be computed (no previous event, field
+absent) is 0.0 unless stated. Sums are in major units. Windows include the
+transaction itself; :mod:`detectors.state` states exactly what each window
+holds (1 min to 48 h exact; the far edge of 7 d and 30 d rounded in to a UTC
+day for events older than the 48 h exact log). ``W`` ranges over 1m, 10m,
+1h, 24h, 7d, 30d.
 
-- transaction: ``amount`` (major units), ``log_amount``, ``hour`` (0-23 in the
-  bank's local time zone), ``is_debit``, plus the contract's text fields
-  ``channel``, ``direction``, ``kind``, ``mcc``, ``country``, ``city``.
-- per window ``W`` of the customer's state (``1h``, ``24h``, ...):
-  ``debit_count_W``, ``debit_sum_W``, ``credit_count_W``, ``credit_sum_W``
-  (sums in major units) and ``net_flow_W`` (credits minus debits). Windows
-  include the transaction itself.
-- ``is_late``: 1 when the event came later than the allowed lateness, so its
-  windows may be missing events already trimmed.
+- transaction: ``amount``, ``log_amount`` (ln(1 + amount)), ``hour`` (0-23,
+  bank local time), ``weekday`` (0 = Monday, local), ``is_weekend``,
+  ``is_night`` (local hour < 6), ``is_debit``, ``is_card_present`` (pos or
+  atm), ``is_late`` (1 when the event came later than the allowed lateness,
+  so its history may be short), and the text fields ``channel``,
+  ``direction``, ``kind``, ``mcc``, ``country``, ``city``, ``currency``
+  (None when absent).
+- customer windows: ``debit_count_W``, ``debit_sum_W``, ``credit_count_W``,
+  ``credit_sum_W``, ``net_flow_W`` (credits minus debits); per channel ``C``
+  (atm, pos, online, mobile, counter, thirdparty) and W in 1h, 24h, 7d, 30d:
+  ``C_debit_count_W``, ``C_debit_sum_W``, ``C_credit_count_W``,
+  ``C_credit_sum_W``.
+- cash, W in 24h, 48h, 7d: ``cash_in_count_W``, ``cash_in_sum_W`` (kind
+  cash_deposit), ``cash_out_count_W``, ``cash_out_sum_W`` (cash_withdrawal).
+- income and expenditure profile: ``passthrough_share_24h`` (the debits of
+  the last 24 h made at or after its first credit, as a share of its credits,
+  capped at 1); ``max_inflow_30d`` (largest credit); ``salary_regularity``
+  (over the latest six salary credits up to this event: 1 − spread of their
+  local day of month / 10, floored at 0; 0.0 with fewer than two);
+  ``distinct_merchants_24h``/``_30d``, ``distinct_devices_24h``/``_30d``,
+  ``distinct_countries_24h``/``_30d``, ``distinct_counterparties_24h``/``_30d``,
+  ``distinct_senders_24h`` (counterparties of credits),
+  ``distinct_recipients_24h`` (counterparties of debits).
+- timing: ``seconds_since_last`` (since the customer's previous event in event
+  time), ``seconds_since_last_channel`` (previous on the same channel),
+  ``dormant_days`` (whole days between the previous event and this one).
+- first seen (1.0 new; 0.0 seen in the 30 days up to this event, or absent):
+  ``new_device``, ``new_counterparty``, ``new_country``, ``new_mcc``.
+- geo: ``distance_from_last_km`` (great circle, from the previous
+  card-present transaction with coordinates to this one, when this one is
+  card present with coordinates) and ``geo_velocity_kmh`` (that distance over
+  the time between them, the time floored at one minute).
+- baseline, per kind, of the customer's own amounts before this transaction
+  (Welford, in arrival order): ``amount_mean_kind``, ``amount_std_kind``
+  (sample deviation, 0.0 below two), ``amount_zscore`` (0.0 when the
+  deviation is 0), ``amount_ratio`` (amount / mean, 1.0 with no history),
+  ``baseline_n``.
+- entities ``E`` in terminal, merchant, device, counterparty (0.0 when the
+  transaction has none): ``E_count_1h``/``_24h``/``_7d`` (transactions there,
+  this one included, in minute / hour / day buckets) and
+  ``E_customers_1h``/``_24h``/``_7d`` (distinct customers).
+
+The label-driven ``terminal_fraud_*`` and ``merchant_fraud_*`` counts are
+added by the labels stream's own module, not here.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from detectors.state import StateUpdate, window_label
+from detectors.state import (
+    CARD_PRESENT,
+    CASH_WINDOWS,
+    CHANNEL_CODES,
+    CHANNEL_WINDOWS,
+    ENTITIES,
+    ENTITY_WINDOWS,
+    WINDOWS,
+    StateUpdate,
+    window_label,
+)
 from riskwatch.contracts import Transaction
 
 #: Text fields of the transaction that rules may test.
 TEXT_FIELDS = ("channel", "direction", "kind", "mcc", "country", "city", "currency")
 #: Numeric features of the transaction itself.
-TRANSACTION_NUMBERS = ("amount", "log_amount", "hour", "is_debit", "is_late")
+TRANSACTION_NUMBERS = ("amount", "log_amount", "hour", "weekday", "is_weekend", "is_night",
+                       "is_debit", "is_card_present", "is_late")  # fmt: skip
 #: Per-window features, each suffixed with the window's label (``debit_sum_24h``).
 WINDOW_STEMS = ("debit_count", "debit_sum", "credit_count", "credit_sum", "net_flow")
+PROFILE = (
+    "passthrough_share_24h", "max_inflow_30d", "salary_regularity",
+    "distinct_merchants_24h", "distinct_merchants_30d", "distinct_devices_24h",
+    "distinct_devices_30d", "distinct_countries_24h", "distinct_countries_30d",
+    "distinct_counterparties_24h", "distinct_counterparties_30d",
+    "distinct_senders_24h", "distinct_recipients_24h",
+)  # fmt: skip
+TIMING = ("seconds_since_last", "seconds_since_last_channel", "dormant_days")
+FIRST_SEEN = ("new_device", "new_counterparty", "new_country", "new_mcc")
+GEO = ("geo_velocity_kmh", "distance_from_last_km")
+BASELINE = ("amount_mean_kind", "amount_std_kind", "amount_zscore", "amount_ratio", "baseline_n")
+
+_FOUR = ("debit_count", "debit_sum", "credit_count", "credit_sum")
+_CASH = ("cash_in_count", "cash_in_sum", "cash_out_count", "cash_out_sum")
 
 
-def feature_names(windows_seconds: Iterable[int]) -> set[str]:
-    """Every feature name that :func:`build_features` makes with these windows."""
-    names = {*TRANSACTION_NUMBERS, *TEXT_FIELDS}
-    for seconds in windows_seconds:
-        label = window_label(seconds)
-        names.update(f"{stem}_{label}" for stem in WINDOW_STEMS)
-    return names
+def _totals_layout() -> tuple[tuple[str, ...], tuple[float, ...]]:
+    """Names and scale factors of StateUpdate.totals, in its order."""
+    names: list[str] = []
+    for seconds in WINDOWS:
+        names.extend(f"{stem}_{window_label(seconds)}" for stem in _FOUR)
+    for channel in CHANNEL_CODES:
+        for seconds in CHANNEL_WINDOWS:
+            names.extend(f"{channel}_{stem}_{window_label(seconds)}" for stem in _FOUR)
+    for seconds in CASH_WINDOWS:
+        names.extend(f"{stem}_{window_label(seconds)}" for stem in _CASH)
+    scales = tuple(0.01 if name.split("_")[-2] == "sum" else 1.0 for name in names)
+    return tuple(names), scales
+
+
+_TOTAL_NAMES, _TOTAL_SCALES = _totals_layout()
+_NET_FLOWS = tuple(
+    (f"net_flow_{window_label(s)}", 4 * i + 3, 4 * i + 1) for i, s in enumerate(WINDOWS)
+)
+_DISTINCT_NAMES = PROFILE[3:]
+_ENTITY_NAMES = {
+    prefix: tuple(
+        f"{prefix}_{stem}_{window_label(s)}"
+        for stem in ("count", "customers")
+        for s in ENTITY_WINDOWS
+    )
+    for prefix, _, _ in ENTITIES
+}
+_ENTITY_ZEROS = {name: 0.0 for names in _ENTITY_NAMES.values() for name in names}
+_EARTH_RADIUS_KM = 6371.0088
+
+
+def feature_names() -> set[str]:
+    """Every feature name that :func:`build_features` makes."""
+    return {
+        *TRANSACTION_NUMBERS,
+        *TEXT_FIELDS,
+        *_TOTAL_NAMES,
+        *(name for name, _, _ in _NET_FLOWS),
+        *PROFILE,
+        *TIMING,
+        *FIRST_SEEN,
+        *GEO,
+        *BASELINE,
+        *_ENTITY_ZEROS,
+    }
 
 
 def transaction_features(txn: Transaction, tz: ZoneInfo) -> dict[str, Any]:
     amount = float(txn.amount)
+    local = txn.ts.astimezone(tz)
+    weekday = local.weekday()
     out: dict[str, Any] = {
         "amount": amount,
         "log_amount": math.log1p(amount),
-        "hour": txn.ts.astimezone(tz).hour,
+        "hour": float(local.hour),
+        "weekday": float(weekday),
+        "is_weekend": 1.0 if weekday >= 5 else 0.0,
+        "is_night": 1.0 if local.hour < 6 else 0.0,
         "is_debit": 1.0 if txn.direction == "debit" else 0.0,
+        "is_card_present": 1.0 if txn.channel in CARD_PRESENT else 0.0,
     }
     for name in TEXT_FIELDS:
         out[name] = getattr(txn, name)
     return out
 
 
-def window_features(update: StateUpdate) -> dict[str, float]:
-    out: dict[str, float] = {}
-    for w in update.windows:
-        label = window_label(w.seconds)
-        out[f"debit_count_{label}"] = float(w.debit_count)
-        out[f"debit_sum_{label}"] = w.debit_sum_minor / 100
-        out[f"credit_count_{label}"] = float(w.credit_count)
-        out[f"credit_sum_{label}"] = w.credit_sum_minor / 100
-        out[f"net_flow_{label}"] = (w.credit_sum_minor - w.debit_sum_minor) / 100
+def haversine_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    """Great-circle distance in km.
+
+    >>> round(haversine_km(31.2304, 121.4737, 39.9042, 116.4074))
+    1068
+    """
+    p1, p2 = math.radians(lat1), math.radians(lat2)
+    dp, dl = p2 - p1, math.radians(lon2 - lon1)
+    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
+    return 2 * _EARTH_RADIUS_KM * math.asin(min(1.0, math.sqrt(a)))
+
+
+def salary_regularity(salary_ts_ms: tuple[int, ...], tz: ZoneInfo) -> float:
+    """1.0 when salaries come on the same local day each month, falling with the spread.
+
+    >>> from zoneinfo import ZoneInfo
+    >>> jan, feb = 1768435200000, 1771113600000  # 15 Jan, 15 Feb 2026, 00:00 UTC
+    >>> salary_regularity((jan, feb), ZoneInfo("UTC"))
+    1.0
+    >>> salary_regularity((jan, feb + 5 * 86400000), ZoneInfo("UTC"))
+    0.5
+    >>> salary_regularity((jan,), ZoneInfo("UTC"))
+    0.0
+    """
+    if len(salary_ts_ms) < 2:
+        return 0.0
+    from datetime import UTC, datetime
+
+    days = [datetime.fromtimestamp(t / 1000, UTC).astimezone(tz).day for t in salary_ts_ms]
+    return max(0.0, 1.0 - (max(days) - min(days)) / 10)
+
+
+def state_features(txn: Transaction, update: StateUpdate, tz: ZoneInfo) -> dict[str, float]:
+    """The features read from the customer's and its entities' state."""
+    totals = update.totals
+    out = {n: v * s for n, v, s in zip(_TOTAL_NAMES, totals, _TOTAL_SCALES, strict=True)}
+    for name, credit, debit in _NET_FLOWS:
+        out[name] = (totals[credit] - totals[debit]) / 100
+    inflow = totals[4 * 3 + 3]  # credit sum of 24 h
+    out["passthrough_share_24h"] = (
+        min(1.0, update.passthrough_minor / inflow) if inflow > 0 else 0.0
+    )
+    out["max_inflow_30d"] = update.max_inflow_minor / 100
+    out["salary_regularity"] = salary_regularity(update.salary_ts_ms, tz)
+    for name, value in zip(_DISTINCT_NAMES, update.distinct, strict=True):
+        out[name] = float(value)
+    ts = update.ts_ms
+    since = (ts - update.prev_ts_ms) / 1000 if update.prev_ts_ms >= 0 else 0.0
+    out["seconds_since_last"] = since
+    out["seconds_since_last_channel"] = (
+        (ts - update.prev_channel_ts_ms) / 1000 if update.prev_channel_ts_ms >= 0 else 0.0
+    )
+    out["dormant_days"] = float(since // 86400)
+    for name, flag in zip(FIRST_SEEN, update.new_flags, strict=True):
+        out[name] = float(flag)
+    distance = velocity = 0.0
+    if update.prev_geo is not None and txn.channel in CARD_PRESENT and txn.lat is not None \
+            and txn.lon is not None:  # fmt: skip
+        prev_ts, lat, lon = update.prev_geo
+        distance = haversine_km(lat, lon, txn.lat, txn.lon)
+        hours = max(ts - prev_ts, 60_000) / 3_600_000
+        velocity = distance / hours
+    out["distance_from_last_km"] = distance
+    out["geo_velocity_kmh"] = velocity
+    n, mean, m2 = update.baseline
+    amount = txn.amount_minor
+    std = math.sqrt(m2 / (n - 1)) if n >= 2 else 0.0
+    out["amount_mean_kind"] = mean / 100
+    out["amount_std_kind"] = std / 100
+    out["amount_zscore"] = (amount - mean) / std if std > 0 else 0.0
+    out["amount_ratio"] = amount / mean if n >= 1 and mean > 0 else 1.0
+    out["baseline_n"] = float(n)
+    out.update(_ENTITY_ZEROS)
+    for prefix, values in update.entities.items():
+        for name, value in zip(_ENTITY_NAMES[prefix], values, strict=True):
+            out[name] = float(value)
     return out
 
 
 def build_features(txn: Transaction, update: StateUpdate, tz: ZoneInfo) -> dict[str, Any]:
     """Everything the detectors see about one transaction."""
-    return {
-        **transaction_features(txn, tz),
-        **window_features(update),
-        "is_late": 1.0 if update.late else 0.0,
-    }
+    out = transaction_features(txn, tz)
+    out.update(state_features(txn, update, tz))
+    out["is_late"] = 1.0 if update.late else 0.0
+    return out
 
 
 def numeric_only(features: dict[str, Any]) -> dict[str, float]:

@@ -1,10 +1,56 @@
-"""Per-customer windowed income and expenditure state, kept in Redis.
+"""Per-customer and per-entity state, kept in Redis, one round trip per batch.
 
-The state is exact: each customer's recent events sit in a sorted set by
-event time, and a Lua script adds an event and sums the windows ending at it
-in one atomic step, so out-of-order events land in the right windows and a
-duplicate ``txn_id`` changes nothing. Scripts for a whole batch go in one
-pipeline: one network round trip per batch, never one per event.
+One Lua script (``state.lua``) records a transaction and returns the
+aggregates its features are built from, atomically; the scripts of a whole
+batch go in one pipeline, so a batch costs one network round trip. Bytewax
+snapshots none of this: Redis is the state store.
+
+Key layout (namespace ``ns``; every customer key carries the customer id as a
+hash tag, every entity key its entity)::
+
+    ns:{C}:ids    zset  txn_id -> event ms            duplicate detection
+    ns:{C}:ev     zset  packed event -> event ms      the exact log (48 h + lateness)
+    ns:{C}:agg    hash  b<day> day buckets of trimmed events, and summaries:
+                        nw newest event, lt / lc<ch> latest trimmed event (per
+                        channel), geo latest trimmed card-present position,
+                        sal latest six trimmed salary credits, k<kind> the
+                        kind's running mean/variance, pd day of the last prune
+    ns:{C}:seen   hash  <type><value> -> latest trimmed sighting (m merchant,
+                        d device, c country, p counterparty, k mcc)
+    ns:{t|ID}:n   hash  an entity's event counts in minute, hour and day buckets
+                        (m<i>, h<i>, d<i>); entity letters: t terminal,
+                        m merchant, v device, p counterparty account
+    ns:{t|ID}:c   zset  customer -> latest event ms at that entity
+
+The label-driven entity counts (``terminal_fraud_*``, ``merchant_fraud_*``)
+can add their own keys beside these: ``entity_key(ns, "t", terminal_id,
+"fraud")`` keeps them in the entity's slot.
+
+What is exact (an event that arrives no later than the allowed lateness
+behind its customer's newest event; "arrived" = recorded before it):
+
+- every window of 1 min to 48 h (counts, sums, channels, cash, distinct
+  values, passthrough): exactly the arrived events with event time in
+  ``(ts - W, ts]``, read from the exact log;
+- 7 d and 30 d windows: the exact log's part is exact; older events live in
+  UTC-day buckets, and a bucketed day counts only if it starts inside the
+  window (``day_start > ts - W``), so the far edge is rounded in to a day
+  boundary: the window spans between W − 1 day and W;
+- distinct values over 30 d and the first-seen flags: exact (each value's
+  latest sighting is kept to the millisecond);
+- time since the previous event (overall, per channel), the previous
+  card-present position and the salary dates: exact in event time;
+- baselines (running mean and variance per kind): in arrival order, each
+  event updating them once;
+- entities (shared by many customers, so updated by several workers in
+  whatever order they run): counts in minute (1 h), hour (24 h) and day
+  (7 d) buckets from the bucket after ``ts - W`` to the one holding ``ts``,
+  and the customers whose latest event there is after ``ts - W``.
+
+A duplicate ``txn_id`` changes nothing and is assessed at its first event
+time on the current state. An event later than the allowed lateness is still
+recorded (a replay of it is a duplicate) and flagged ``late``; its own
+features may miss history already folded into buckets.
 
 Errors::
 
@@ -19,15 +65,38 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from string import Template
+from typing import Any
 
 import redis
 
-from detectors.keys import key
+from detectors.keys import entity_key, key
 from riskwatch.contracts import Transaction
 
 logger = logging.getLogger(__name__)
 
 _SCRIPT = Template((importlib.resources.files("detectors") / "state.lua").read_text())
+
+#: The customer windows, in seconds, and the channel, cash and entity windows.
+WINDOWS = (60, 600, 3600, 86400, 7 * 86400, 30 * 86400)
+CHANNEL_WINDOWS = (3600, 86400, 7 * 86400, 30 * 86400)
+CASH_WINDOWS = (86400, 2 * 86400, 7 * 86400)
+ENTITY_WINDOWS = (3600, 86400, 7 * 86400)
+#: Channels in the order the script returns them, with their one-letter codes.
+CHANNEL_CODES = {"atm": "a", "pos": "p", "online": "o", "mobile": "m", "counter": "c",
+                 "thirdparty": "t"}  # fmt: skip
+#: Entities a transaction touches: feature prefix, key letter, transaction field.
+ENTITIES = (
+    ("terminal", "t", "terminal_id"),
+    ("merchant", "m", "merchant_id"),
+    ("device", "v", "device_id"),
+    ("counterparty", "p", "counterparty_account"),
+)
+CARD_PRESENT = frozenset({"pos", "atm"})
+
+_N_WINDOWS = 4 * len(WINDOWS)
+_N_CHANNELS = 4 * len(CHANNEL_CODES) * len(CHANNEL_WINDOWS)
+_N_CASH = 4 * len(CASH_WINDOWS)
+_HEAD = 4 + _N_WINDOWS + _N_CHANNELS + _N_CASH
 
 
 class StateError(Exception):
@@ -38,38 +107,15 @@ class StateUnavailable(StateError):
     """Redis could not be reached or refused a batch."""
 
 
-@dataclass(frozen=True, slots=True)
-class WindowTotals:
-    """Debits and credits within one window, amounts in minor units."""
-
-    seconds: int
-    debit_count: int
-    debit_sum_minor: int
-    credit_count: int
-    credit_sum_minor: int
-
-
-@dataclass(frozen=True, slots=True)
-class StateUpdate:
-    """What the state store knows about a customer as of one transaction."""
-
-    fresh: bool
-    """False when the txn_id had been seen: nothing was changed."""
-    newest_ts_ms: int
-    late: bool
-    """True when the event is later than the allowed lateness: its windows may be short."""
-    windows: tuple[WindowTotals, ...]
-
-
 def window_label(seconds: int) -> str:
     """A short name for a window length, used in feature names.
 
-    >>> [window_label(s) for s in (60, 600, 3600, 86400, 604800)]
-    ['1m', '10m', '1h', '24h', '7d']
+    >>> [window_label(s) for s in (60, 600, 3600, 86400, 172800, 604800)]
+    ['1m', '10m', '1h', '24h', '48h', '7d']
     >>> window_label(30 * 86400)
     '30d'
     """
-    if seconds % 86400 == 0 and seconds // 86400 >= 2:
+    if seconds % 86400 == 0 and seconds // 86400 >= 3:
         return f"{seconds // 86400}d"
     if seconds % 3600 == 0:
         return f"{seconds // 3600}h"
@@ -78,50 +124,141 @@ def window_label(seconds: int) -> str:
     return f"{seconds}s"
 
 
+@dataclass(frozen=True, slots=True)
+class StateUpdate:
+    """What the state store knows about a customer as of one transaction.
+
+    Amounts are in minor units; times in epoch milliseconds, -1 for none.
+    """
+
+    fresh: bool
+    """False when the txn_id had been seen: nothing was changed."""
+    newest_ts_ms: int
+    late: bool
+    """True when the event is later than the allowed lateness: its history may be short."""
+    stale: bool
+    """True when the event is older than the dedup horizon behind the newest: its id
+    could have been forgotten, so it was not recorded (nor is it a duplicate)."""
+    ts_ms: int
+    """The event time assessed: a duplicate's first sighting's."""
+    totals: tuple[int, ...]
+    """Per window (WINDOWS) debit count, debit sum, credit count, credit sum; then
+    per channel (CHANNEL_CODES order) and CHANNEL_WINDOWS the same four; then per
+    CASH_WINDOWS cash-in count, sum, cash-out count, sum."""
+    passthrough_minor: int
+    """Debits of the last 24 h at or after its first credit."""
+    max_inflow_minor: int
+    distinct: tuple[int, ...]
+    """merchants 24h/30d, devices 24h/30d, countries 24h/30d, counterparties
+    24h/30d, senders 24h, recipients 24h."""
+    prev_ts_ms: int
+    prev_channel_ts_ms: int
+    new_flags: tuple[int, int, int, int]
+    """device, counterparty, country, mcc."""
+    prev_geo: tuple[int, float, float] | None
+    baseline: tuple[int, float, float]
+    """n, mean (minor units) and sum of squared deviations before this event."""
+    entities: dict[str, tuple[int, ...]]
+    """Per entity prefix present: counts 1h/24h/7d, customers 1h/24h/7d."""
+    salary_ts_ms: tuple[int, ...]
+    """The latest (up to six) salary credits at or before the event."""
+
+
+def empty_update(ts_ms: int) -> StateUpdate:
+    """The state of a customer with no history, for a first transaction without any entity."""
+    return StateUpdate(
+        fresh=True, newest_ts_ms=ts_ms, late=False, stale=False, ts_ms=ts_ms,
+        totals=(0,) * (_HEAD - 4), passthrough_minor=0, max_inflow_minor=0,
+        distinct=(0,) * 10, prev_ts_ms=-1,
+        prev_channel_ts_ms=-1, new_flags=(0, 0, 0, 0), prev_geo=None, baseline=(0, 0.0, 0.0),
+        entities={}, salary_ts_ms=(),
+    )  # fmt: skip
+
+
+def _kind_code(txn: Transaction) -> str:
+    if txn.kind == "cash_deposit":
+        return "x"
+    if txn.kind == "cash_withdrawal":
+        return "w"
+    if txn.kind == "salary" and txn.direction == "credit":
+        return "s"
+    return "o"
+
+
+def _text(value: str | None) -> str:
+    """A field as stored in a packed event; '|' separates fields, so it is dropped."""
+    if value is None:
+        return ""
+    return value.replace("|", "") if "|" in value else value
+
+
 class CustomerStateStore:
-    """Batched, idempotent updates of customers' windowed state."""
+    """Batched, idempotent updates of customers' and entities' state."""
 
     def __init__(
         self,
         client: redis.Redis,
         namespace: str,
-        windows_seconds: Sequence[int],
         dedup_horizon_seconds: int,
         ttl_seconds: int,
         allowed_lateness_seconds: int = 3600,
     ) -> None:
         self._client = client
         self._namespace = namespace
-        self._windows = tuple(sorted(windows_seconds))
-        longest_ms = self._windows[-1] * 1000
         lateness_ms = allowed_lateness_seconds * 1000
+        horizon_ms = 2 * 86400 * 1000 + lateness_ms
         script = _SCRIPT.substitute(
-            windows=", ".join(str(w * 1000) for w in self._windows),
             lateness=int(lateness_ms),
-            dedup_horizon=int(max(dedup_horizon_seconds * 1000, longest_ms + lateness_ms)),
+            dedup_horizon=int(max(dedup_horizon_seconds * 1000, horizon_ms)),
             ttl=int(ttl_seconds * 1000),
         )
         self._script = client.register_script(script)
 
     @property
-    def windows_seconds(self) -> tuple[int, ...]:
-        return self._windows
+    def namespace(self) -> str:
+        return self._namespace
 
     def apply(self, txns: Sequence[Transaction]) -> list[StateUpdate]:
         """Record a batch of transactions in order; one round trip for all."""
         if not txns:
             return []
         pipe = self._client.pipeline(transaction=False)
+        present: list[tuple[str, ...]] = []
+        ns = self._namespace
         for txn in txns:
-            keys = (
-                key(self._namespace, txn.customer_id, "ev"),
-                key(self._namespace, txn.customer_id, "ids"),
-            )
+            cid = txn.customer_id
+            keys = [key(ns, cid, "ids"), key(ns, cid, "ev"), key(ns, cid, "agg"),
+                    key(ns, cid, "seen")]  # fmt: skip
+            letters = []
+            names = []
+            for prefix, letter, field in ENTITIES:
+                value = getattr(txn, field)
+                if value is not None:
+                    keys.append(entity_key(ns, letter, value, "n"))
+                    keys.append(entity_key(ns, letter, value, "c"))
+                    letters.append(letter)
+                    names.append(prefix)
+            present.append(tuple(names))
+            geo = ""
+            if txn.channel in CARD_PRESENT and txn.lat is not None and txn.lon is not None:
+                geo = f"{txn.lat!r}|{txn.lon!r}"
+            else:
+                geo = "|"
+            tail = "|".join(
+                (_text(txn.merchant_id), _text(txn.device_id), _text(txn.country),
+                 _text(txn.counterparty_account), _text(txn.mcc), geo)
+            )  # fmt: skip
             args = (
                 txn.txn_id,
                 txn.ts_ms,
                 "d" if txn.direction == "debit" else "c",
+                CHANNEL_CODES[txn.channel],
+                _kind_code(txn),
                 txn.amount_minor,
+                tail,
+                _text(txn.kind),
+                cid,
+                "".join(letters),
             )
             self._script(keys=keys, args=args, client=pipe)
         try:
@@ -129,16 +266,40 @@ class CustomerStateStore:
         except redis.RedisError as exc:
             msg = f"state update of a batch of {len(txns)} transactions failed: {exc}"
             raise StateUnavailable(msg) from exc
-        return [self._decode(reply) for reply in replies]
+        return [_decode(reply, names) for reply, names in zip(replies, present, strict=True)]
 
-    def _decode(self, reply: list[int]) -> StateUpdate:
-        windows = []
-        for i, seconds in enumerate(self._windows):
-            dc, ds, cc, cs = reply[3 + 4 * i : 7 + 4 * i]
-            windows.append(WindowTotals(seconds, int(dc), int(ds), int(cc), int(cs)))
-        return StateUpdate(
-            fresh=bool(reply[0]),
-            newest_ts_ms=int(reply[1]),
-            late=bool(reply[2]),
-            windows=tuple(windows),
-        )
+
+def _decode(reply: list[Any], entity_names: tuple[str, ...]) -> StateUpdate:
+    i = _HEAD
+    distinct = tuple(reply[i + 2 : i + 12])
+    i += 12
+    prev_ts, prev_ch = reply[i], reply[i + 1]
+    flags = (reply[i + 2], reply[i + 3], reply[i + 4], reply[i + 5])
+    geo_ts = reply[i + 6]
+    prev_geo = None
+    if geo_ts >= 0:
+        prev_geo = (geo_ts, float(reply[i + 7]), float(reply[i + 8]))
+    baseline = (reply[i + 9], float(reply[i + 10]), float(reply[i + 11]))
+    i += 12
+    entities = {}
+    for name in entity_names:
+        entities[name] = tuple(reply[i : i + 6])
+        i += 6
+    return StateUpdate(
+        fresh=bool(reply[0]),
+        newest_ts_ms=reply[1],
+        late=bool(reply[2]),
+        stale=reply[2] == 2,
+        ts_ms=reply[3],
+        totals=tuple(reply[4:_HEAD]),
+        passthrough_minor=reply[_HEAD],
+        max_inflow_minor=reply[_HEAD + 1],
+        distinct=distinct,
+        prev_ts_ms=prev_ts,
+        prev_channel_ts_ms=prev_ch,
+        new_flags=flags,
+        prev_geo=prev_geo,
+        baseline=baseline,
+        entities=entities,
+        salary_ts_ms=tuple(reply[i:]),
+    )

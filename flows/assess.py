@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import time
 import zlib
-from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -31,7 +30,8 @@ from detectors.fusion import fuse_exact
 from detectors.learning import LearningContext, ModelVerdict, ShardLearning, ShardLearningState
 from detectors.state import CustomerStateStore
 from riskwatch.contracts import Alert, Label, ModelScore, Transaction, severity_for
-from rules.engine import Evaluation, RuleEngine
+from rules.engine import Evaluation, count_outcomes
+from rules.runtime import RulesRuntime
 
 
 def shard_of(customer_id: str, shards: int) -> str:
@@ -65,7 +65,7 @@ class AssessContext:
     """What every shard's logic shares: the stores, the rules and the knobs."""
 
     state: CustomerStateStore
-    rules: RuleEngine
+    rules: RulesRuntime
     metrics: PipelineMetrics
     timezone: ZoneInfo
     alert_threshold: float
@@ -93,14 +93,18 @@ class ShardAssessor(StatefulBatchLogic[Transaction | Label, Assessment, ShardLea
         fraud_counts = self._learning.exchange(shard, txns, labels)
         detected_at = ctx.clock()
         out: list[Assessment] = []
-        outcomes: Counter[tuple[str, str, str]] = Counter()
+        batch_features = [
+            {**build_features(t, u, ctx.timezone), **counts}
+            for t, u, counts in zip(txns, updates, fraud_counts, strict=True)
+        ]
+        # All of the batch's rules at once: suppression windows take one round trip.
+        evaluations = ctx.rules.evaluate_batch(txns, batch_features)
         keeper = ctx.learning.keeper
         with keeper.lock:
             models = keeper.models()
-            for txn, update, counts in zip(txns, updates, fraud_counts, strict=True):
-                features = build_features(txn, update, ctx.timezone)
-                features.update(counts)
-                evaluation = ctx.rules.evaluate(features)
+            for txn, update, features, evaluation in zip(
+                txns, updates, batch_features, evaluations, strict=True
+            ):
                 verdict = self._learning.score(models, txn, features, update.fresh)
                 anomaly = verdict.anomaly
                 probability = verdict.fraud.probability
@@ -125,14 +129,13 @@ class ShardAssessor(StatefulBatchLogic[Transaction | Label, Assessment, ShardLea
                         exact,
                     )
                 )
-                outcomes.update((o.rule.id, o.rule.mode, o.status) for o in evaluation.outcomes)
             threshold = models.anomaly.threshold
             self._learning.publish(models)
         # One metric update per distinct outcome in the batch, not one per rule per event.
-        for (rule, mode, status), count in outcomes.items():
+        for (rule, mode, status), count in count_outcomes(evaluations).items():
             ctx.metrics.rule_outcomes.labels(rule=rule, mode=mode, outcome=status).inc(count)
-        duplicates = sum(1 for u in updates if not u.fresh)
-        late = sum(1 for u in updates if u.late and u.fresh)
+        duplicates = sum(1 for u in updates if not u.fresh and not u.stale)
+        late = sum(1 for u in updates if u.late and (u.fresh or u.stale))
         if late:
             ctx.metrics.late_events.inc(late)
         ctx.metrics.records_processed.inc(len(txns))
@@ -179,7 +182,7 @@ class ShardAssessor(StatefulBatchLogic[Transaction | Label, Assessment, ShardLea
             rules=evaluation.hits,
             models=(classifier, anomaly),
             features=explained,
-            rule_pack_version=self._ctx.rules.version,
+            rule_pack_version=evaluation.pack_version,
             model_version=verdict.version,
             detected_at=detected_at,
         )

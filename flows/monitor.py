@@ -22,10 +22,10 @@ from bytewax.inputs import Source
 from confluent_kafka import OFFSET_BEGINNING
 
 from alerts.metrics import PipelineMetrics
+from alerts.policy import CasePolicy
 from detectors.anomaly import HalfSpaceTreesDetector
 from detectors.drift import DriftWatch
-from detectors.features import TEXT_FIELDS, feature_names
-from detectors.label_store import FRAUD_FEATURES, LabelStore
+from detectors.label_store import LabelStore
 from detectors.learning import LearningContext
 from detectors.state import CustomerStateStore
 from detectors.supervised import OnlineFraudClassifier
@@ -46,8 +46,7 @@ from riskwatch.clock import Clock, utc_now
 from riskwatch.contracts import Alert, DeadLetter, Label, RawRecord, Transaction
 from riskwatch.parsing import ValidationLimits
 from riskwatch.settings import Settings, SettingsError, load_settings
-from rules.engine import RuleEngine
-from rules.pack import load_pack
+from rules.runtime import rules_from_settings
 
 
 def build_context(settings: Settings, metrics: PipelineMetrics, clock: Clock) -> AssessContext:
@@ -55,8 +54,6 @@ def build_context(settings: Settings, metrics: PipelineMetrics, clock: Clock) ->
         msg = "no Redis configured: set REDIS_URL, or use `riskwatch run`, which starts one"
         raise SettingsError(msg)
     client = redis.Redis.from_url(settings.redis.url)
-    vocabulary = feature_names(settings.state.windows_seconds) | set(FRAUD_FEATURES)
-    packs = [load_pack(name, vocabulary, TEXT_FIELDS) for name in settings.detection.rule_packs]
     anomaly = settings.detection.anomaly
     supervised = settings.detection.supervised
 
@@ -86,12 +83,13 @@ def build_context(settings: Settings, metrics: PipelineMetrics, clock: Clock) ->
         state=CustomerStateStore(
             client,
             settings.redis.namespace,
-            settings.state.windows_seconds,
             settings.state.dedup_horizon_seconds,
             settings.state.ttl_seconds,
             settings.state.allowed_lateness_seconds,
         ),
-        rules=RuleEngine(packs),
+        rules=rules_from_settings(
+            settings, client, lambda outcome: metrics.rule_reloads.labels(outcome=outcome).inc()
+        ),
         metrics=metrics,
         timezone=ZoneInfo(settings.timezone),
         alert_threshold=settings.detection.alert_threshold,
@@ -207,7 +205,8 @@ def get_flow(
     # alerts: Alert, at or above the alert threshold
     if settings.flow.scores_path is not None:
         op.output("scores", assessments, ScoreFileSink(settings.flow.scores_path))
-    op.output("case_store", alerts, CaseStoreSink(settings.database_url, metrics))
+    policy = CasePolicy.from_settings(settings)
+    op.output("case_store", alerts, CaseStoreSink(settings.database_url, metrics, policy))
     if kafka.brokers:
         config = kafka.client_config()
         alerts_out = CheckedKafkaSink(kafka.brokers, kafka.alerts_topic, alert_message, config)

@@ -19,6 +19,7 @@ import orjson
 from bytewax.outputs import DynamicSink, StatelessSinkPartition
 
 from alerts.metrics import PipelineMetrics
+from alerts.policy import CasePolicy
 from riskwatch.contracts import Alert, DeadLetter
 
 
@@ -53,10 +54,10 @@ class DeadLetterFileSink(DynamicSink[DeadLetter]):
 
 
 class _CaseStorePartition(StatelessSinkPartition[Alert]):
-    def __init__(self, url: str, metrics: PipelineMetrics) -> None:
+    def __init__(self, url: str, metrics: PipelineMetrics, policy: CasePolicy | None) -> None:
         from alerts.store import CaseStore
 
-        self._store = CaseStore(url)
+        self._store = CaseStore(url, policy=policy)
         self._metrics = metrics
 
     def write_batch(self, items: list[Alert]) -> None:
@@ -71,9 +72,12 @@ class _CaseStorePartition(StatelessSinkPartition[Alert]):
 class CaseStoreSink(DynamicSink[Alert]):
     """Write alerts into the case store, one transaction per batch, idempotently."""
 
-    def __init__(self, url: str, metrics: PipelineMetrics) -> None:
+    def __init__(
+        self, url: str, metrics: PipelineMetrics, policy: CasePolicy | None = None
+    ) -> None:
         self._url = url
         self._metrics = metrics
+        self._policy = policy
 
     def build(self, step_id: str, worker_index: int, worker_count: int) -> _CaseStorePartition:
-        return _CaseStorePartition(self._url, self._metrics)
+        return _CaseStorePartition(self._url, self._metrics, self._policy)

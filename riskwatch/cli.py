@@ -15,6 +15,8 @@ from typing import Any
 
 import orjson
 
+from alerts import cli as alerts_cli
+from alerts.errors import CaseStoreError
 from evaluation import cli as evaluation_cli
 from riskwatch.runner import RunSummary, run_monitor
 from riskwatch.settings import Settings, SettingsError, load_settings
@@ -63,7 +65,8 @@ def _print_summary(summary: RunSummary, settings: Settings, out: Any = sys.stdou
         f"{summary.duplicates:,})",
         f"  dead-lettered      {summary.dead_lettered:>10,}",
         f"  alerts raised      {summary.alerts:>10,}",
-        f"  alerts in store    {summary.alerts_in_store:>10,}",
+        f"  alerts in store    {summary.alerts_in_store:>10,}   (repeats folded into them: "
+        f"{summary.alerts_folded:,})",
         f"  cases in store     {summary.cases_in_store:>10,}",
         f"  wall time          {summary.seconds:>10.1f} s",
         f"  throughput         {summary.events_per_second:>10,.0f} events/s",
@@ -104,72 +107,46 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0 if summary.balanced else 1
 
 
-def cmd_simulate(args: argparse.Namespace) -> int:
-    from simulator import JsonlSink, KafkaSink, SimulationConfig, simulate, write_events
-
-    settings = _settings_for(args)
-    sim = settings.simulator
-    config = SimulationConfig(
-        seed=sim.seed, customers=sim.customers, days=sim.days, start=sim.start
-    )
-    events = simulate(config)
-    if args.kafka:
-        kafka = settings.kafka
-        if not kafka.brokers:
-            raise SettingsError("--kafka needs KAFKA_BROKERS (or kafka.brokers) to be set")
-        sink = KafkaSink(
-            kafka.brokers,
-            kafka.transactions_topic,
-            kafka.labels_topic,
-            producer_config=kafka.client_config(),
-        )
-        where = f"topics {kafka.transactions_topic} and {kafka.labels_topic}"
-    elif args.out:
-        args.out.mkdir(parents=True, exist_ok=True)
-        sink = JsonlSink.to_files(args.out / "transactions.jsonl", args.out / "labels.jsonl")
-        where = f"{args.out}/transactions.jsonl and labels.jsonl"
-    else:
-        sink = JsonlSink.to_stdout()
-        where = "stdout (labels dropped)"
-    report = write_events(events, sink)
-    print(
-        f"simulated {report.transactions:,} transactions and {report.labels:,} labels to {where}",
-        file=sys.stderr,
-    )
-    return 0
-
-
-def _detection_report(settings: Settings, labels: dict[str, str]) -> list[str]:
-    """Per-scenario recall and alert precision against the simulator's labels."""
+def _detection_report(settings: Settings, labels: dict[str, tuple[str, str]]) -> list[str]:
+    """Per-scenario recall, false positives on look-alikes, and alert precision."""
     from alerts.store import CaseStore
 
     store = CaseStore(settings.database_url)
     try:
-        alerted = {row["txn_id"] for row in store.list_alerts(limit=None)}
+        alerted = store.alerted_txn_ids()  # folded repeats were alerted too
     finally:
         store.close()
-    fraud_by_scenario = Counter(labels.values())
-    caught = Counter(scenario for txn, scenario in labels.items() if txn in alerted)
-    true_alerts = sum(1 for txn in alerted if txn in labels)
+    by_scenario = Counter(labels.values())
+    caught = Counter(truth for txn, truth in labels.items() if txn in alerted)
+    true_alerts = sum(1 for txn in alerted if txn in labels and labels[txn][1] != "legit")
     precision = true_alerts / len(alerted) if alerted else 0.0
     lines = ["detection against the simulator's labels"]
-    for scenario, total in sorted(fraud_by_scenario.items()):
+    for (scenario, value), total in sorted(by_scenario.items(), key=lambda kv: kv[0][::-1]):
+        what = "legit look-alikes flagged" if value == "legit" else f"{value} transactions alerted"
         lines.append(
-            f"  {scenario:<22} {caught[scenario]:>6,} of {total:>6,} fraud transactions alerted"
-            f" ({caught[scenario] / total:.0%})"
+            f"  {scenario:<24} {caught[scenario, value]:>6,} of {total:>6,} {what}"
+            f" ({caught[scenario, value] / total:.0%})"
         )
-    lines.append(f"  alert precision       {precision:.0%} of {len(alerted):,} alerts are on fraud")
+    lines.append(
+        f"  alert precision          {precision:.0%} of {len(alerted):,} alerts are on fraud"
+        " or suspicious transactions"
+    )
     return lines
 
 
-def _write_labels(events: Iterable[Any], path: Path) -> dict[str, str]:
-    """Keep the ground truth beside the run, and return it as txn_id -> scenario."""
-    labels: dict[str, str] = {}
+def _write_labels(events: Iterable[Any], path: Path) -> dict[str, tuple[str, str]]:
+    """Keep the ground truth beside the run, in the order it becomes known, and
+    return it as txn_id -> (scenario, label)."""
+    labels: dict[str, tuple[str, str]] = {}
+    known = []
+    for event in events:
+        label = event.label
+        if label is not None:
+            known.append((label.ts, len(known), label))
+            labels[event.txn.txn_id] = (label.scenario or label.label, label.label)
     with path.open("wb") as out:
-        for event in events:
-            if event.label is not None:
-                out.write(orjson.dumps(event.label.to_json_dict()) + b"\n")
-                labels[event.txn.txn_id] = event.label.scenario or event.label.label
+        for _, _, label in sorted(known):
+            out.write(orjson.dumps(label.to_json_dict()) + b"\n")
     return labels
 
 
@@ -208,10 +185,18 @@ def cmd_demo(args: argparse.Namespace) -> int:
     _print_summary(summary, settings)
     print("\n".join(_detection_report(settings, labels)))
     print(f"  ground-truth labels: {labels_path}")
-    return 0 if summary.balanced else 1
+    if not summary.balanced:
+        return 1
+    if not args.no_serve:
+        from alerts.cli import serve_demo
+
+        serve_demo(settings, args.port)
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from rules.cli import add_commands as add_rules_commands
+
     parser = argparse.ArgumentParser(
         prog="riskwatch",
         description="Real-time fraud and risk monitoring of bank transaction streams.",
@@ -251,22 +236,21 @@ def build_parser() -> argparse.ArgumentParser:
     _add_simulation_options(run)
     run.set_defaults(handler=cmd_run)
 
-    simulate = sub.add_parser("simulate", help="generate labelled traffic to files, stdout, Kafka")
-    target = simulate.add_mutually_exclusive_group()
-    target.add_argument(
-        "--out", type=Path, help="directory for transactions.jsonl and labels.jsonl"
-    )
-    target.add_argument(
-        "--kafka", action="store_true", help="produce to the configured Kafka (KAFKA_BROKERS)"
-    )
-    _add_simulation_options(simulate)
-    simulate.set_defaults(handler=cmd_simulate)
+    from simulator.cli import add_commands as add_simulator_commands  # no cycle at import
+
+    add_simulator_commands(sub)
 
     demo = sub.add_parser("demo", help="the whole system on embedded defaults, with a summary")
     demo.add_argument("--data-dir", type=Path, help="demo output goes to DATA_DIR/demo")
+    demo.add_argument(
+        "--no-serve", action="store_true", help="exit after the summary; do not serve the UI"
+    )
+    demo.add_argument("--port", type=int, help="port for the demo's UI (default api.port)")
     _add_simulation_options(demo)
     demo.set_defaults(handler=cmd_demo)
+    add_rules_commands(sub)
     evaluation_cli.add_commands(sub)
+    alerts_cli.add_commands(sub)
     return parser
 
 
@@ -284,6 +268,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SettingsError as exc:
         print(f"riskwatch: {exc}", file=sys.stderr)
         return 2
+    except CaseStoreError as exc:
+        print(f"riskwatch: {exc}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

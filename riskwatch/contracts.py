@@ -196,6 +196,8 @@ class RuleHit:
     typology: str
     description: str
     values: dict[str, Any] = field(default_factory=dict)
+    suppress_seconds: int | None = None
+    """The rule's suppression window: it stays quiet for the same entity this long."""
 
 
 @dataclass(frozen=True, slots=True)

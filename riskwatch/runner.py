@@ -39,6 +39,8 @@ class RunSummary:
     alerts: int
     alerts_in_store: int
     cases_in_store: int
+    alerts_folded: int
+    """Repeats of a rule the case store folded into an earlier alert instead of storing."""
     seconds: float
     dead_letters_by_reason: dict[str, int] = field(default_factory=dict)
     interrupted: bool = False
@@ -136,6 +138,7 @@ def run_monitor(
     store = CaseStore(settings.database_url)
     try:
         alerts_in_store, cases_in_store = store.count_alerts(), store.count_cases()
+        alerts_folded = store.count_folded()
     finally:
         store.close()
     return RunSummary(
@@ -146,6 +149,7 @@ def run_monitor(
         alerts=int(totals["alerts"]),
         alerts_in_store=alerts_in_store,
         cases_in_store=cases_in_store,
+        alerts_folded=alerts_folded,
         seconds=seconds,
         dead_letters_by_reason={k: int(v) for k, v in metrics.dead_letters_by_reason().items()},
         interrupted=interrupted,

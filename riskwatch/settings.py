@@ -65,18 +65,11 @@ class ValidationSettings(BaseModel):
 
 
 class StateSettings(BaseModel):
-    windows_seconds: list[int] = Field(default_factory=lambda: [3600, 86400])
-    dedup_horizon_seconds: int = Field(691200, gt=0)
-    allowed_lateness_seconds: int = Field(3600, ge=0)
-    ttl_seconds: int = Field(3024000, gt=0)
+    """The windows are the feature catalogue's (detectors.state.WINDOWS), not settings."""
 
-    @field_validator("windows_seconds")
-    @classmethod
-    def _windows_positive_sorted(cls, v: list[int]) -> list[int]:
-        if not v or any(w <= 0 for w in v):
-            msg = "state.windows_seconds must be a non-empty list of positive seconds"
-            raise ValueError(msg)
-        return sorted(set(v))
+    dedup_horizon_seconds: int = Field(691200, gt=0)
+    allowed_lateness_seconds: int = Field(3600, ge=0, le=86400)
+    ttl_seconds: int = Field(3024000, gt=0)
 
 
 class AnomalySettings(BaseModel):
@@ -107,7 +100,11 @@ class ModelStoreSettings(BaseModel):
 
 class DetectionSettings(BaseModel):
     alert_threshold: float = Field(50.0, ge=0.0, le=100.0)
-    rule_packs: list[str] = Field(default_factory=lambda: ["foundation"])
+    rule_packs: list[str] = Field(default_factory=lambda: ["card_fraud", "aml"])
+    #: Values for params the packs declare (thresholds, country lists), by name.
+    rule_params: dict[str, float | str | list[float | str]] = Field(default_factory=dict)
+    #: How often (seconds) the running flow checks its packs for changes; 0: never.
+    rule_reload_seconds: float = Field(5.0, ge=0.0)
     anomaly: AnomalySettings = Field(default_factory=AnomalySettings)
     supervised: SupervisedSettings = Field(default_factory=SupervisedSettings)
     labels: LabelSettings = Field(default_factory=LabelSettings)
@@ -146,6 +143,25 @@ class SimulatorSettings(BaseModel):
         return v
 
 
+class CasesSettings(BaseModel):
+    #: Repeats of a rule for a customer within this many seconds are folded,
+    #: for rules that name no suppression window of their own.
+    fold_window_seconds: int = Field(900, ge=0)
+    #: Hours from a case's opening until it is due, by severity.
+    sla_hours: dict[str, float] = Field(
+        default_factory=lambda: {"critical": 4.0, "high": 24.0, "medium": 72.0, "low": 168.0}
+    )
+    #: Where analyst labels go without Kafka; unset: <data_dir>/analyst-labels.jsonl.
+    labels_path: Path | None = None
+    #: How often the server retries labels still waiting in the outbox.
+    label_retry_seconds: float = Field(10.0, gt=0)
+
+
+class ApiSettings(BaseModel):
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=0, le=65535)
+
+
 class Settings(BaseSettings):
     """Everything riskwatch can be told, with its defaults in config/default.toml."""
 
@@ -167,6 +183,8 @@ class Settings(BaseSettings):
     detection: DetectionSettings = Field(default_factory=DetectionSettings)
     flow: FlowSettings = Field(default_factory=FlowSettings)
     simulator: SimulatorSettings = Field(default_factory=SimulatorSettings)
+    cases: CasesSettings = Field(default_factory=CasesSettings)
+    api: ApiSettings = Field(default_factory=ApiSettings)
 
     # The conventional names, read straight from the environment.
     redis_url_env: str | None = Field(None, validation_alias=AliasChoices("REDIS_URL"))

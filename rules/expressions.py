@@ -22,12 +22,45 @@ from rules.errors import ExpressionError
 
 
 def _between(value: float, low: float, high: float) -> bool:
+    """``low <= value <= high``."""
     return low <= value <= high
+
+
+def _between_hours(hour: float, start: float, end: float) -> bool:
+    """Whether an hour lies in ``[start, end)``, wrapping midnight (``22, 6`` is the night)."""
+    if start <= end:
+        return start <= hour < end
+    return hour >= start or hour < end
 
 
 def _is_round_amount(amount: float, unit: float = 1000) -> bool:
     """True for amounts that are whole multiples of ``unit`` (e.g. 50,000.00)."""
     return amount > 0 and math.isclose(amount % unit, 0.0, abs_tol=1e-6)
+
+
+def _hour_of_day(epoch_seconds: float, utc_offset_hours: float = 0) -> int:
+    """The hour (0-23) of an epoch timestamp at a fixed offset from UTC."""
+    return int((epoch_seconds + utc_offset_hours * 3600) // 3600 % 24)
+
+
+def _days_between(first_seconds: float, second_seconds: float) -> float:
+    """Days between two epoch timestamps (or two durations), never negative."""
+    return abs(second_seconds - first_seconds) / 86400
+
+
+def _days(seconds: float) -> float:
+    """A duration in seconds (``seconds_since_last``) as days."""
+    return seconds / 86400
+
+
+def _hours(seconds: float) -> float:
+    """A duration in seconds as hours."""
+    return seconds / 3600
+
+
+def _ratio(numerator: float, denominator: float, otherwise: float = 0.0) -> float:
+    """``numerator / denominator``, or ``otherwise`` when the denominator is 0."""
+    return numerator / denominator if denominator else otherwise
 
 
 #: The functions an expression may call.
@@ -38,7 +71,30 @@ FUNCTIONS: dict[str, Callable[..., Any]] = {
     "round": round,
     "log1p": math.log1p,
     "between": _between,
+    "between_hours": _between_hours,
     "is_round_amount": _is_round_amount,
+    "hour_of_day": _hour_of_day,
+    "days_between": _days_between,
+    "days": _days,
+    "hours": _hours,
+    "ratio": _ratio,
+}
+
+#: How many arguments each function takes (fewest, most; None: no limit), checked at load.
+ARITY: dict[str, tuple[int, int | None]] = {
+    "abs": (1, 1),
+    "min": (2, None),
+    "max": (2, None),
+    "round": (1, 2),
+    "log1p": (1, 1),
+    "between": (3, 3),
+    "between_hours": (3, 3),
+    "is_round_amount": (1, 2),
+    "hour_of_day": (1, 2),
+    "days_between": (2, 2),
+    "days": (1, 1),
+    "hours": (1, 1),
+    "ratio": (2, 3),
 }
 
 _ALLOWED_NODES: tuple[type[ast.AST], ...] = (
@@ -102,6 +158,8 @@ class CompiledExpression:
     source: str
     code: CodeType
     names: tuple[str, ...]
+    tree: ast.Expression
+    """The checked syntax tree, which :mod:`rules.compiled` folds into a pack's function."""
 
     def evaluate(self, namespace: Mapping[str, Any]) -> Any:
         """Evaluate over a namespace of features; raises what the expression raises."""
@@ -161,6 +219,15 @@ def _check(tree: ast.AST, vocabulary: frozenset[str], text_names: frozenset[str]
                 raise _fail(node, f"only these functions may be called: {allowed}")
             if node.keywords:
                 raise _fail(node, "keyword arguments are not allowed")
+            fewest, most = ARITY[node.func.id]
+            given = len(node.args)
+            if given < fewest or (most is not None and given > most):
+                if most is None:
+                    wanted = f"at least {fewest}"
+                else:
+                    wanted = f"{fewest}" if fewest == most else f"{fewest} to {most}"
+                msg = f"{node.func.id}() takes {wanted} arguments, got {given}"
+                raise _fail(node, msg)
         elif (
             isinstance(node, ast.BinOp)
             and isinstance(node.op, ast.Mult | ast.Mod | ast.FloorDiv)
@@ -203,4 +270,4 @@ def compile_expression(
         raise ExpressionError(f"syntax error: {exc.msg}", exc.offset or 0) from None
     except (RecursionError, MemoryError):
         raise ExpressionError("expression is nested too deeply", 1) from None
-    return CompiledExpression(source=text, code=code, names=tuple(names))
+    return CompiledExpression(source=text, code=code, names=tuple(names), tree=tree)

@@ -18,6 +18,7 @@ expression), and lists rules::
         score: 60
         entity: customer
         mode: active            # active | shadow | off
+        suppress: 24h           # optional: quiet for this entity this long after firing
         when: kind == "transfer_out" and amount >= large_transfer
 
 Every error names the file, the rule id and the line (and, inside an
@@ -27,13 +28,15 @@ expression, the column), and a pack with any error loads nothing.
 from __future__ import annotations
 
 import importlib.resources
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from rules.compiled import PackResult, fold
 from rules.errors import ExpressionError, PackError
 from rules.expressions import CompiledExpression, compile_expression
 
@@ -41,8 +44,20 @@ MODES = ("active", "shadow", "off")
 SEVERITIES = ("low", "medium", "high", "critical")
 ENTITIES = ("customer", "card", "merchant", "terminal", "device", "counterparty")
 _RULE_KEYS = frozenset(
-    {"id", "version", "description", "typology", "severity", "score", "entity", "mode", "when"}
+    {
+        "id",
+        "version",
+        "description",
+        "typology",
+        "severity",
+        "score",
+        "entity",
+        "mode",
+        "suppress",
+        "when",
+    }
 )
+_DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _PACK_KEYS = frozenset({"pack", "version", "description", "params", "rules"})
 
 
@@ -59,6 +74,8 @@ class Rule:
     entity: str
     mode: str
     when: CompiledExpression
+    suppress_seconds: int | None = None
+    """After firing for an entity, stay quiet for that entity this long (event time)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +87,10 @@ class RulePack:
     source: str
     params: dict[str, Any]
     rules: tuple[Rule, ...]
+    live_rules: tuple[Rule, ...]
+    """The rules not ``off``, in order: what :attr:`evaluate` reports on, by index."""
+    evaluate: Callable[[Mapping[str, Any]], PackResult]
+    """All live rules over one feature dict (see :mod:`rules.compiled`)."""
 
     @property
     def label(self) -> str:
@@ -120,6 +141,32 @@ def _choice(mapping: dict[str, Any], name: str, options: tuple[str, ...], source
     return value
 
 
+def parse_duration(value: Any) -> int:
+    """Seconds in a duration written as ``90``, ``30m``, ``24h`` or ``7d``.
+
+    >>> [parse_duration(v) for v in (90, "30m", "24h", "7d")]
+    [90, 1800, 86400, 604800]
+    """
+    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+        return value
+    if isinstance(value, str) and value[:-1].isdigit() and value[-1:] in _DURATION_UNITS:
+        seconds = int(value[:-1]) * _DURATION_UNITS[value[-1]]
+        if seconds > 0:
+            return seconds
+    msg = f"a duration must be positive seconds or a number with s, m, h or d, got {value!r}"
+    raise ValueError(msg)
+
+
+def _suppress_seconds(raw: dict[str, Any], source: str, rule_id: str) -> int | None:
+    if raw.get("suppress") is None:
+        return None
+    try:
+        return parse_duration(raw["suppress"])
+    except ValueError as exc:
+        line = raw["__lines__"]["suppress"]
+        raise PackError(f"{_where(source, line, rule_id)}: suppress: {exc}") from None
+
+
 def _load_rule(
     raw: Any, source: str, vocabulary: frozenset[str], text_names: frozenset[str], seen: set[str]
 ) -> Rule:
@@ -139,6 +186,9 @@ def _load_rule(
         line = raw["__lines__"]["score"]
         raise PackError(f"{_where(source, line, rule_id)}: score must lie in 0..100, got {score}")
     version = _require(raw, "version", int, source, rule_id)
+    if raw.get("mode") is False:
+        # YAML 1.1 reads a bare `off` as false; the analyst meant the mode.
+        raw["mode"] = "off"
     when_text = _require(raw, "when", str, source, rule_id)
     try:
         when = compile_expression(when_text, vocabulary, text_names)
@@ -156,6 +206,7 @@ def _load_rule(
         entity=_choice(raw, "entity", ENTITIES, source, rule_id),
         mode=_choice(raw, "mode", MODES, source, rule_id),
         when=when,
+        suppress_seconds=_suppress_seconds(raw, source, rule_id),
     )
 
 
@@ -163,13 +214,42 @@ def _scalar(value: Any) -> bool:
     return isinstance(value, int | float | str) and not isinstance(value, bool)
 
 
+def _override(params: dict[str, Any], overrides: Mapping[str, Any], source: str) -> None:
+    """Replace params by the configured values of the same shape (number, text or list)."""
+    for key, value in overrides.items():
+        if key not in params:
+            continue
+        old = params[key]
+        if isinstance(value, list):
+            value = tuple(value)
+        same = (
+            (isinstance(old, tuple) and isinstance(value, tuple) and all(map(_scalar, value)))
+            or (isinstance(old, str) and isinstance(value, str))
+            or (_number(old) and _number(value))
+        )
+        if not same:
+            msg = f"{source}: param {key!r} is {old!r}; the configured {value!r} is not alike"
+            raise PackError(msg)
+        params[key] = value
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
 def parse_pack(
-    text: str, source: str, vocabulary: Iterable[str], text_names: Iterable[str] = ()
+    text: str,
+    source: str,
+    vocabulary: Iterable[str],
+    text_names: Iterable[str] = (),
+    overrides: Mapping[str, Any] | None = None,
 ) -> RulePack:
     """Load a pack from YAML text.
 
     ``vocabulary`` is the feature names rules may use, ``text_names`` those of
     them that hold text; the pack's own text and list params are added to both.
+    ``overrides`` replace the values of params the pack declares (the
+    configured reporting threshold, say); names it does not declare are ignored.
     """
     try:
         doc = yaml.load(text, Loader=_LineLoader)  # a SafeLoader: no object tags
@@ -191,27 +271,75 @@ def parse_pack(
             raise PackError(msg)
         if isinstance(value, list):
             params[key] = tuple(value)
+    _override(params, overrides or {}, source)
     rules_raw = _require(doc, "rules", list, source, None)
     names = frozenset(vocabulary) | frozenset(params)
     seen: set[str] = set()
     texts = frozenset(text_names) | {k for k, v in params.items() if isinstance(v, str | tuple)}
     rules = tuple(_load_rule(raw, source, names, texts, seen) for raw in rules_raw)
-    return RulePack(name=name, version=version, source=source, params=params, rules=rules)
+    live = tuple(rule for rule in rules if rule.mode != "off")
+    try:
+        evaluate = fold([rule.when for rule in live], params)
+    except (SyntaxError, ValueError, TypeError, RecursionError) as exc:
+        raise PackError(f"{source}: the pack's rules do not compile together: {exc}") from None
+    return RulePack(
+        name=name,
+        version=version,
+        source=source,
+        params=params,
+        rules=rules,
+        live_rules=live,
+        evaluate=evaluate,
+    )
 
 
-def load_pack(
-    name_or_path: str, vocabulary: Iterable[str], text_names: Iterable[str] = ()
-) -> RulePack:
-    """Load a shipped pack by name (``foundation``) or any pack by file path."""
+def pack_path(name_or_path: str) -> Path | Traversable:
+    """Where a pack named by ``rule_packs`` lives: a file path, or a shipped pack's name."""
     path = Path(name_or_path)
     if path.suffix in (".yaml", ".yml") or path.exists():
-        try:
-            text = path.read_text(encoding="utf-8")
-        except OSError as exc:
-            raise PackError(f"{path}: cannot read rule pack: {exc}") from None
-        return parse_pack(text, str(path), vocabulary, text_names)
+        return path
     resource = importlib.resources.files("rules") / "packs" / f"{name_or_path}.yaml"
     if not resource.is_file():
         raise PackError(f"no shipped rule pack named {name_or_path!r} and no such file")
-    text = resource.read_text(encoding="utf-8")
-    return parse_pack(text, f"packs/{name_or_path}.yaml", vocabulary, text_names)
+    return resource
+
+
+def load_pack(
+    name_or_path: str,
+    vocabulary: Iterable[str],
+    text_names: Iterable[str] = (),
+    overrides: Mapping[str, Any] | None = None,
+) -> RulePack:
+    """Load a shipped pack by name (``foundation``) or any pack by file path."""
+    where = pack_path(name_or_path)
+    source = str(where) if isinstance(where, Path) else f"packs/{name_or_path}.yaml"
+    try:
+        text = where.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise PackError(f"{source}: cannot read rule pack: {exc}") from None
+    return parse_pack(text, source, vocabulary, text_names, overrides)
+
+
+def load_packs(
+    names: Sequence[str],
+    vocabulary: Iterable[str],
+    text_names: Iterable[str] = (),
+    overrides: Mapping[str, Any] | None = None,
+) -> tuple[RulePack, ...]:
+    """Load several packs, all or none: rule ids must be unique across them, and
+    every override must name a param some pack declares (a typo must not pass)."""
+    vocabulary = frozenset(vocabulary)
+    packs = tuple(load_pack(name, vocabulary, text_names, overrides) for name in names)
+    declared = {key for pack in packs for key in pack.params}
+    unknown = sorted(set(overrides or {}) - declared)
+    if unknown:
+        msg = f"rule param overrides name no param of the packs {list(names)}: {unknown}"
+        raise PackError(msg)
+    seen: dict[str, str] = {}
+    for pack in packs:
+        for rule in pack.rules:
+            if rule.id in seen:
+                msg = f"{pack.source}: rule {rule.id!r} is also in {seen[rule.id]}"
+                raise PackError(msg)
+            seen[rule.id] = pack.source
+    return packs

@@ -5,9 +5,13 @@ mobile-first, families, seniors, small businesses) living in real Chinese
 cities, with accounts, card and device tokens, incomes, bills and everyday
 habits, and the merchants, ATMs, branches, payment platforms and other
 banks' accounts around them. It lets them live for a number of days and
-injects named fraud scenarios at configured rates. Out comes one stream of
-:class:`~riskwatch.contracts.Transaction` in event-time order, each fraud
-transaction paired with its ground-truth :class:`~riskwatch.contracts.Label`.
+injects named scenarios at configured rates: card fraud, money laundering,
+and legitimate look-alikes that a naive detector flags. Out comes one
+stream of :class:`~riskwatch.contracts.Transaction` in event-time order,
+each scenario transaction paired with its ground-truth
+:class:`~riskwatch.contracts.Label` (``fraud``, ``suspicious`` or ``legit``,
+with the scenario's name), whose ``ts`` is when the truth becomes known:
+days later, as chargebacks and reports arrive.
 
 Everything is decided by the config: the same :class:`SimulationConfig`
 gives the same events, byte for byte once written.
@@ -19,12 +23,15 @@ The family, one concept per module:
 * :mod:`~simulator.population` customers and their world
 * :mod:`~simulator.segments` what each kind of customer earns and spends
 * :mod:`~simulator.routine` legitimate traffic of one customer-day
-* :mod:`~simulator.scenarios` injected fraud patterns
+* :mod:`~simulator.scenarios` injected fraud, laundering and look-alikes
+* :mod:`~simulator.labels` labels released in the order they become known
+* :mod:`~simulator.pacing` events paced to wall time, and replay of files
 * :mod:`~simulator.channels` the fields each channel carries
 * :mod:`~simulator.merchants`, :mod:`~simulator.counterparties`,
   :mod:`~simulator.devices`, :mod:`~simulator.geography` the world's parts
 * :mod:`~simulator.wire` events as JSON bytes, fast (``simulate_wire``)
-* :mod:`~simulator.sinks` JSON lines and Kafka
+* :mod:`~simulator.sinks` JSON lines (files, stdout) and Kafka
+* :mod:`~simulator.cli` ``riskwatch simulate`` and ``riskwatch replay``
 * :mod:`~simulator.errors` the exceptions
 
 Typical use: events as objects, or straight to files as bytes::
@@ -38,16 +45,19 @@ Typical use: events as objects, or straight to files as bytes::
 from simulator.config import DEFAULT_START, SimulationConfig
 from simulator.errors import ConfigError, KafkaDeliveryError, SimulatorError, SinkError
 from simulator.events import SimulatedEvent
-from simulator.generator import simulate, simulate_wire
+from simulator.generator import population_of, simulate, simulate_wire
 from simulator.population import Customer, Population, build_population
-from simulator.scenarios import DEFAULT_RATES, SCENARIOS, Scenario
+from simulator.scenarios import DEFAULT_RATES, FRAUD, LEGIT, SCENARIOS, SUSPICIOUS, Scenario
 from simulator.sinks import JsonlSink, KafkaSink, Sink, SinkReport, write_events
 from simulator.wire import WireEvent, to_wire
 
 __all__ = [
     "DEFAULT_RATES",
     "DEFAULT_START",
+    "FRAUD",
+    "LEGIT",
     "SCENARIOS",
+    "SUSPICIOUS",
     "ConfigError",
     "Customer",
     "JsonlSink",
@@ -63,6 +73,7 @@ __all__ = [
     "SinkReport",
     "WireEvent",
     "build_population",
+    "population_of",
     "simulate",
     "simulate_wire",
     "to_wire",

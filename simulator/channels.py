@@ -12,7 +12,8 @@ to JSON in the order ``Transaction.to_json_dict`` would.
 * pos: card, merchant and MCC, terminal, place.
 * counter: the branch as terminal, place; the payee of a transfer or bill.
 * online / mobile: device and IP; for card purchases the card, merchant, MCC
-  and the merchant's country; the payee of a transfer or bill. Money coming
+  and the merchant's country; the payee of a transfer or bill, and its
+  country when the account is abroad. Money coming
   in on these channels carries no device: the customer did nothing.
 * thirdparty: the platform as ``counterparty_bank``; the customer's device
   when they act; the merchant or the other party.
@@ -97,6 +98,8 @@ def remote(
         out["ip"] = ip
     if merchant is not None and card_id is not None:
         out["country"] = merchant.country
+    elif party is not None and party.country != "CN":
+        out["country"] = party.country
     if party is not None:
         out["counterparty_account"] = party.account
         out["counterparty_bank"] = party.bank

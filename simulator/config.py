@@ -25,8 +25,22 @@ MAX_CUSTOMERS = 999_999
 MAX_DAYS = 3660
 
 
+#: Hours from an incident's last transaction until its label is known, by
+#: label value: chargebacks come days later, laundering is confirmed by an
+#: investigation weeks later, a flagged look-alike is cleared within days.
+DEFAULT_LABEL_DELAYS: Mapping[str, tuple[float, float]] = {
+    "fraud": (24.0, 240.0),
+    "suspicious": (72.0, 720.0),
+    "legit": (12.0, 120.0),
+}
+
+
 def _default_rates() -> dict[str, float]:
     return dict(DEFAULT_RATES)
+
+
+def _default_delays() -> dict[str, tuple[float, float]]:
+    return dict(DEFAULT_LABEL_DELAYS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +51,12 @@ class SimulationConfig:
     scenario hits; scenarios left out keep their default rate, and a rate of
     0 turns a scenario off. The stored mapping is a normalised copy that
     lists every scenario; treat it as read-only.
+
+    ``label_delays`` maps a label value (``fraud``, ``suspicious``,
+    ``legit``) to the range of hours, drawn uniformly per incident, between
+    the incident's last transaction and the moment its label is known (the
+    label's ``ts``); ``(0, 0)`` makes labels immediate. Values left out keep
+    their defaults.
     """
 
     seed: int = 0
@@ -45,6 +65,9 @@ class SimulationConfig:
     start: datetime = DEFAULT_START
     rates: Mapping[str, float] = field(default_factory=_default_rates, hash=False)
     currency: str = "CNY"
+    label_delays: Mapping[str, tuple[float, float]] = field(
+        default_factory=_default_delays, hash=False
+    )
 
     def __post_init__(self) -> None:
         if isinstance(self.seed, bool) or not isinstance(self.seed, int):
@@ -75,6 +98,7 @@ class SimulationConfig:
                 msg = f"rate of {name} must be within 0..1, got {rate}"
                 raise ConfigError(msg)
         object.__setattr__(self, "rates", rates)
+        object.__setattr__(self, "label_delays", _delays(self.label_delays))
 
     @property
     def end(self) -> datetime:
@@ -89,4 +113,27 @@ class SimulationConfig:
             self.start.astimezone(UTC).isoformat(),
             sorted(self.rates.items()),
             self.currency,
+            sorted(self.label_delays.items()),
         )
+
+
+def _delays(given: Mapping[str, tuple[float, float]]) -> dict[str, tuple[float, float]]:
+    unknown = sorted(set(given) - set(DEFAULT_LABEL_DELAYS))
+    if unknown:
+        msg = (
+            f"unknown label values {unknown} in label_delays; known: {sorted(DEFAULT_LABEL_DELAYS)}"
+        )
+        raise ConfigError(msg)
+    out = {}
+    for value, default in DEFAULT_LABEL_DELAYS.items():
+        bounds = given.get(value, default)
+        try:
+            lo, hi = (float(b) for b in bounds)
+        except (TypeError, ValueError) as exc:
+            msg = f"label delay of {value} must be (low, high) hours, got {bounds!r}"
+            raise ConfigError(msg) from exc
+        if not (math.isfinite(lo) and math.isfinite(hi) and 0.0 <= lo <= hi):
+            msg = f"label delay of {value} must be 0 <= low <= high hours, got {bounds!r}"
+            raise ConfigError(msg)
+        out[value] = (lo, hi)
+    return out

@@ -25,12 +25,24 @@ PLATFORMS: tuple[str, ...] = ("alipay", "wechatpay")
 PENSION_PAYER = "social_insurance"
 
 
+#: Jurisdictions on the FATF lists (call for action, increased monitoring),
+#: as an illustrative set: transfers there are rare and watched.
+HIGH_RISK_COUNTRIES: tuple[str, ...] = ("KP", "IR", "MM", "SY", "YE", "HT", "SS")
+#: Where legitimate money abroad usually goes: tuition, family, suppliers.
+USUAL_ABROAD: tuple[str, ...] = ("HK", "US", "GB", "SG", "AU", "JP", "CA")
+
+
 @dataclass(frozen=True, slots=True)
 class Counterparty:
-    """An account at a bank or platform that money goes to or comes from."""
+    """An account at a bank or platform that money goes to or comes from.
+
+    ``country`` is where the account is held; only accounts abroad put a
+    ``country`` on the transfers that reach them.
+    """
 
     account: str
     bank: str
+    country: str = "CN"
 
 
 def external(
@@ -47,3 +59,9 @@ def external(
 def pool(minter: TokenMinter, rng: random.Random, size: int) -> tuple[Counterparty, ...]:
     """``size`` fresh accounts at other banks (employers, mules)."""
     return tuple(external(minter, rng) for _ in range(size))
+
+
+def abroad(minter: TokenMinter, rng: random.Random, countries: tuple[str, ...]) -> Counterparty:
+    """A fresh account at a bank in one of ``countries``; the bank is named by its country."""
+    country = countries[int(rng.random() * len(countries))]
+    return Counterparty(minter.mint("ext", rng), f"INTL-{country}", country)

@@ -45,6 +45,8 @@ class Draft(NamedTuple):
     extras: dict[str, Any]
     scenario: str | None = None
     discretionary: bool = True
+    #: When the draft's label becomes known (epoch ms); set by the generator.
+    known_ms: int = 0
 
     @property
     def credit(self) -> bool:

@@ -1,12 +1,14 @@
-"""The simulation loop: a population living day by day, with fraud injected.
+"""The simulation loop: a population living day by day, with scenarios injected.
 
 Each local day, every customer's routine yields their legitimate drafts;
-customers picked for a scenario that day also get the fraudster's drafts.
-A customer's drafts are settled in time order against their balance
-(everyday spending the balance cannot cover does not happen), the day's
-drafts are sorted by time, numbered, and emitted. Attacks can run past
-midnight, so drafts later than the day are held back and emitted with the
-next one: the stream is sorted by event time from end to end.
+customers picked for a scenario that day also get the scenario's drafts,
+each incident stamped with the moment its label becomes known (its last
+transaction plus a delay drawn from ``config.label_delays``). A customer's
+drafts are settled in time order against their balance (everyday spending
+the balance cannot cover does not happen), the day's drafts are sorted by
+time, numbered, and emitted. Attack drafts that fall on later days wait in
+the victim's state and are settled on their own day, so the balance moves
+when the money does; the stream is sorted by event time from end to end.
 
 Three independent random streams are derived from the seed: one builds the
 world, one drives legitimate behaviour, one drives fraud. Changing the fraud
@@ -19,18 +21,19 @@ from __future__ import annotations
 import bisect
 import math
 import random
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import replace
 from datetime import timedelta
 from decimal import Decimal
 from operator import attrgetter
 
 from riskwatch.contracts import Label, Transaction, ts_to_ms
 from simulator.config import SimulationConfig
-from simulator.days import EPOCH, Day, local_days
+from simulator.days import DAY_MS, EPOCH, HOUR_MS, Day, local_days
 from simulator.errors import ConfigError
 from simulator.events import CREDIT_KINDS, Draft, SimulatedEvent
 from simulator.ids import TokenMinter, txn_id
-from simulator.population import build_population
+from simulator.population import Population, build_population
 from simulator.routine import Routine
 from simulator.scenarios import SCENARIOS, Scenario, Target
 from simulator.state import CustomerState
@@ -69,6 +72,7 @@ def _check(config: object) -> None:
 def _events(config: SimulationConfig) -> Iterator[SimulatedEvent]:
     tag, currency, credits = config.tag(), config.currency, CREDIT_KINDS
     epoch, ms = EPOCH, timedelta(milliseconds=1)
+    labels = {name: scenario.label for name, scenario in SCENARIOS.items()}
     for n, draft in enumerate(_run(config), 1):
         customer = draft.customer
         kind = draft.kind
@@ -85,11 +89,13 @@ def _events(config: SimulationConfig) -> Iterator[SimulatedEvent]:
             currency,
             **draft.extras,
         )
-        if draft.scenario is None:
+        scenario = draft.scenario
+        if scenario is None:
             yield SimulatedEvent(txn)
         else:
+            known = epoch + draft.known_ms * ms
             label = Label(
-                txn.txn_id, customer.customer_id, "fraud", "simulator", ts, draft.scenario
+                txn.txn_id, customer.customer_id, labels[scenario], "simulator", known, scenario
             )
             yield SimulatedEvent(txn, label)
 
@@ -100,6 +106,21 @@ def _wire(config: SimulationConfig) -> Iterator[WireEvent]:
         yield formatter.format(n, draft)
 
 
+def population_of(config: SimulationConfig) -> Population:
+    """The world a run with ``config`` simulates, before its first day.
+
+    For inspecting a run: who its customers are, their segments, incomes
+    and opening balances.
+    """
+    _check(config)
+    return _world(config)[0]
+
+
+def _world(config: SimulationConfig) -> tuple[Population, TokenMinter]:
+    minter = TokenMinter()
+    return build_population(config.customers, _stream(config, "world"), minter), minter
+
+
 def _stream(config: SimulationConfig, purpose: str) -> random.Random:
     # String seeds are hashed with SHA-512 by ``random``: stable across
     # processes and Python builds, unlike ``hash()`` of a str.
@@ -108,21 +129,28 @@ def _stream(config: SimulationConfig, purpose: str) -> random.Random:
 
 def _run(config: SimulationConfig) -> Iterator[Draft]:
     """Every draft of the run that happens, in event-time order."""
-    minter = TokenMinter()
-    population = build_population(config.customers, _stream(config, "world"), minter)
+    population, minter = _world(config)
     legit_rng = _stream(config, "legit")
     fraud_rng = _stream(config, "fraud")
     routine = Routine(population, minter)
     customers = population.customers
     states = [CustomerState.opening(c) for c in customers]
     active = [(SCENARIOS[name], rate) for name, rate in config.rates.items() if rate > 0.0]
+    delays = {
+        value: (lo * HOUR_MS, hi * HOUR_MS) for value, (lo, hi) in config.label_delays.items()
+    }
+    pools = {"all": range(len(customers)), "dormant": population.dormant}
     end_ms = ts_to_ms(config.end)
 
     pending: list[Draft] = []
     for day in local_days(config.start, config.days):
-        attacks = _victims(active, day, len(customers), fraud_rng)
+        attacks = _victims(active, pools, day, fraud_rng)
         for customer, state in zip(customers, states, strict=True):
             drafts = routine.day(customer, state, day, legit_rng)
+            if state.later:
+                drafts.extend(_due(state, day.end_ms))
+            if state.compromise is not None:
+                _inflate(drafts, state, day, fraud_rng)
             drafts.sort(key=_TS)
             planned = attacks.get(customer.index)
             if planned is None:
@@ -131,7 +159,7 @@ def _run(config: SimulationConfig) -> Iterator[Draft]:
             opening = state.balance_cents
             settled: list[Draft] = []
             _settle(drafts, opening, day, end_ms, settled)
-            fraud: list[Draft] = []
+            injected: list[Draft] = []
             for scenario in planned:
                 latest = min(day.end_ms, end_ms - scenario.max_span_ms)
                 if latest <= day.lo_ms:
@@ -139,8 +167,23 @@ def _run(config: SimulationConfig) -> Iterator[Draft]:
                 target = Target(
                     customer, state, day, day.lo_ms, latest, population, minter, opening, settled
                 )
-                fraud.extend(scenario.inject(target, fraud_rng))
-            merged = sorted(settled + fraud, key=_TS)
+                incident = scenario.inject(target, fraud_rng)
+                if incident:
+                    lo, hi = delays[scenario.label]
+                    known = max(d.ts_ms for d in incident) + int(
+                        lo + (hi - lo) * fraud_rng.random()
+                    )
+                    injected.extend(
+                        d if d.scenario is None else d._replace(known_ms=known) for d in incident
+                    )
+                elif state.compromise is not None and not state.compromise.known_ms:
+                    lo, hi = delays[scenario.label]
+                    last = day.start_ms + (state.compromise.last_day - day.index + 1) * DAY_MS
+                    known = last + int(lo + (hi - lo) * fraud_rng.random())
+                    state.compromise = replace(state.compromise, known_ms=known)
+            today = [d for d in injected if d.ts_ms < day.end_ms]
+            state.later.extend(d for d in injected if d.ts_ms >= day.end_ms)
+            merged = sorted(settled + today, key=_TS)
             state.balance_cents = _settle(merged, opening, day, end_ms, pending)
         pending.sort(key=_TS)
         cut = bisect.bisect_left(pending, day.end_ms, key=_TS)
@@ -149,8 +192,47 @@ def _run(config: SimulationConfig) -> Iterator[Draft]:
     yield from pending
 
 
+def _due(state: CustomerState, before_ms: int) -> list[Draft]:
+    """Take the customer's held-back attack drafts that fall before ``before_ms``."""
+    due = [d for d in state.later if d.ts_ms < before_ms]
+    if due:
+        state.later = [d for d in state.later if d.ts_ms >= before_ms]
+    return due
+
+
+#: Channels on which leaked credentials buy things.
+_REMOTE = frozenset({"online", "mobile", "thirdparty"})
+
+
+def _inflate(drafts: list[Draft], state: CustomerState, day: Day, rng: random.Random) -> None:
+    """Turn a share of a compromised customer's remote purchases into the fraudster's."""
+    leak = state.compromise
+    assert leak is not None
+    if day.index > leak.last_day:
+        state.compromise = None
+        return
+    if day.index < leak.first_day:
+        return
+    for i, draft in enumerate(drafts):
+        if (
+            draft.kind == "purchase"
+            and draft.scenario is None
+            and draft.channel in _REMOTE
+            and rng.random() < leak.share
+        ):
+            drafts[i] = draft._replace(
+                cents=round(draft.cents * leak.factor),
+                scenario=leak.scenario,
+                discretionary=False,
+                known_ms=leak.known_ms,
+            )
+
+
 def _victims(
-    active: Sequence[tuple[Scenario, float]], day: Day, customers: int, rng: random.Random
+    active: Sequence[tuple[Scenario, float]],
+    pools: Mapping[str, Sequence[int]],
+    day: Day,
+    rng: random.Random,
 ) -> dict[int, list[Scenario]]:
     """Who each scenario hits today.
 
@@ -162,8 +244,10 @@ def _victims(
         p = rate * day.covered
         if p <= 0.0:
             continue
-        for index in range(customers) if p >= 1.0 else _bernoulli_indices(customers, p, rng):
-            hits.setdefault(index, []).append(scenario)
+        pool = pools[scenario.pool]
+        chosen = range(len(pool)) if p >= 1.0 else _bernoulli_indices(len(pool), p, rng)
+        for k in chosen:
+            hits.setdefault(pool[k], []).append(scenario)
     return hits
 
 

@@ -75,3 +75,11 @@ def away_from(home: City, rng: random.Random, abroad_share: float) -> City:
         return FOREIGN_CITIES[int(rng.random() * len(FOREIGN_CITIES))]
     others = [c for c in HOME_CITIES if c.code != home.code]
     return others[int(rng.random() * len(others))]
+
+
+def distance_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    """Great-circle distance by the haversine formula, on a 6,371 km sphere."""
+    p1, p2 = math.radians(lat1), math.radians(lat2)
+    dp, dl = p2 - p1, math.radians(lon2 - lon1)
+    h = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
+    return 2 * 6371.0 * math.asin(math.sqrt(h))

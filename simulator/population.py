@@ -31,6 +31,9 @@ from simulator.segments import SEGMENTS, BillSpec, Segment, weighted
 #: Days in an average month, to turn monthly money into daily money.
 MONTH_DAYS = 30.4
 _FAVOURITES = 3
+#: Share of accounts left dormant: opened, then hardly used. They are the
+#: pool of the ``dormant_reactivation`` laundering scenario.
+DORMANT_SHARE = 0.03
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +80,11 @@ class Customer:
     #: cumulative per-habit rates behind them, in ``segment.habits`` order.
     weekday_rates: tuple[float, tuple[float, ...]]
     weekend_rates: tuple[float, tuple[float, ...]]
+    #: An idle account: no income, no bills, no habits, only a rare small
+    #: credit from family (see :mod:`simulator.routine`).
+    dormant: bool = False
+    #: An account abroad the customer sometimes pays (tuition, family, a supplier).
+    overseas: Counterparty | None = None
 
     def counterparties(self) -> Iterator[Counterparty]:
         """Every account this customer legitimately sends money to or gets it from."""
@@ -87,6 +95,8 @@ class Customer:
         for bill in self.bills:
             if bill.payee is not None:
                 yield bill.payee
+        if self.overseas is not None:
+            yield self.overseas
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +108,11 @@ class Population:
     mules: tuple[Counterparty, ...]
     #: Each platform's settlement account, which pays businesses their takings.
     settlements: Mapping[str, Counterparty]
+    #: Indices of the dormant customers, in order.
+    dormant: tuple[int, ...] = ()
+    #: A number drawn with the world, for choices fixed per world and period
+    #: (which merchants collude in ``compromised_terminal``).
+    salt: int = 0
 
 
 def build_population(customers: int, rng: random.Random, minter: TokenMinter) -> Population:
@@ -125,7 +140,10 @@ def build_population(customers: int, rng: random.Random, minter: TokenMinter) ->
         )
         for index in range(customers)
     )
-    return Population(people, merchants, employers, mules, settlements)
+    dormant = tuple(c.index for c in people if c.dormant)
+    return Population(
+        people, merchants, employers, mules, settlements, dormant, rng.getrandbits(32)
+    )
 
 
 def _customer(
@@ -201,6 +219,8 @@ def _customer(
         amount_scale=frequency,
         weekday_rates=_cumulative(rates),
         weekend_rates=_cumulative(weekend),
+        dormant=rng.random() < DORMANT_SHARE,
+        overseas=cp.abroad(minter, rng, cp.USUAL_ABROAD),
     )
 
 

@@ -36,6 +36,8 @@ from simulator.state import CustomerState, Trip
 PHONE_REPLACEMENT = 0.0015
 #: Share of everyday purchases at home made at one of the customer's favourites.
 FAVOURITE_SHARE = 0.8
+#: Chance per day that family tops up a dormant account (about twice a year).
+DORMANT_TOP_UP = 0.005
 _TWO_PI = 2.0 * math.pi
 _NEEDS_PHONE = frozenset({"mobile", "thirdparty"})
 #: Where a habit goes when the customer lacks the device its channel needs.
@@ -54,6 +56,8 @@ class Routine:
         self, customer: Customer, state: CustomerState, day: Day, rng: random.Random
     ) -> list[Draft]:
         """The customer's drafts for ``day``, in no particular order."""
+        if customer.dormant:
+            return self._dormant(customer, day, rng)
         arrived = self._housekeeping(customer, state, day, rng)
         where = state.trip.city if state.trip is not None else customer.home
         out: list[Draft] = []
@@ -80,6 +84,15 @@ class Routine:
             if draft is not None:
                 out.append(draft)
         return out
+
+    def _dormant(self, customer: Customer, day: Day, rng: random.Random) -> list[Draft]:
+        if rng.random() >= DORMANT_TOP_UP:
+            return []
+        party = customer.contacts[int(rng.random() * len(customer.contacts))]
+        cents = round(rng.uniform(50.0, 500.0)) * 100
+        ts = day.start_ms + int((9.0 + 12.0 * rng.random()) * HOUR_MS)
+        extras = channels.remote(None, None, party=party)
+        return [Draft(ts, customer, "online", "transfer_in", cents, extras)]
 
     # -- the customer's life outside single transactions ------------------
 
@@ -272,6 +285,8 @@ class Routine:
     def _party(self, habit: Habit, customer: Customer, rng: random.Random) -> Counterparty:
         if habit.payee == "platform":
             return self._population.settlements[customer.platform]
+        if habit.payee == "abroad" and customer.overseas is not None:
+            return customer.overseas
         pool = customer.suppliers if habit.payee == "suppliers" else customer.contacts
         return pool[int(rng.random() * len(pool))]
 

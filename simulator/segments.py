@@ -52,7 +52,8 @@ class Habit:
     amounts and rates. ``round_to`` makes cash come in whole notes.
     ``online`` habits buy from online merchants whatever the channel.
     ``payee`` says whom transfers go to or come from: the customer's
-    ``contacts``, their ``suppliers``, or their payment ``platform``.
+    ``contacts``, their ``suppliers``, their payment ``platform``, or their
+    account ``abroad``.
     """
 
     name: str
@@ -208,6 +209,8 @@ FAMILY = Segment(
               600, 0.8, 100, 10_000, ((9.0, 22.0, 1.0),)),
         Habit("family_credit", "transfer_in", 0.03, (("mobile", 1.0),),
               500, 0.8, 50, 5000, ((9.0, 22.0, 1.0),), scaled=False),
+        Habit("overseas_transfer", "transfer_out", 0.004, (("online", 0.7), ("mobile", 0.3)),
+              8000, 0.8, 500, 80_000, _OFFICE, payee="abroad"),
         Habit("cash", "cash_withdrawal", 0.07, (("atm", 1.0),), 600, 0.5, 100, 2000,
               round_to=100),
         Habit("refund", "refund", 0.015, (("pos", 1.0),), 200, 0.7, 20, 2000, _DAYTIME,
@@ -291,6 +294,8 @@ SMALL_BUSINESS = Segment(
               ((18.0, 22.0, 1.0),), income_share=0.10, round_to=100),
         Habit("supplier", "transfer_out", 0.3, (("online", 1.0),), 3000, 0.8, 200, 200_000,
               _OFFICE, weekend=0.3, payee="suppliers"),
+        Habit("overseas_supplier", "transfer_out", 0.02, (("online", 1.0),), 15_000, 0.8, 1000,
+              200_000, _OFFICE, weekend=0.1, payee="abroad"),
         Habit("wholesale", "purchase", 0.25, (("pos", 1.0),), 1000, 0.7, 100, 30_000,
               ((6.0, 12.0, 1.0),), ("wholesale",)),
         Habit("dining", "purchase", 0.5, (("thirdparty", 0.6), ("pos", 0.4)),

@@ -2,7 +2,9 @@
 
 Transactions and labels always travel apart, as they do in production: the
 monitor reads the transaction stream, and ground truth reaches the models
-through the labels stream only. Every transaction is
+through the labels stream only, in the order it becomes known (a label is
+released once the transaction stream has passed its ``ts``; see
+:mod:`simulator.labels`). Every transaction is
 ``Transaction.to_json_dict()`` and every label ``Label.to_json_dict()``,
 serialised by orjson with the contracts' fixed key order, so equal runs
 write equal bytes. Sinks take either :class:`~simulator.events.SimulatedEvent`
@@ -10,7 +12,8 @@ or the already serialised :class:`~simulator.wire.WireEvent` of
 :func:`~simulator.generator.simulate_wire`, which is much faster.
 
 Kafka messages are keyed by customer id, so one customer's events stay in
-order on one partition. A message the broker does not acknowledge raises
+order on one partition; transactions go to one topic, or to one topic per
+channel (``<topic>.<channel>``). A message the broker does not acknowledge raises
 :class:`~simulator.errors.KafkaDeliveryError`, at the latest on ``close()``.
 """
 
@@ -27,6 +30,7 @@ from typing import IO, Any, Protocol, Self
 from riskwatch.kafka import CheckedProducer
 from simulator.errors import KafkaDeliveryError, SinkError
 from simulator.events import SimulatedEvent
+from simulator.labels import LabelQueue
 from simulator.wire import WireEvent, to_wire
 
 logger = logging.getLogger(__name__)
@@ -67,6 +71,7 @@ class JsonlSink:
         self._labels = labels
         self._name = name
         self._owned = owned
+        self._held = LabelQueue()
         self.transactions = 0
         self.labels = 0
 
@@ -87,6 +92,16 @@ class JsonlSink:
         return cls(stream, labels, name=str(stream_path), owned=(stream, labels))
 
     @classmethod
+    def to_file(cls, stream_path: str | Path) -> JsonlSink:
+        """Transactions only, to one file (replacing it); labels are dropped."""
+        try:
+            stream = open(stream_path, "wb")  # noqa: SIM115 (the sink owns and closes it)
+        except OSError as exc:
+            msg = f"cannot open transaction file {stream_path}: {exc}"
+            raise SinkError(msg) from exc
+        return cls(stream, None, name=str(stream_path), owned=(stream,))
+
+    @classmethod
     def to_stdout(cls, labels_path: str | Path | None = None) -> JsonlSink:
         """Transactions to standard output; labels to a file if one is given."""
         if labels_path is None:
@@ -103,17 +118,26 @@ class JsonlSink:
         try:
             self._stream.write(wire.txn + b"\n")
             self.transactions += 1
-            if wire.label is not None and self._labels is not None:
-                self._labels.write(wire.label + b"\n")
-                self.labels += 1
+            if self._labels is not None:
+                held = self._held
+                if wire.label is not None:
+                    held.push(wire.label_ms, wire.label)
+                if held:
+                    self._write_labels(held.due(wire.ts_ms))
         except OSError as exc:
             msg = f"writing event {self.transactions + 1} to {self._name} failed: {exc}"
             raise SinkError(msg) from exc
+
+    def _write_labels(self, labels: list[bytes]) -> None:
+        if labels and self._labels is not None:
+            self._labels.write(b"".join(label + b"\n" for label in labels))
+            self.labels += len(labels)
 
     def close(self) -> None:
         try:
             self._stream.flush()
             if self._labels is not None:
+                self._write_labels(self._held.drain())
                 self._labels.flush()
         except OSError as exc:
             msg = f"flushing {self._name} failed: {exc}"
@@ -137,6 +161,8 @@ class JsonlSink:
 class KafkaSink:
     """Transactions to one topic and labels to another, keyed by customer id.
 
+    With ``per_channel`` transactions go to ``<topic>.<channel>`` instead,
+    one topic per channel as a bank's channel systems would publish them.
     ``producer_config`` is passed to confluent-kafka on top of
     ``bootstrap.servers`` (and overrides the defaults here). Delivery
     reports are served as the sink goes; the first failure is raised as
@@ -155,6 +181,7 @@ class KafkaSink:
         *,
         producer_config: Mapping[str, Any] | None = None,
         flush_timeout: float = 30.0,
+        per_channel: bool = False,
     ) -> None:
         config: dict[str, Any] = {
             "bootstrap.servers": brokers,
@@ -164,7 +191,9 @@ class KafkaSink:
         }
         config.update(producer_config or {})
         self._topic = topic
+        self._per_channel = per_channel
         self._labels_topic = labels_topic
+        self._held = LabelQueue()
         self._producer = CheckedProducer(
             config, flush_timeout=flush_timeout, error=KafkaDeliveryError
         )
@@ -175,18 +204,30 @@ class KafkaSink:
     def write(self, event: SimulatedEvent | WireEvent) -> None:
         self._producer.raise_failure()
         wire = event if isinstance(event, WireEvent) else to_wire(event)
-        self._producer.produce(self._topic, wire.key, wire.txn)
+        topic = (
+            f"{self._topic}.{wire.channel}" if self._per_channel and wire.channel else self._topic
+        )
+        self._producer.produce(topic, wire.key, wire.txn)
         self.transactions += 1
+        held = self._held
         if wire.label is not None:
-            self._producer.produce(self._labels_topic, wire.key, wire.label)
-            self.labels += 1
+            held.push(wire.label_ms, wire.key + b"\0" + wire.label)
+        if held:
+            self._produce_labels(held.due(wire.ts_ms))
         self._since_poll += 1
         if self._since_poll >= self.POLL_EVERY:
             self._producer.poll()
             self._since_poll = 0
 
+    def _produce_labels(self, held: list[bytes]) -> None:
+        for item in held:
+            key, _, label = item.partition(b"\0")
+            self._producer.produce(self._labels_topic, key, label)
+            self.labels += 1
+
     def close(self) -> None:
-        """Wait for every message to be acknowledged; raise if any was not."""
+        """Release held labels, wait for every message to be acknowledged; raise if any was not."""
+        self._produce_labels(self._held.drain())
         self._producer.flush()
 
     def __enter__(self) -> Self:

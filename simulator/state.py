@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from simulator.devices import Device
+from simulator.events import Draft
 from simulator.geography import City
 from simulator.population import Customer
 
@@ -33,6 +34,22 @@ class Reissue:
     new: str
 
 
+@dataclass(frozen=True, slots=True)
+class Compromise:
+    """Leaked credentials: from ``first_day`` to ``last_day``, a ``share`` of the
+    customer's remote purchases are the fraudster's, at ``factor`` times the amount.
+
+    ``known_ms`` is when the customer reports it (stamped by the generator).
+    """
+
+    scenario: str
+    first_day: int
+    last_day: int
+    factor: float
+    share: float
+    known_ms: int = 0
+
+
 @dataclass(slots=True)
 class CustomerState:
     balance_cents: int
@@ -44,6 +61,9 @@ class CustomerState:
     known_counterparties: set[str]
     trip: Trip | None = None
     reissues: list[Reissue] = field(default_factory=list)
+    compromise: Compromise | None = None
+    #: Drafts of an attack that fall on later days, settled on their own day.
+    later: list[Draft] = field(default_factory=list)
 
     @classmethod
     def opening(cls, customer: Customer) -> CustomerState:

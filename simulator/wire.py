@@ -16,18 +16,28 @@ from datetime import timedelta
 
 import orjson
 
+from riskwatch.contracts import ts_to_ms
 from simulator.days import EPOCH
 from simulator.events import CREDIT_KINDS, Draft, SimulatedEvent
 from simulator.ids import txn_id
+from simulator.scenarios import SCENARIOS
 
 
 @dataclass(frozen=True, slots=True)
 class WireEvent:
-    """One event as bytes: the Kafka key, the transaction, the label if any."""
+    """One event as bytes: the Kafka key, the transaction, the label if any.
+
+    ``ts_ms`` is the transaction's event time and ``label_ms`` the label's
+    (when it becomes known), so sinks can release labels in their own time
+    order; ``channel`` lets a sink route by channel without parsing.
+    """
 
     key: bytes
     txn: bytes
     label: bytes | None = None
+    ts_ms: int = 0
+    label_ms: int = 0
+    channel: str = ""
 
 
 def to_wire(event: SimulatedEvent) -> WireEvent:
@@ -37,34 +47,40 @@ def to_wire(event: SimulatedEvent) -> WireEvent:
         txn.customer_id.encode("utf-8"),
         orjson.dumps(txn.to_json_dict()),
         None if label is None else orjson.dumps(label.to_json_dict()),
+        ts_to_ms(txn.ts),
+        0 if label is None else ts_to_ms(label.ts),
+        txn.channel,
     )
 
 
 class WireFormatter:
     """Numbers drafts and renders them as wire bytes, for one run.
 
-    Keeps a small cache of timestamps' minute prefixes: the events of a busy
-    stream share them, and formatting a date is the slow part.
+    Keeps a small cache of timestamps' date prefixes: every event of a day
+    shares one, and formatting a date is the slow part.
     """
 
-    __slots__ = ("_currency", "_minutes", "_tag")
+    __slots__ = ("_currency", "_days", "_labels", "_tag")
 
     def __init__(self, tag: str, currency: str) -> None:
         self._tag = tag
         self._currency = currency
-        self._minutes: dict[int, str] = {}
+        self._days: dict[int, str] = {}
+        self._labels = {name: scenario.label for name, scenario in SCENARIOS.items()}
 
     def iso(self, ts_ms: int) -> str:
         """``riskwatch.contracts.ts_to_iso`` of the same instant, from epoch ms."""
-        minute, rest = divmod(ts_ms, 60_000)
-        prefix = self._minutes.get(minute)
+        day, rest = divmod(ts_ms, 86_400_000)
+        prefix = self._days.get(day)
         if prefix is None:
-            if len(self._minutes) > 4096:  # a few days of minutes; runs move forward
-                self._minutes.clear()
-            prefix = (EPOCH + timedelta(minutes=minute)).strftime("%Y-%m-%dT%H:%M:")
-            self._minutes[minute] = prefix
+            if len(self._days) > 64:  # labels reach weeks ahead; runs move forward
+                self._days.clear()
+            prefix = (EPOCH + timedelta(days=day)).strftime("%Y-%m-%dT")
+            self._days[day] = prefix
+        hours, rest = divmod(rest, 3_600_000)
+        minutes, rest = divmod(rest, 60_000)
         seconds, millis = divmod(rest, 1000)
-        return f"{prefix}{seconds:02d}.{millis:03d}Z"
+        return f"{prefix}{hours:02d}:{minutes:02d}:{seconds:02d}.{millis:03d}Z"
 
     def format(self, n: int, draft: Draft) -> WireEvent:
         customer = draft.customer
@@ -84,16 +100,20 @@ class WireFormatter:
             "currency": self._currency,
             **draft.extras,
         }
-        label = None
-        if draft.scenario is not None:
-            label = orjson.dumps(
-                {
-                    "txn_id": ident,
-                    "customer_id": customer.customer_id,
-                    "label": "fraud",
-                    "source": "simulator",
-                    "ts": ts,
-                    "scenario": draft.scenario,
-                }
-            )
-        return WireEvent(customer.customer_id.encode("utf-8"), orjson.dumps(record), label)
+        key = customer.customer_id.encode("utf-8")
+        scenario = draft.scenario
+        if scenario is None:
+            return WireEvent(key, orjson.dumps(record), None, draft.ts_ms, 0, draft.channel)
+        label = orjson.dumps(
+            {
+                "txn_id": ident,
+                "customer_id": customer.customer_id,
+                "label": self._labels[scenario],
+                "source": "simulator",
+                "ts": self.iso(draft.known_ms),
+                "scenario": scenario,
+            }
+        )
+        return WireEvent(
+            key, orjson.dumps(record), label, draft.ts_ms, draft.known_ms, draft.channel
+        )

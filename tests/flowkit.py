@@ -85,18 +85,23 @@ BAD_RECORDS: list[tuple[bytes, str]] = [
 ]
 
 
-def redis_state(redis_url: str, namespace: str) -> dict[str, list[tuple[bytes, float]]]:
-    """Every sorted set of a namespace, keyed without the namespace, so two runs compare.
+def redis_state(redis_url: str, namespace: str) -> dict[str, Any]:
+    """Every sorted set and hash of a namespace, keyed without it, so two runs compare.
 
-    The pickled models and the label join's hashes are other types, left out.
+    The pickled models (a string, with a snapshot generation) are left out.
     """
     import redis
 
     client = redis.Redis.from_url(redis_url)
-    return {
-        key.decode().split(":", 1)[1]: client.zrange(key, 0, -1, withscores=True)
-        for key in client.scan_iter(f"{namespace}:*", _type="zset")
-    }
+    out: dict[str, Any] = {}
+    for key in client.scan_iter(f"{namespace}:*"):
+        name = key.decode().split(":", 1)[1]
+        kind = client.type(key)
+        if kind == b"hash":
+            out[name] = client.hgetall(key)
+        elif kind == b"zset":
+            out[name] = client.zrange(key, 0, -1, withscores=True)
+    return out
 
 
 def stored_alerts(database_url: str) -> list[dict[str, Any]]:

@@ -128,10 +128,12 @@ def test_simulated_traffic_from_kafka_raises_alerts_and_accounts_for_every_recor
     assert summary.dead_lettered == len(BAD_RECORDS)
     assert summary.balanced
     counts = assert_fraud_alerted(settings, fraud_by_customer())
-    assert summary.alerts_in_store == counts["alerts"] == summary.alerts
+    assert summary.alerts_in_store == counts["alerts"]
+    # Every alert raised reaches the topic; the case store folds a rule's repeats.
+    assert summary.alerts_in_store + summary.alerts_folded == summary.alerts
 
-    alert_values = consume_all(kafka_brokers, topics["alerts_topic"], counts["alerts"])
-    assert len(alert_values) == counts["alerts"]
+    alert_values = consume_all(kafka_brokers, topics["alerts_topic"], summary.alerts)
+    assert len(alert_values) == summary.alerts
     assert all(orjson.loads(v)["rules"] or orjson.loads(v)["models"] for v in alert_values)
     dead_values = consume_all(kafka_brokers, topics["dead_letter_topic"], len(BAD_RECORDS))
     reasons = sorted(orjson.loads(v)["reason"] for v in dead_values)

@@ -12,7 +12,7 @@ from rules.errors import PackError
 from rules.expressions import compile_expression
 from rules.pack import load_pack, parse_pack
 
-VOCABULARY = feature_names([3600, 86400])
+VOCABULARY = feature_names()
 
 
 @pytest.fixture(scope="module")
@@ -265,13 +265,23 @@ def test_the_vocabulary_is_exactly_what_the_feature_builder_makes() -> None:
     from zoneinfo import ZoneInfo
 
     from detectors.features import build_features
-    from detectors.state import StateUpdate, WindowTotals
+    from detectors.state import empty_update
     from riskwatch.contracts import Transaction
 
     txn = Transaction(
         "T1", datetime(2026, 1, 5, tzinfo=UTC), "C1", "A1", "pos", "debit", "purchase",
         Decimal("10.00"), "CNY",
     )  # fmt: skip
-    windows = (WindowTotals(3600, 1, 1000, 0, 0), WindowTotals(86400, 1, 1000, 0, 0))
-    built = build_features(txn, StateUpdate(True, 0, False, windows), ZoneInfo("Asia/Shanghai"))
+    update = empty_update(txn.ts_ms)
+    built = build_features(txn, update, ZoneInfo("Asia/Shanghai"))
     assert set(built) == VOCABULARY
+
+
+def test_a_bare_off_mode_means_off_not_false() -> None:
+    """YAML reads `mode: off` as a boolean; the rule must load, switched off."""
+    text = BROKEN_PACK.replace(' and channel.upper() == "POS"', "").replace(
+        "mode: active", "mode: off", 1
+    )
+    pack = parse_pack(text, "packs/broken.yaml", VOCABULARY)
+    assert [r.mode for r in pack.rules] == ["off", "active"]
+    assert [r.id for r in RuleEngine([pack]).rules] == ["bad_rule"]
