@@ -8,8 +8,8 @@ reaches the top band, and the result never exceeds 100. A rule's ``score``
 threshold; the supervised classifier adds its fraud probability times
 ``fraud_weight``.
 
-:func:`fuse_exact` keeps full precision, for ranking (evaluation, queues);
-:func:`fuse` rounds it to the tenth shown on alerts.
+The score keeps full precision, for ranking (evaluation, queues); alerts
+show it rounded to a tenth.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ def _clip(value: float) -> float:
     return min(max(value, 0.0), 1.0)
 
 
-def fuse_exact(
+def fuse(
     rule_scores: Iterable[float],
     anomaly_excess: float,
     anomaly_weight: float,
@@ -30,8 +30,14 @@ def fuse_exact(
 ) -> float:
     """The fused risk score, unrounded.
 
-    >>> round(fuse_exact([], 0.0, 0.6, 0.5, 0.9), 6)
-    45.0
+    >>> fuse([70.0], 0.0, 0.6)
+    70.0
+    >>> round(fuse([70.0, 50.0], 0.0, 0.6), 6)
+    85.0
+    >>> round(fuse([], 1.0, 0.6), 6)
+    60.0
+    >>> round(fuse([70.0], 0.0, 0.6, 0.5, 0.9), 6)
+    83.5
     """
     clean = 1.0
     for score in rule_scores:
@@ -39,25 +45,3 @@ def fuse_exact(
     clean *= 1.0 - anomaly_weight * _clip(anomaly_excess)
     clean *= 1.0 - fraud_weight * _clip(fraud_probability)
     return 100.0 * (1.0 - clean)
-
-
-def fuse(
-    rule_scores: Iterable[float],
-    anomaly_excess: float,
-    anomaly_weight: float,
-    fraud_probability: float = 0.0,
-    fraud_weight: float = 0.0,
-) -> float:
-    """The fused risk score, to a tenth.
-
-    >>> fuse([70.0], 0.0, 0.6)
-    70.0
-    >>> fuse([70.0, 50.0], 0.0, 0.6)
-    85.0
-    >>> fuse([], 1.0, 0.6)
-    60.0
-    >>> fuse([70.0], 0.0, 0.6, 0.5, 0.9)
-    83.5
-    """
-    exact = fuse_exact(rule_scores, anomaly_excess, anomaly_weight, fraud_probability, fraud_weight)
-    return round(exact, 1)

@@ -26,7 +26,7 @@ from alerts.metrics import PipelineMetrics
 from detectors.anomaly import AnomalyScore
 from detectors.explain import customer_normal
 from detectors.features import build_features
-from detectors.fusion import fuse_exact
+from detectors.fusion import fuse
 from detectors.learning import LearningContext, ModelVerdict, ShardLearning, ShardLearningState
 from detectors.state import CustomerStateStore
 from riskwatch.contracts import Alert, Label, ModelScore, Transaction, severity_for
@@ -109,7 +109,7 @@ class ShardAssessor(StatefulBatchLogic[Transaction | Label, Assessment, ShardLea
                 anomaly = verdict.anomaly
                 probability = verdict.fraud.probability
                 scores = [h.score for h in evaluation.hits]
-                exact = fuse_exact(
+                exact = fuse(
                     scores, anomaly.excess, ctx.anomaly_weight, probability, ctx.fraud_weight
                 )
                 risk = round(exact, 1)
