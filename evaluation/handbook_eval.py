@@ -74,7 +74,7 @@ def evaluate_handbook(config: HandbookConfig, base: Settings, out_dir: Path) -> 
     txns_path, labels_path = out_dir / "transactions.jsonl", out_dir / "labels.jsonl"
     _, labels = write_handbook_files(data, txns_path, labels_path)
     generate_seconds = time.perf_counter() - started
-    settings = isolated_settings(base, out_dir, txns_path)
+    settings = isolated_settings(base, out_dir, txns_path, labels_path)
     logger.info("handbook: %s transactions written; running the monitor", f"{len(data):,}")
     run = timed_monitor(settings)
     scores_path = settings.flow.scores_path
@@ -100,7 +100,7 @@ def evaluate_handbook(config: HandbookConfig, base: Settings, out_dir: Path) -> 
         run=run,
         generate_seconds=generate_seconds,
         results=results,
-        labels_fed_to_flow=False,
+        labels_fed_to_flow=bool(settings.input.label_paths),
         workers=settings.flow.workers,
         paths={
             "transactions": str(txns_path),

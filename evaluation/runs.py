@@ -20,15 +20,23 @@ def fresh_dir(out_dir: Path) -> None:
     out_dir.mkdir(parents=True)
 
 
-def isolated_settings(base: Settings, out_dir: Path, transactions: Path) -> Settings:
+def isolated_settings(
+    base: Settings, out_dir: Path, transactions: Path, labels: Path | None = None
+) -> Settings:
     """The evaluation's settings: the files in ``out_dir``, embedded services only.
 
     Like ``riskwatch demo``, an evaluation never touches configured services:
     simulated customers must not reach a real Redis, case store or topic.
+    With ``labels`` the flow reads the delayed labels beside the transactions
+    and its models learn from them online, in event time.
     """
     settings = base.replace(
         data_dir=out_dir,
-        input={"source": "file", "paths": [transactions]},
+        input={
+            "source": "file",
+            "paths": [transactions],
+            "label_paths": [labels] if labels is not None else [],
+        },
         redis={"url": None},
         kafka={"brokers": None},
         database={"url": None},

@@ -86,16 +86,20 @@ BAD_RECORDS: list[tuple[bytes, str]] = [
 
 
 def redis_state(redis_url: str, namespace: str) -> dict[str, Any]:
-    """Every sorted set and hash of a namespace, keyed without it, so two runs compare."""
+    """Every sorted set and hash of a namespace, keyed without it, so two runs compare.
+
+    The pickled models (a string, with a snapshot generation) are left out.
+    """
     import redis
 
     client = redis.Redis.from_url(redis_url)
     out: dict[str, Any] = {}
     for key in client.scan_iter(f"{namespace}:*"):
         name = key.decode().split(":", 1)[1]
-        if client.type(key) == b"hash":
+        kind = client.type(key)
+        if kind == b"hash":
             out[name] = client.hgetall(key)
-        else:
+        elif kind == b"zset":
             out[name] = client.zrange(key, 0, -1, withscores=True)
     return out
 

@@ -38,9 +38,11 @@ def test_the_flow_records_every_transactions_scores_once(
     lines = [orjson.loads(line) for line in scores.read_bytes().splitlines()]
     assert sorted(r["txn_id"] for r in lines) == sorted(r["txn_id"] for r in records)
     assert all(set(r) == {"txn_id", "customer_id", "ts", "risk", "models"} for r in lines)
-    assert all("half_space_trees" in r["models"] for r in lines)
-    # The scores are the ones the alerts were raised on.
-    risk = {r["txn_id"]: r["risk"] for r in lines}
+    assert all(
+        {"half_space_trees", "online_logistic_regression"} <= set(r["models"]) for r in lines
+    )
+    # The scores are the ones the alerts were raised on (alerts show a tenth).
+    risk = {r["txn_id"]: round(r["risk"], 1) for r in lines}
     alerts = stored_alerts(settings.database_url)
     assert alerts
     assert all(risk[a["txn_id"]] == a["score"] for a in alerts)
@@ -100,14 +102,19 @@ def test_handbook_evaluation_scores_every_transaction_and_reports_the_protocol(
     assert evaluation.transactions > 5000
     assert (evaluation.scored, evaluation.unscored) == (evaluation.transactions, 0)
     assert evaluation.run.summary.dead_lettered == 0
-    assert set(evaluation.results) == {"risk", "model:half_space_trees"}
+    assert set(evaluation.results) == {
+        "risk",
+        "model:half_space_trees",
+        "model:online_logistic_regression",
+    }
+    assert evaluation.labels_fed_to_flow
     for result in evaluation.results.values():
         assert len(result.weeks) == 4
         assert all(w.transactions > 0 for w in result.weeks)
         assert all(0.0 <= m <= 1.0 for m in result.mean)
     report = handbook_eval.report_json(evaluation)
     assert report["run"]["scored"] == evaluation.transactions
-    assert report["labels_fed_to_flow"] is False
+    assert report["labels_fed_to_flow"] is True
     assert report["run"]["monitor_cpu_seconds"] > 0
     table = handbook_eval.report_table(evaluation)
     assert "Handbook xgboost_50_trees_lr_0.3_depth_3" in table

@@ -126,8 +126,10 @@ def test_simulated_traffic_from_kafka_raises_alerts_and_accounts_for_every_recor
     summary = run_monitor(settings)
 
     transactions = produced.transactions
-    assert summary.read == transactions + len(BAD_RECORDS)
+    # The labels topic is read too: the simulator's delayed labels feed the models.
+    assert summary.read == transactions + produced.labels + len(BAD_RECORDS)
     assert summary.processed == transactions
+    assert summary.labels == produced.labels > 0
     assert summary.dead_lettered == len(BAD_RECORDS)
     assert summary.balanced
     counts = assert_fraud_alerted(settings, fraud_by_customer())
