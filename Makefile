@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 
 .DEFAULT_GOAL := help
-.PHONY: help install services demo test lint format bench bench-rules bench-sim bench-cases eval clean
+.PHONY: help install services demo test lint format bench bench-rules bench-sim bench-cases eval bench-state clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-9s %s\n", $$1, $$2}'
@@ -52,6 +52,9 @@ bench-cases: $(STAMP) ## case store alerts/s and queue ms, against a bare insert
 
 eval: $(STAMP) ## the whole monitor over Handbook-mode traffic, measured against its baselines
 	$(BIN)/riskwatch evaluate
+
+bench-state: $(STAMP) ## state and feature layer: rates, hot path, Redis bytes per customer
+	$(BIN)/python -m bench.state
 
 clean: ## remove the virtualenv and local output
 	rm -rf $(VENV) var .pytest_cache .ruff_cache .hypothesis

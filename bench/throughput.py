@@ -78,7 +78,7 @@ STAGES = ("baseline", "parse", "monitor")
 #: that their median rests on more samples (the monitor runs once per round).
 SHORT_STAGE_RUNS = 3
 
-#: 14 days, as in ``riskwatch demo``: longer than the 8-day dedup horizon, so
+#: 14 days, as in ``riskwatch demo``: longer than the 3-day dedup horizon, so
 #: Redis holds the steady-state amount of history per customer.
 SIM_DAYS = 14
 SIM_SEED = 7

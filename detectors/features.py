@@ -165,8 +165,8 @@ def transaction_features(txn: Transaction, tz: ZoneInfo) -> dict[str, Any]:
 def haversine_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
     """Great-circle distance in km.
 
-    >>> round(haversine_km(31.2304, 121.4737, 39.9042, 116.4074))
-    1068
+    >>> round(haversine_km(31.2304, 121.4737, 39.9042, 116.4074))  # Shanghai to Beijing
+    1067
     """
     p1, p2 = math.radians(lat1), math.radians(lat2)
     dp, dl = p2 - p1, math.radians(lon2 - lon1)

@@ -9,10 +9,11 @@ features would start from. The case UI and ``riskwatch profile`` show it.
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
+import orjson
 import redis
 
 from detectors.keys import key
@@ -20,7 +21,6 @@ from detectors.state import CHANNEL_CODES, WINDOWS, StateUnavailable, window_lab
 
 DAY_MS = 86_400_000
 _CHANNEL_OF = {code: name for name, code in CHANNEL_CODES.items()}
-_BUCKET_ENTRY = re.compile(r"(\w+):(\d+):(\d+)")
 
 
 class ProfileNotFound(LookupError):
@@ -69,74 +69,71 @@ class CustomerProfile:
     last_by_channel: dict[str, int] = field(default_factory=dict)
 
 
-def _events(client: redis.Redis, ev_key: str) -> list[tuple[int, list[str]]]:
-    return [
-        (int(score), member.decode().split("|"))
-        for member, score in client.zrange(ev_key, 0, -1, withscores=True)
-    ]
+#: Reads a customer's blob without changing it, as JSON (Python needs no MessagePack).
+_READ = (
+    "local raw = redis.call('GET', KEYS[1]) if not raw then return false end "
+    "return cjson.encode(cmsgpack.unpack(raw))"
+)
+
+
+def _plus_bucket(totals: Totals, name: str, value: Any) -> Totals:
+    """Add a day bucket's debit or credit entry (``d``/``c`` + channel code)."""
+    if len(name) == 2 and name[0] in "dc":
+        return totals.plus(name[0], int(value[0]), int(value[1]))
+    return totals
 
 
 def read_profile(client: redis.Redis, namespace: str, customer_id: str) -> CustomerProfile:
     """The profile as of the customer's newest event; raises ProfileNotFound."""
     try:
-        agg = {
-            k.decode(): v.decode()
-            for k, v in client.hgetall(key(namespace, customer_id, "agg")).items()
-        }
-        events = _events(client, key(namespace, customer_id, "ev"))
+        raw = client.eval(_READ, 1, key(namespace, customer_id, "st"))
     except redis.RedisError as exc:
         msg = f"reading the profile of {customer_id} failed: {exc}"
         raise StateUnavailable(msg) from exc
-    if "nw" not in agg:
+    if not raw:
         msg = f"no state for customer {customer_id!r} in namespace {namespace!r}"
         raise ProfileNotFound(msg)
-    newest = int(agg["nw"])
-    buckets = {int(k[1:]): v for k, v in agg.items() if k[:1] == "b" and k[1:].isdigit()}
+    state = orjson.loads(raw)
+    newest = int(state["nw"])
+    events = state["ev"] if isinstance(state["ev"], list) else []
+    buckets = {int(day): b for day, b in (state["b"] or {}).items()}
     windows: dict[int, Totals] = {}
     for seconds in WINDOWS:
         w = seconds * 1000
         totals = Totals()
-        for ts, f in events:
-            if newest - w < ts <= newest:
-                totals = totals.plus(f[1], 1, int(f[4]))
-        for day, text in buckets.items():
+        for e in events:
+            if newest - w < e[0] <= newest:
+                totals = totals.plus(e[2], 1, int(e[5]))
+        for day, b in buckets.items():
             if day * DAY_MS > newest - w:
-                for name, count, minor in _BUCKET_ENTRY.findall(text):
-                    if name[0] in "dc" and len(name) == 2:
-                        totals = totals.plus(name[0], int(count), int(minor))
+                for name, value in b.items():
+                    totals = _plus_bucket(totals, name, value)
         windows[seconds] = totals
     channels = {name: Totals() for name in CHANNEL_CODES}
     largest = 0
-    for ts, f in events:
-        if ts > newest - 30 * DAY_MS:
-            ch = _CHANNEL_OF[f[2]]
-            channels[ch] = channels[ch].plus(f[1], 1, int(f[4]))
-            if f[1] == "c":
-                largest = max(largest, int(f[4]))
-    for day, text in buckets.items():
+    for e in events:
+        if e[0] > newest - 30 * DAY_MS:
+            ch = _CHANNEL_OF[e[3]]
+            channels[ch] = channels[ch].plus(e[2], 1, int(e[5]))
+            if e[2] == "c":
+                largest = max(largest, int(e[5]))
+    for day, b in buckets.items():
         if day * DAY_MS > newest - 30 * DAY_MS:
-            for name, count, minor in _BUCKET_ENTRY.findall(text):
+            for name, value in b.items():
                 if name == "mx":
-                    largest = max(largest, int(minor))
-                elif name[0] in "dc" and len(name) == 2:
+                    largest = max(largest, int(value))
+                elif len(name) == 2 and name[0] in "dc":
                     ch = _CHANNEL_OF[name[1]]
-                    channels[ch] = channels[ch].plus(name[0], int(count), int(minor))
-    salaries = [int(s) for s in agg.get("sal", "").split(",") if s]
-    salaries += [ts for ts, f in events if f[3] == "s"]
+                    channels[ch] = _plus_bucket(channels[ch], name, value)
+    salaries = [int(t) for t in state["sal"] or []] + [e[0] for e in events if e[4] == "s"]
     baselines = []
-    for name, value in sorted(agg.items()):
-        if name.startswith("k"):
-            n, mean, m2 = value.split()
-            count = int(n)
-            std = math.sqrt(float(m2) / (count - 1)) if count >= 2 else 0.0
-            baselines.append(Baseline(name[1:], count, float(mean), std))
-    last: dict[str, int] = {}
-    for name, value in agg.items():
-        if name.startswith("lc"):
-            last[_CHANNEL_OF[name[2:]]] = int(value)
-    for ts, f in events:
-        ch = _CHANNEL_OF[f[2]]
-        last[ch] = max(last.get(ch, ts), ts)
+    for kind, (n, mean, m2) in sorted((state["k"] or {}).items()):
+        std = math.sqrt(m2 / (n - 1)) if n >= 2 else 0.0
+        baselines.append(Baseline(kind, int(n), float(mean), std))
+    last = {_CHANNEL_OF[code]: int(t) for code, t in (state["lc"] or {}).items()}
+    for e in events:
+        ch = _CHANNEL_OF[e[3]]
+        last[ch] = max(last.get(ch, e[0]), e[0])
     return CustomerProfile(
         customer_id=customer_id,
         newest_ms=newest,

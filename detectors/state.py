@@ -5,22 +5,24 @@ aggregates its features are built from, atomically; the scripts of a whole
 batch go in one pipeline, so a batch costs one network round trip. Bytewax
 snapshots none of this: Redis is the state store.
 
-Key layout (namespace ``ns``; every customer key carries the customer id as a
-hash tag, every entity key its entity)::
+Key layout (namespace ``ns``; a customer's key carries the customer id as a
+hash tag, an entity's keys their entity)::
 
-    ns:{C}:ids    zset  txn_id -> event ms            duplicate detection
-    ns:{C}:ev     zset  packed event -> event ms      the exact log (48 h + lateness)
-    ns:{C}:agg    hash  b<day> day buckets of trimmed events, and summaries:
-                        nw newest event, lt / lc<ch> latest trimmed event (per
-                        channel), geo latest trimmed card-present position,
-                        sal latest six trimmed salary credits, k<kind> the
-                        kind's running mean/variance, pd day of the last prune
-    ns:{C}:seen   hash  <type><value> -> latest trimmed sighting (m merchant,
-                        d device, c country, p counterparty, k mcc)
-    ns:{t|ID}:n   hash  an entity's event counts in 5-minute, hour and day buckets
-                        (m<i> 5-minute, h<i>, d<i>); entity letters: t terminal,
-                        m merchant, v device, p counterparty account
-    ns:{t|ID}:c   zset  customer -> latest event ms at that entity
+    ns:{C}:st     string  the customer's whole state as one MessagePack blob,
+                          read and written once per event: newest event, the
+                          txn_ids of the dedup horizon, the exact log (48 h +
+                          lateness) of packed events, UTC-day buckets of the
+                          events folded out of it, each value's latest folded
+                          sighting, the latest folded event overall / per
+                          channel / card-present position, the six latest
+                          salary credits, per-kind Welford baselines
+                          (``state.lua`` lists the fields)
+    ns:{t|ID}:n   string  an entity's event counts in ring buffers of 5-minute,
+                          hour and day buckets (m<i>, h<i>, d<i>) and its newest
+                          event, one MessagePack blob holding only buckets a
+                          window can still reach; entity letters: t terminal,
+                          m merchant, v device, p counterparty account
+    ns:{t|ID}:c   zset    customer -> latest event ms at that entity
 
 The label-driven entity counts (``terminal_fraud_*``, ``merchant_fraud_*``)
 can add their own keys beside these: ``entity_key(ns, "t", terminal_id,
@@ -36,8 +38,10 @@ behind its customer's newest event; "arrived" = recorded before it):
   UTC-day buckets, and a bucketed day counts only if it starts inside the
   window (``day_start > ts - W``), so the far edge is rounded in to a day
   boundary: the window spans between W − 1 day and W;
-- distinct values over 30 d and the first-seen flags: exact (each value's
-  latest sighting is kept to the millisecond);
+- distinct values over 30 d: logged values exactly; a value seen only in
+  folded events counts when the day of its latest sighting starts inside the
+  window (the buckets' rule); the first-seen flags are exact over the 30
+  days up to the event (each value's latest sighting is kept to the ms);
 - time since the previous event (overall, per channel), the previous
   card-present position and the salary dates: exact in event time;
 - baselines (running mean and variance per kind): in arrival order, each
@@ -50,7 +54,13 @@ behind its customer's newest event; "arrived" = recorded before it):
 A duplicate ``txn_id`` changes nothing and is assessed at its first event
 time on the current state. An event later than the allowed lateness is still
 recorded (a replay of it is a duplicate) and flagged ``late``; its own
-features may miss history already folded into buckets.
+features may miss history already folded into buckets. An event older than
+the dedup horizon behind the newest is not recorded (``stale``): its id may
+have been forgotten, so recording it could count a replay twice.
+
+Redis Cluster: a customer's script touches its own key and its entities'
+keys, which live in other slots; it needs a single Redis (or a proxy that
+runs scripts across slots). Redis 6.2 or later (``ZADD GT``).
 
 Errors::
 
@@ -227,8 +237,7 @@ class CustomerStateStore:
         ns = self._namespace
         for txn in txns:
             cid = txn.customer_id
-            keys = [key(ns, cid, "ids"), key(ns, cid, "ev"), key(ns, cid, "agg"),
-                    key(ns, cid, "seen")]  # fmt: skip
+            keys = [key(ns, cid, "st")]
             letters = []
             names = []
             for prefix, letter, field in ENTITIES:

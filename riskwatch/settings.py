@@ -67,7 +67,7 @@ class ValidationSettings(BaseModel):
 class StateSettings(BaseModel):
     """The windows are the feature catalogue's (detectors.state.WINDOWS), not settings."""
 
-    dedup_horizon_seconds: int = Field(691200, gt=0)
+    dedup_horizon_seconds: int = Field(259200, gt=0)
     allowed_lateness_seconds: int = Field(3600, ge=0, le=86400)
     ttl_seconds: int = Field(3024000, gt=0)
 

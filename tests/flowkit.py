@@ -86,7 +86,7 @@ BAD_RECORDS: list[tuple[bytes, str]] = [
 
 
 def redis_state(redis_url: str, namespace: str) -> dict[str, Any]:
-    """Every sorted set and hash of a namespace, keyed without it, so two runs compare.
+    """Every string, hash and sorted set of a namespace, keyed without it, so runs compare.
 
     The pickled models (a string, with a snapshot generation) are left out.
     """
@@ -99,7 +99,10 @@ def redis_state(redis_url: str, namespace: str) -> dict[str, Any]:
         kind = client.type(key)
         if kind == b"hash":
             out[name] = client.hgetall(key)
-        elif kind == b"zset":
+        elif kind == b"string":
+            if not name.startswith("{ml}:models"):
+                out[name] = client.get(key)
+        else:
             out[name] = client.zrange(key, 0, -1, withscores=True)
     return out
 

@@ -1,0 +1,336 @@
+"""The state and feature layer: events/s beside a trivial flow, and Redis bytes per customer.
+
+Run it with ``make bench-state`` or::
+
+    .venv/bin/python -m bench.state [--customers N] [--days D] [--repeat R] [--out PATH]
+
+One simulated input (``--days`` of history, 35 by default so that every
+customer carries the full 30-day windows) is read by three stages, in
+interleaved rounds, in the same process and run (see bench/throughput.py for
+why ratios to a baseline, not absolute rates, are the figure to compare):
+
+* ``baseline``: JSONL source → orjson.loads → key by customer → count → discard
+  (bench.throughput's yardstick)
+* ``features``: JSONL source → parse → key by shard → one ``apply`` per shard
+  batch → ``build_features`` per event → discard. No rules, no model. The time
+  inside ``apply`` (the Redis round trip and Lua) and inside ``build_features``
+  is reported as shares of the stage.
+* ``monitor``: :func:`riskwatch.runner.run_monitor` over the file.
+
+Memory: after a ``features`` run from an empty Redis, ``used_memory`` grows by
+the state of every customer and entity. The report gives the bytes per active
+customer in all, split into the customers' own keys and the shared entity keys
+(terminals, merchants, devices, counterparties), and projects both to ten
+million customers. Nothing is asserted about speed or size:
+tests/test_state_bench.py only checks the report is complete.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import bytewax.operators as op
+import orjson
+import redis
+from bytewax.dataflow import Dataflow
+from bytewax.operators import StatefulBatchLogic
+
+from alerts.metrics import PipelineMetrics
+from bench.throughput import (
+    StageTimes,
+    Tally,
+    TallySink,
+    _loadavg,
+    _time_flow,
+    baseline_flow,
+    bench_settings,
+    run_monitor_once,
+    validation_limits,
+)
+from detectors.features import build_features
+from detectors.state import CustomerStateStore
+from flows.assess import shard_of
+from flows.sources import JsonlFileSource
+from riskwatch.contracts import RawRecord, Transaction
+from riskwatch.parsing import ValidationLimits, parse_transaction
+from riskwatch.services import start_redis
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "state.json"
+STAGES = ("baseline", "features", "monitor")
+PROJECTED_CUSTOMERS = 10_000_000
+SIM_SEED = 11
+SIM_START = datetime(2026, 1, 5, tzinfo=UTC)
+
+
+@dataclass
+class HotPath:
+    """Seconds spent in the state round trip and in the feature builder."""
+
+    apply_seconds: float = 0.0
+    build_seconds: float = 0.0
+    batches: int = 0
+
+
+class _FeatureLogic(StatefulBatchLogic[Transaction, int, None]):
+    def __init__(self, store: CustomerStateStore, tz: ZoneInfo, hot: HotPath) -> None:
+        self._store, self._tz, self._hot = store, tz, hot
+
+    def on_batch(self, values: list[Transaction]) -> tuple[list[int], bool]:
+        t0 = time.perf_counter()
+        updates = self._store.apply(values)
+        t1 = time.perf_counter()
+        built = [len(build_features(t, u, self._tz)) for t, u in zip(values, updates, strict=True)]
+        hot = self._hot
+        hot.apply_seconds += t1 - t0
+        hot.build_seconds += time.perf_counter() - t1
+        hot.batches += 1
+        return built, StatefulBatchLogic.RETAIN
+
+    def snapshot(self) -> None:
+        return None
+
+
+def features_flow(
+    path: Path,
+    batch_size: int,
+    limits: ValidationLimits,
+    store: CustomerStateStore,
+    tz: ZoneInfo,
+    shards: int,
+    tally: Tally,
+    hot: HotPath,
+) -> Dataflow:
+    """Parsing, the full state and every feature: the monitor without rules or model."""
+    now = datetime.now(UTC)
+
+    def parse(raw: RawRecord) -> Transaction:
+        return parse_transaction(raw.payload, now, limits)
+
+    flow = Dataflow("bench_features")
+    raw = op.input("file_in", flow, JsonlFileSource([path], PipelineMetrics(), batch_size))
+    # raw: RawRecord
+    txns = op.map("parse", raw, parse)
+    # txns: Transaction (the simulator's input is all valid)
+    keyed = op.key_on("by_shard", txns, lambda t: shard_of(t.customer_id, shards))
+    # keyed: (shard, Transaction)
+    built = op.stateful_batch("features", keyed, lambda _: _FeatureLogic(store, tz, hot))
+    # built: (shard, number of features of one event)
+    op.output("discard", built, TallySink(tally))
+    return flow
+
+
+@dataclass
+class Input:
+    path: Path
+    events: int
+    customers: int
+    days: int
+
+
+def write_input(path: Path, customers: int, days: int) -> Input:
+    from simulator import SimulationConfig, simulate
+
+    config = SimulationConfig(seed=SIM_SEED, customers=customers, days=days, start=SIM_START)
+    seen: set[str] = set()
+    n = 0
+    with path.open("wb") as out:
+        for event in simulate(config):
+            out.write(orjson.dumps(event.txn.to_json_dict()) + b"\n")
+            seen.add(event.txn.customer_id)
+            n += 1
+    return Input(path, n, len(seen), days)
+
+
+def memory_by_owner(client: redis.Redis) -> dict[str, int]:
+    """Bytes (MEMORY USAGE, exact) of customer keys and of entity keys."""
+    out = {"customer": 0, "entity": 0}
+    for k in client.scan_iter(count=1000):
+        owner = "entity" if b"|" in k.split(b"}")[0] else "customer"
+        out[owner] += int(client.memory_usage(k, samples=0) or 0)
+    return out
+
+
+@dataclass
+class Measurements:
+    data: Input
+    repeat: int
+    times: dict[str, StageTimes] = field(default_factory=lambda: {s: StageTimes() for s in STAGES})
+    hot: list[HotPath] = field(default_factory=list)
+    used_memory: int = 0
+    by_owner: dict[str, int] = field(default_factory=dict)
+    keys: int = 0
+    load_before: float | None = None
+
+
+def run_benchmark(customers: int, days: int, repeat: int, workdir: Path) -> dict[str, Any]:
+    m_load = _loadavg()
+    data = write_input(workdir / "transactions.jsonl", customers, days)
+    logger.info("input: %d events, %d customers, %d days", data.events, data.customers, days)
+    m = Measurements(data, repeat, load_before=m_load)
+    service = start_redis(workdir / "redis")
+    try:
+        url = f"redis://{service.address}/0"
+        client = redis.Redis.from_url(url)
+        settings = bench_settings(workdir, data.path, url, "bench")
+        limits = validation_limits(settings)
+        tz = ZoneInfo(settings.timezone)
+        s = settings.state
+        for round_no in range(repeat):
+            tally = Tally()
+            flow = baseline_flow(data.path, settings.flow.batch_size, tally)
+            m.times["baseline"].add(*_time_flow(flow, tally))
+
+            client.flushall()
+            before = int(client.info("memory")["used_memory"])
+            store = CustomerStateStore(
+                client, "bench", s.dedup_horizon_seconds, s.ttl_seconds,
+                s.allowed_lateness_seconds,
+            )  # fmt: skip
+            tally, hot = Tally(), HotPath()
+            flow = features_flow(
+                data.path, settings.flow.batch_size, limits, store, tz, settings.flow.shards,
+                tally, hot,
+            )  # fmt: skip
+            m.times["features"].add(*_time_flow(flow, tally))
+            m.hot.append(hot)
+            m.used_memory = int(client.info("memory")["used_memory"]) - before
+            m.by_owner = memory_by_owner(client)
+            m.keys = int(client.dbsize())
+
+            run = run_monitor_once(workdir / f"monitor-{round_no}", data.path, url, client)
+            m.times["monitor"].add(run.summary.seconds, run.summary.read)
+            logger.info(
+                "round %d/%d: %s", round_no + 1, repeat,
+                ", ".join(f"{n} {m.times[n].rates[-1]:,.0f}/s" for n in STAGES),
+            )  # fmt: skip
+        client.close()
+    finally:
+        service.stop()
+    return build_report(m)
+
+
+def build_report(m: Measurements) -> dict[str, Any]:
+    baseline = m.times["baseline"].median_rate
+    stages = {
+        name: {
+            "events_per_second": round(t.median_rate, 1),
+            "ratio_to_baseline": round(t.median_rate / baseline, 4) if baseline else None,
+            "best_events_per_second": round(t.best_rate, 1),
+            "runs_events_per_second": [round(r, 1) for r in t.rates],
+            "runs_events": t.events,
+        }
+        for name, t in m.times.items()
+    }
+    feature_seconds = m.times["features"].seconds
+    hot = {
+        "apply_share": round(sum(h.apply_seconds for h in m.hot) / sum(feature_seconds), 3),
+        "build_features_share": round(
+            sum(h.build_seconds for h in m.hot) / sum(feature_seconds), 3
+        ),
+        "apply_microseconds_per_event": round(
+            1e6 * sum(h.apply_seconds for h in m.hot) / sum(m.times["features"].events), 1
+        ),
+        "build_features_microseconds_per_event": round(
+            1e6 * sum(h.build_seconds for h in m.hot) / sum(m.times["features"].events), 1
+        ),
+    }
+    customers = m.data.customers
+    per_customer = m.used_memory / customers
+    owner = {k: round(v / customers, 1) for k, v in m.by_owner.items()}
+    return {
+        "benchmark": "state",
+        "input": {
+            "events": m.data.events,
+            "customers": customers,
+            "days": m.data.days,
+            "generator": "simulator",
+        },
+        "repeat": m.repeat,
+        "statistic": "median of runs",
+        "stages": stages,
+        "goal_features_events_per_second": 30_000,
+        "hot_path": hot,
+        "redis": {
+            "used_memory_bytes": m.used_memory,
+            "keys": m.keys,
+            "bytes_per_customer": round(per_customer, 1),
+            "memory_usage_per_customer_by_owner": owner,
+            "goal_bytes_per_customer": 2048,
+            "projected_bytes_for_10m_customers": round(per_customer * PROJECTED_CUSTOMERS),
+            "projected_gib_for_10m_customers": round(per_customer * PROJECTED_CUSTOMERS / 2**30, 1),
+            "note": "used_memory after a features run from a flushed Redis; by owner: the sum of "
+            "MEMORY USAGE of customer keys and of entity keys, per customer",
+        },
+        "machine": {"loadavg_1m_before": m.load_before, "loadavg_1m_after": _loadavg()},
+    }
+
+
+def render_table(report: dict[str, Any]) -> str:
+    data = report["input"]
+    lines = [
+        f"riskwatch state: {data['events']:,} events, {data['customers']:,} customers, "
+        f"{data['days']} days, {report['repeat']} round(s)",
+        "",
+        f"{'stage':<10}{'median/s':>10}{'vs base':>9}{'best/s':>10}",
+    ]
+    for name, stage in report["stages"].items():
+        lines.append(
+            f"{name:<10}{stage['events_per_second']:>10,.0f}"
+            f"{stage['ratio_to_baseline'] or 0:>9.3f}{stage['best_events_per_second']:>10,.0f}"
+        )
+    hot, red = report["hot_path"], report["redis"]
+    owner = red["memory_usage_per_customer_by_owner"]
+    lines += [
+        "",
+        f"features hot path: apply {hot['apply_microseconds_per_event']} us/event "
+        f"({hot['apply_share']:.0%}), build_features "
+        f"{hot['build_features_microseconds_per_event']} us/event "
+        f"({hot['build_features_share']:.0%}); goal "
+        f"{report['goal_features_events_per_second']:,}/s",
+        f"redis: {red['bytes_per_customer']:,.0f} bytes per active customer "
+        f"(customer keys {owner.get('customer', 0):,.0f}, entity keys "
+        f"{owner.get('entity', 0):,.0f}); goal {red['goal_bytes_per_customer']:,}",
+        f"       10 million customers: {red['projected_gib_for_10m_customers']:,} GiB",
+        f"machine load 1m: {report['machine']['loadavg_1m_before']} -> "
+        f"{report['machine']['loadavg_1m_after']}",
+    ]
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
+    parser = argparse.ArgumentParser(prog="python -m bench.state", description=__doc__)
+    parser.add_argument("--customers", type=int, default=300)
+    parser.add_argument("--days", type=int, default=35)
+    parser.add_argument("--repeat", type=int, default=1)
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logger.setLevel(logging.INFO)
+    workdir = Path(tempfile.mkdtemp(prefix="riskwatch-bench-state-"))
+    try:
+        report = run_benchmark(args.customers, args.days, args.repeat, workdir)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    text = orjson.dumps(report, option=orjson.OPT_INDENT_2).decode()
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(text + "\n")
+    sys.stdout.write(text + "\n")
+    print(render_table(report), file=sys.stderr)
+    return report
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,30 @@
+"""The state benchmark runs end to end and reports every figure (speed is not asserted)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import orjson
+import pytest
+
+from bench import state
+
+
+@pytest.mark.slow
+def test_state_benchmark_reports_every_figure(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "state.json"
+    report = state.main(["--customers", "8", "--days", "3", "--out", str(out)])
+    printed = capsys.readouterr()
+    assert orjson.loads(out.read_bytes()) == report == orjson.loads(printed.out)
+    assert "features" in printed.err
+    assert set(report["stages"]) == {"baseline", "features", "monitor"}
+    events = report["input"]["events"]
+    for stage in report["stages"].values():
+        assert stage["runs_events"] == [events]
+        assert stage["events_per_second"] > 0
+    assert 0 < report["hot_path"]["apply_share"] < 1
+    assert report["redis"]["bytes_per_customer"] > 0
+    assert report["redis"]["memory_usage_per_customer_by_owner"]["customer"] > 0
+    assert report["redis"]["projected_bytes_for_10m_customers"] > 0
