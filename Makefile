@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 
 .DEFAULT_GOAL := help
-.PHONY: help install services demo test lint format bench bench-state bench-rules bench-sim eval clean
+.PHONY: help install services demo test lint format bench bench-rules bench-sim bench-cases eval bench-state clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-9s %s\n", $$1, $$2}'
@@ -41,17 +41,20 @@ format: $(STAMP) ## apply ruff's fixes and formatting
 bench: $(STAMP) ## benchmarks: print a JSON report and a table
 	$(BIN)/python -m bench.throughput
 
-bench-state: $(STAMP) ## state and feature layer: rates, hot path, Redis bytes per customer
-	$(BIN)/python -m bench.state
-
 bench-rules: $(STAMP) ## rule evaluation: µs per event for 30 rules, against a plain Python baseline
 	$(BIN)/python -m bench.rules
 
 bench-sim: $(STAMP) ## simulator speed to a file, beside an orjson baseline (JSON + table)
 	$(BIN)/python -m bench.simulator
 
+bench-cases: $(STAMP) ## case store alerts/s and queue ms, against a bare insert and select
+	$(BIN)/python -m bench.case_store
+
 eval: $(STAMP) ## the whole monitor over Handbook-mode traffic, measured against its baselines
 	$(BIN)/riskwatch evaluate
+
+bench-state: $(STAMP) ## state and feature layer: rates, hot path, Redis bytes per customer
+	$(BIN)/python -m bench.state
 
 clean: ## remove the virtualenv and local output
 	rm -rf $(VENV) var .pytest_cache .ruff_cache .hypothesis

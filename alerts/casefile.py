@@ -134,24 +134,26 @@ class CaseFile:
         return alert
 
     def customer_transactions(
-        self, customer_id: str, until: datetime, days: int = CHART_DAYS
+        self, customer_id: str, around: datetime, days: int = CHART_DAYS
     ) -> list[dict[str, Any]]:
-        """The customer's stored transactions in the ``days`` up to ``until``, newest first."""
-        since = until - timedelta(days=days)
+        """The customer's stored transactions from ``days`` before ``around`` on, newest first.
+
+        Later ones are included: an analyst looking at an alert wants to see
+        what followed it too.
+        """
+        since = around - timedelta(days=days)
         with self._store.reading(f"reading the history of customer {customer_id}") as conn:
             rows = conn.execute(
                 sa.union_all(
                     sa.select(alerts.c.txn, alerts.c.event_time, alerts.c.alert_id).where(
                         alerts.c.customer_id == customer_id,
                         alerts.c.event_time > since,
-                        alerts.c.event_time <= until,
                     ),
                     sa.select(
                         alert_folds.c.txn, alert_folds.c.event_time, alert_folds.c.folded_into
                     ).where(
                         alert_folds.c.customer_id == customer_id,
                         alert_folds.c.event_time > since,
-                        alert_folds.c.event_time <= until,
                     ),
                 )
             ).all()

@@ -13,7 +13,7 @@ import secrets
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
 from alerts.desk import CaseDesk
 from alerts.errors import CaseStoreError
@@ -43,11 +43,11 @@ def _desk(args: argparse.Namespace) -> CaseDesk:
     return CaseDesk.from_settings(_settings(args))
 
 
-def _print_json(value: Any, out: TextIO = sys.stdout) -> None:
+def _print_json(value: Any) -> None:
     from alerts.engine import dumps_json
 
-    out.write(dumps_json(value))
-    out.write("\n")
+    sys.stdout.write(dumps_json(value))
+    sys.stdout.write("\n")
 
 
 def _acting_user(desk: CaseDesk, username: str, roles: tuple[str, ...]) -> str:

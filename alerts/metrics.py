@@ -3,7 +3,8 @@
 The registry is created at the edge (CLI or test) and passed down, never a
 module global, so two flows in one process (tests) keep separate counts. The
 counts are also what ``riskwatch demo`` and ``riskwatch run`` summarise:
-``records_read == records_processed + dead_letters`` once a run is done.
+``records_read == records_processed + labels_received + dead_letters`` once
+a run is done.
 """
 
 from __future__ import annotations
@@ -76,6 +77,38 @@ class PipelineMetrics:
             ["shard"],
             registry=r,
         )
+        self.labels_received = Counter(
+            "riskwatch_labels_received",
+            "Valid labels taken in by the assess step (held until event time passes them)",
+            registry=r,
+        )
+        self.labels_released = Counter(
+            "riskwatch_labels_released",
+            "Labels released to the models once the event-time watermark passed them, by match",
+            ["matched"],
+            registry=r,
+        )
+        self.examples_learned = Counter(
+            "riskwatch_examples_learned",
+            "Labelled examples the classifier learned, by class (legit includes implicit ones)",
+            ["label"],
+            registry=r,
+        )
+        self.drift_detected = Counter(
+            "riskwatch_drift_detected",
+            "ADWIN drift detections on a watched feature or score",
+            ["signal"],
+            registry=r,
+        )
+        self.drift_mean = Gauge(
+            "riskwatch_drift_window_mean",
+            "Mean of a watched feature or score over ADWIN's current window",
+            ["signal"],
+            registry=r,
+        )
+        self.model_snapshots = Counter(
+            "riskwatch_model_snapshots", "Worker model snapshots written to Redis", registry=r
+        )
         self.batch_seconds = Histogram(
             "riskwatch_assess_batch_seconds",
             "Time to assess one batch (state round trip, features, rules, models)",
@@ -90,6 +123,7 @@ class PipelineMetrics:
             "processed": _total(self.records_processed),
             "duplicates": _total(self.duplicates),
             "dead_lettered": _total(self.dead_letters),
+            "labels": _total(self.labels_received),
             "alerts": _total(self.alerts),
         }
 

@@ -237,7 +237,7 @@ class CaseStore:
     ) -> tuple[int, int, bool]:
         """Insert one customer's alerts under their open case; (inserted, folded, opened)."""
         case, opened = self._lock_open_case(conn, customer_id, now)
-        heads, repeats = self._split_repeats(conn, case.case_id, group)
+        heads, repeats = self._split_repeats(conn, case.case_id, group, case_is_new=opened)
         stored = self._insert_alerts(conn, case.case_id, heads)
         folded = self._insert_folds(conn, case.case_id, repeats)
         if not stored and not folded:
@@ -259,7 +259,7 @@ class CaseStore:
         return len(stored), len(folded), opened
 
     def _split_repeats(
-        self, conn: Connection, case_id: int, group: list[Alert]
+        self, conn: Connection, case_id: int, group: list[Alert], *, case_is_new: bool
     ) -> tuple[list[Alert], list[tuple[Alert, str]]]:
         """Alerts to store, and repeats to fold with the alert id each folds into.
 
@@ -270,7 +270,7 @@ class CaseStore:
         leading = {a.alert_id: _primary_hit(a) for a in group}
         rule_ids = {hit.rule_id for hit in leading.values() if hit is not None}
         earlier: dict[str, list[tuple[datetime, str]]] = {r: [] for r in rule_ids}
-        if rule_ids:
+        if rule_ids and not case_is_new:  # a case opened just now holds no alert yet
             rows = conn.execute(
                 sa.select(alerts.c.primary_rule, alerts.c.event_time, alerts.c.alert_id).where(
                     alerts.c.case_id == case_id, alerts.c.primary_rule.in_(sorted(rule_ids))
@@ -347,7 +347,7 @@ class CaseStore:
 
     def _insert_alerts(self, conn: Connection, case_id: int, group: list[Alert]) -> list[Alert]:
         """Insert alerts, ignoring any already stored; returns those that went in."""
-        if not group:  # every alert of the group was a repeat, folded instead
+        if not group:
             return []
         statement = self._insert(alerts).on_conflict_do_nothing().returning(alerts.c.alert_id)
         rows = [_alert_row(alert, case_id) for alert in group]

@@ -60,6 +60,8 @@ class AnomalyScore:
     """0 at or below the threshold, rising to 1 at the maximum score."""
     scaled: dict[str, float]
     """The inputs as the trees saw them, scaled to [0, 1]."""
+    flat: frozenset[str] = frozenset()
+    """Inputs that have not varied yet: scaled to 0, they explain nothing."""
 
     def top_features(self) -> tuple[tuple[str, float], ...]:
         """The three inputs furthest from the middle of their seen range.
@@ -67,9 +69,11 @@ class AnomalyScore:
         HalfSpaceTrees has no exact attribution; this documented
         approximation names the inputs that sit at the edge of what the
         model has seen, which is what isolates a point in half-space trees.
+        Inputs that never varied (always a debit, say) are left out.
         Computed on demand: only alerts are explained.
         """
-        ranked = sorted(self.scaled.items(), key=lambda kv: abs(kv[1] - 0.5), reverse=True)
+        varying = ((k, v) for k, v in self.scaled.items() if k not in self.flat)
+        ranked = sorted(varying, key=lambda kv: abs(kv[1] - 0.5), reverse=True)
         return tuple((k, round(abs(v - 0.5) * 2, 3)) for k, v in ranked[:3])
 
 
@@ -128,7 +132,9 @@ class HalfSpaceTreesDetector:
             excess = 0.0
         else:
             excess = max(0.0, (score - threshold) / (1.0 - threshold))
-        return AnomalyScore(score, threshold or 1.0, excess, scaled)
+        low, high = self._scaler.min, self._scaler.max
+        flat = frozenset(k for k in x if k not in high or high[k].get() <= low[k].get())
+        return AnomalyScore(score, threshold or 1.0, excess, scaled, flat)
 
     def learn_one(self, features: dict[str, Any]) -> None:
         """Learn from an event unless it scored as an anomaly (protected learning).

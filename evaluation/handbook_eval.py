@@ -16,7 +16,6 @@ an embedded Redis and a SQLite case store under the output directory.
 from __future__ import annotations
 
 import logging
-import shutil
 import time
 from dataclasses import dataclass
 from datetime import timedelta
@@ -33,10 +32,17 @@ from evaluation.protocol import (
     ScoredTransactions,
     assess_prequential,
 )
+from evaluation.runs import (
+    TimedRun,
+    fresh_dir,
+    isolated_settings,
+    run_json,
+    timed_monitor,
+    timing_line,
+)
 from evaluation.scores import read_scores
 from flows.score_sink import score_files
-from riskwatch.runner import RunSummary, run_monitor
-from riskwatch.settings import Settings, SettingsError
+from riskwatch.settings import Settings
 from simulator.handbook import HandbookConfig, HandbookData, generate_handbook, write_handbook_files
 
 logger = logging.getLogger(__name__)
@@ -53,38 +59,12 @@ class HandbookEvaluation:
     scored: int
     unscored: int
     duplicate_scores: int
-    summary: RunSummary
+    run: TimedRun
     generate_seconds: float
     results: dict[str, ProtocolResult]
     labels_fed_to_flow: bool
     workers: int
     paths: dict[str, str]
-
-    @property
-    def events_per_second(self) -> float:
-        return self.summary.events_per_second
-
-
-def isolated_settings(base: Settings, out_dir: Path, transactions: Path) -> Settings:
-    """The evaluation's settings: the files in ``out_dir``, embedded services only."""
-    settings = base.replace(
-        data_dir=out_dir,
-        input={"source": "file", "paths": [transactions]},
-        redis={"url": None},
-        kafka={"brokers": None},
-        database={"url": None},
-        flow={"scores_path": out_dir / "scores.jsonl"},
-    )
-    if settings.redis.url or settings.database.url or settings.kafka.brokers:
-        raise SettingsError("the evaluation's settings still name a service; refusing to run")
-    return settings
-
-
-def fresh_dir(out_dir: Path) -> None:
-    """Empty the output directory: the flow appends, and old scores would mix in."""
-    if out_dir.exists():
-        shutil.rmtree(out_dir)
-    out_dir.mkdir(parents=True)
 
 
 def evaluate_handbook(config: HandbookConfig, base: Settings, out_dir: Path) -> HandbookEvaluation:
@@ -94,9 +74,9 @@ def evaluate_handbook(config: HandbookConfig, base: Settings, out_dir: Path) -> 
     txns_path, labels_path = out_dir / "transactions.jsonl", out_dir / "labels.jsonl"
     _, labels = write_handbook_files(data, txns_path, labels_path)
     generate_seconds = time.perf_counter() - started
-    settings = isolated_settings(base, out_dir, txns_path)
+    settings = isolated_settings(base, out_dir, txns_path, labels_path)
     logger.info("handbook: %s transactions written; running the monitor", f"{len(data):,}")
-    summary = run_monitor(settings)
+    run = timed_monitor(settings)
     scores_path = settings.flow.scores_path
     assert scores_path is not None
     table = read_scores(score_files(scores_path))
@@ -117,10 +97,10 @@ def evaluate_handbook(config: HandbookConfig, base: Settings, out_dir: Path) -> 
         scored=int(scored.sum()),
         unscored=int((~scored).sum()),
         duplicate_scores=table.duplicates,
-        summary=summary,
+        run=run,
         generate_seconds=generate_seconds,
         results=results,
-        labels_fed_to_flow=False,
+        labels_fed_to_flow=bool(settings.input.label_paths),
         workers=settings.flow.workers,
         paths={
             "transactions": str(txns_path),
@@ -172,14 +152,11 @@ def report_table(evaluation: HandbookEvaluation) -> str:
         )
         lines.append(f"fused risk beats LR, RF and XGBoost on {verdict}")
     lines.append("per test week (fused risk): " + "; ".join(_week_line(evaluation)))
-    s = evaluation.summary
     lines += [
         f"transactions {evaluation.transactions:,}, frauds {evaluation.frauds:,}, "
-        f"scored {evaluation.scored:,}, unscored {evaluation.unscored:,}, "
-        f"dead-lettered {s.dead_lettered:,}",
+        f"scored {evaluation.scored:,}, unscored {evaluation.unscored:,}",
         f"labels fed to the flow: {'yes' if evaluation.labels_fed_to_flow else 'no'}",
-        f"generate + write {evaluation.generate_seconds:.1f} s; monitor {s.seconds:.1f} s "
-        f"({s.events_per_second:,.0f} events/s)",
+        timing_line(evaluation.run, evaluation.generate_seconds),
     ]
     return "\n".join(lines)
 
@@ -195,7 +172,6 @@ def _week_line(evaluation: HandbookEvaluation) -> list[str]:
 
 
 def report_json(evaluation: HandbookEvaluation) -> dict[str, Any]:
-    s = evaluation.summary
     cfg = evaluation.config
     return {
         "mode": "handbook",
@@ -242,17 +218,10 @@ def report_json(evaluation: HandbookEvaluation) -> dict[str, Any]:
             else None
         ),
         "run": {
-            "read": s.read,
-            "processed": s.processed,
-            "dead_lettered": s.dead_lettered,
-            "alerts": s.alerts,
+            **run_json(evaluation.run, evaluation.generate_seconds, evaluation.workers),
             "scored": evaluation.scored,
             "unscored": evaluation.unscored,
             "duplicate_scores": evaluation.duplicate_scores,
-            "generate_seconds": round(evaluation.generate_seconds, 2),
-            "monitor_seconds": round(s.seconds, 2),
-            "events_per_second": round(s.events_per_second, 1),
-            "workers": evaluation.workers,
         },
         "paths": evaluation.paths,
     }

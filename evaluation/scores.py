@@ -47,8 +47,10 @@ def read_scores(paths: Iterable[Path]) -> ScoreTable:
                 txn_ids.append(txn)
                 values["risk"].append(float(record["risk"]))
                 for model, score in record.get("models", {}).items():
-                    column = values.setdefault(f"model:{model}", [float("nan")] * n)
-                    column.append(float(score))
+                    name = f"model:{model}"
+                    if name not in values:  # a model first seen here: earlier rows lack it
+                        values[name] = [float("nan")] * n
+                    values[name].append(float(score))
                 for column in values.values():
                     if len(column) == n:  # a model that did not score this transaction
                         column.append(float("nan"))

@@ -2,14 +2,16 @@
 
 Transactions are keyed by shard (a hash of the customer id), so that every
 transaction of a customer is assessed on the same worker, in order, and a
-shard's batch makes one Redis round trip. The shard's anomaly model is the
-step's only Bytewax state; customers' state lives in Redis, which keeps
-Bytewax snapshots small however many customers there are.
+shard's batch makes one Redis round trip for customer state and one for the
+label join and fraud counts. Labels are routed to their customer's shard
+too. The models are the worker process's, shared by its shards and
+snapshotted to Redis (detectors/worker_models.py); the step's Bytewax state
+is only the shard's event-time watermark and one batch of records awaiting
+their write, which keeps Bytewax snapshots small.
 """
 
 from __future__ import annotations
 
-import pickle
 import time
 import zlib
 from collections.abc import Callable
@@ -21,11 +23,13 @@ from zoneinfo import ZoneInfo
 from bytewax.operators import StatefulBatchLogic
 
 from alerts.metrics import PipelineMetrics
-from detectors.anomaly import AnomalyScore, HalfSpaceTreesDetector
+from detectors.anomaly import AnomalyScore
+from detectors.explain import customer_normal
 from detectors.features import build_features
 from detectors.fusion import fuse
+from detectors.learning import LearningContext, ModelVerdict, ShardLearning, ShardLearningState
 from detectors.state import CustomerStateStore
-from riskwatch.contracts import Alert, ModelScore, Transaction, severity_for
+from riskwatch.contracts import Alert, Label, ModelScore, Transaction, severity_for
 from rules.engine import Evaluation, count_outcomes
 from rules.runtime import RulesRuntime
 
@@ -50,6 +54,10 @@ class Assessment:
     anomaly: AnomalyScore
     risk: float
     alert: Alert | None
+    fraud_probability: float = 0.0
+    """The supervised classifier's probability that the transaction is fraud."""
+    risk_exact: float = 0.0
+    """The fused score unrounded, for ranking (``risk`` is rounded to a tenth)."""
 
 
 @dataclass(frozen=True)
@@ -62,45 +70,67 @@ class AssessContext:
     timezone: ZoneInfo
     alert_threshold: float
     anomaly_weight: float
-    new_detector: Callable[[], HalfSpaceTreesDetector]
+    fraud_weight: float
+    learning: LearningContext
     clock: Callable[[], datetime]
     shards: int
 
 
-class ShardAssessor(StatefulBatchLogic[Transaction, Assessment, bytes]):
-    """Assess a shard's batch: one state round trip, then each event in order."""
+class ShardAssessor(StatefulBatchLogic[Transaction | Label, Assessment, ShardLearningState]):
+    """Assess a shard's batch: its round trips, then each event in order."""
 
-    def __init__(self, context: AssessContext, resume: bytes | None) -> None:
+    def __init__(self, context: AssessContext, resume: ShardLearningState | None) -> None:
         self._ctx = context
-        self._detector: HalfSpaceTreesDetector = (
-            pickle.loads(resume) if resume is not None else context.new_detector()
-        )
+        self._learning = ShardLearning(context.learning, resume)
 
-    def on_batch(self, values: list[Transaction]) -> tuple[list[Assessment], bool]:
+    def on_batch(self, values: list[Transaction | Label]) -> tuple[list[Assessment], bool]:
         started = time.perf_counter()
         ctx = self._ctx
-        updates = ctx.state.apply(values)
+        shard = shard_of(values[0].customer_id, ctx.shards)
+        txns = [v for v in values if isinstance(v, Transaction)]
+        labels = [v for v in values if isinstance(v, Label)]
+        updates = ctx.state.apply(txns)
+        fraud_counts = self._learning.exchange(shard, txns, labels)
         detected_at = ctx.clock()
         out: list[Assessment] = []
         batch_features = [
-            build_features(t, u, ctx.timezone) for t, u in zip(values, updates, strict=True)
+            {**build_features(t, u, ctx.timezone), **counts}
+            for t, u, counts in zip(txns, updates, fraud_counts, strict=True)
         ]
         # All of the batch's rules at once: suppression windows take one round trip.
-        evaluations = ctx.rules.evaluate_batch(values, batch_features)
-        for txn, update, features, evaluation in zip(
-            values, updates, batch_features, evaluations, strict=True
-        ):
-            anomaly = self._detector.score_one(features)
-            # Duplicates are learned too: after a restart Bytewax rolls the model
-            # back to its last snapshot while Redis keeps the state, so the replayed
-            # events (duplicates to Redis) must be learned again for the model to
-            # match a run that never stopped.
-            self._detector.learn_one(features)
-            risk = fuse((h.score for h in evaluation.hits), anomaly.excess, ctx.anomaly_weight)
-            alert = None
-            if risk >= ctx.alert_threshold:
-                alert = self._alert(txn, features, evaluation, anomaly, risk, detected_at)
-            out.append(Assessment(txn, update.fresh, features, evaluation, anomaly, risk, alert))
+        evaluations = ctx.rules.evaluate_batch(txns, batch_features)
+        keeper = ctx.learning.keeper
+        with keeper.lock:
+            models = keeper.models()
+            for txn, update, features, evaluation in zip(
+                txns, updates, batch_features, evaluations, strict=True
+            ):
+                verdict = self._learning.score(models, txn, features, update.fresh)
+                anomaly = verdict.anomaly
+                probability = verdict.fraud.probability
+                scores = [h.score for h in evaluation.hits]
+                exact = fuse(
+                    scores, anomaly.excess, ctx.anomaly_weight, probability, ctx.fraud_weight
+                )
+                risk = round(exact, 1)
+                alert = None
+                if risk >= ctx.alert_threshold:
+                    alert = self._alert(txn, features, evaluation, verdict, risk, detected_at)
+                out.append(
+                    Assessment(
+                        txn,
+                        update.fresh,
+                        features,
+                        evaluation,
+                        anomaly,
+                        risk,
+                        alert,
+                        probability,
+                        exact,
+                    )
+                )
+            threshold = models.anomaly.threshold
+            self._learning.publish(models)
         # One metric update per distinct outcome in the batch, not one per rule per event.
         for (rule, mode, status), count in count_outcomes(evaluations).items():
             ctx.metrics.rule_outcomes.labels(rule=rule, mode=mode, outcome=status).inc(count)
@@ -108,12 +138,12 @@ class ShardAssessor(StatefulBatchLogic[Transaction, Assessment, bytes]):
         late = sum(1 for u in updates if u.late and (u.fresh or u.stale))
         if late:
             ctx.metrics.late_events.inc(late)
-        ctx.metrics.records_processed.inc(len(values))
+        ctx.metrics.records_processed.inc(len(txns))
+        if labels:
+            ctx.metrics.labels_received.inc(len(labels))
         if duplicates:
             ctx.metrics.duplicates.inc(duplicates)
-        threshold = self._detector.threshold
         if threshold is not None:
-            shard = shard_of(values[0].customer_id, ctx.shards)
             ctx.metrics.anomaly_threshold.labels(shard=shard).set(threshold)
         ctx.metrics.batch_seconds.observe(time.perf_counter() - started)
         return out, StatefulBatchLogic.RETAIN
@@ -123,16 +153,26 @@ class ShardAssessor(StatefulBatchLogic[Transaction, Assessment, bytes]):
         txn: Transaction,
         features: dict[str, Any],
         evaluation: Evaluation,
-        anomaly: AnomalyScore,
+        verdict: ModelVerdict,
         risk: float,
         detected_at: datetime,
     ) -> Alert:
-        model = ModelScore(
-            model=self._detector.name,
-            version=self._detector.version,
-            score=round(anomaly.score, 4),
-            top_features=anomaly.top_features(),
+        keeper = self._ctx.learning.keeper
+        models = keeper.models()
+        anomaly = ModelScore(
+            model=models.anomaly.name,
+            version=models.anomaly.version,
+            score=round(verdict.anomaly.score, 4),
+            top_features=verdict.anomaly.top_features(),
         )
+        classifier = ModelScore(
+            model=models.classifier.name,
+            version=models.classifier.version,
+            score=round(verdict.fraud.probability, 4),
+            top_features=verdict.fraud.top_features(),
+        )
+        explained = {k: v for k, v in features.items() if v is not None}
+        explained["customer_normal"] = customer_normal(features)
         return Alert(
             # One alert per customer's transaction: replays map to the same id.
             alert_id=f"AL-{txn.customer_id}-{txn.txn_id}",
@@ -140,13 +180,19 @@ class ShardAssessor(StatefulBatchLogic[Transaction, Assessment, bytes]):
             score=risk,
             severity=severity_for(risk),
             rules=evaluation.hits,
-            models=(model,),
-            features={k: v for k, v in features.items() if v is not None},
+            models=(classifier, anomaly),
+            features=explained,
             rule_pack_version=evaluation.pack_version,
-            model_version=self._detector.version,
+            model_version=verdict.version,
             detected_at=detected_at,
         )
 
-    def snapshot(self) -> bytes:
-        # Pickled bytes are an immutable copy, as Bytewax requires.
-        return pickle.dumps(self._detector)
+    def on_eof(self) -> tuple[list[Assessment], bool]:
+        # The last batch's scored records would otherwise wait for a batch
+        # that never comes.
+        self._learning.flush()
+        return [], StatefulBatchLogic.RETAIN
+
+    def snapshot(self) -> ShardLearningState:
+        # An int: immutable, as Bytewax requires of a snapshot.
+        return self._learning.snapshot()

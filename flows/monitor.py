@@ -24,20 +24,26 @@ from confluent_kafka import OFFSET_BEGINNING
 from alerts.metrics import PipelineMetrics
 from alerts.policy import CasePolicy
 from detectors.anomaly import HalfSpaceTreesDetector
+from detectors.drift import DriftWatch
+from detectors.label_store import LabelStore
+from detectors.learning import LearningContext
 from detectors.state import CustomerStateStore
+from detectors.supervised import OnlineFraudClassifier
+from detectors.worker_models import ModelKeeper, WorkerModels
 from flows.assess import AssessContext, Assessment, ShardAssessor, shard_of
 from flows.kafka import CheckedKafkaSink
 from flows.operators import (
     alert_message,
     dead_letter_message,
     kafka_record,
+    parse_label_records,
     parse_records,
 )
 from flows.score_sink import ScoreFileSink
 from flows.sinks import CaseStoreSink, DeadLetterFileSink
 from flows.sources import JsonlFileSource, SimulatorSource
 from riskwatch.clock import Clock, utc_now
-from riskwatch.contracts import Alert, DeadLetter, RawRecord
+from riskwatch.contracts import Alert, DeadLetter, Label, RawRecord, Transaction
 from riskwatch.parsing import ValidationLimits
 from riskwatch.settings import Settings, SettingsError, load_settings
 from rules.runtime import rules_from_settings
@@ -49,6 +55,30 @@ def build_context(settings: Settings, metrics: PipelineMetrics, clock: Clock) ->
         raise SettingsError(msg)
     client = redis.Redis.from_url(settings.redis.url)
     anomaly = settings.detection.anomaly
+    supervised = settings.detection.supervised
+
+    def new_models() -> WorkerModels:
+        return WorkerModels(
+            HalfSpaceTreesDetector(
+                anomaly.n_trees, anomaly.height, anomaly.window_size, anomaly.seed, anomaly.quantile
+            ),
+            OnlineFraudClassifier(supervised.learning_rate, supervised.fraud_weight, supervised.l2),
+            DriftWatch(settings.detection.models.drift_delta),
+        )
+
+    learning = LearningContext(
+        labels=LabelStore(
+            client, settings.redis.namespace, settings.detection.labels.horizon_seconds
+        ),
+        keeper=ModelKeeper(
+            client,
+            settings.redis.namespace,
+            new_models,
+            settings.detection.models.snapshot_interval_seconds,
+        ),
+        metrics=metrics,
+        release_lateness_ms=settings.detection.labels.release_lateness_seconds * 1000,
+    )
     return AssessContext(
         state=CustomerStateStore(
             client,
@@ -64,9 +94,8 @@ def build_context(settings: Settings, metrics: PipelineMetrics, clock: Clock) ->
         timezone=ZoneInfo(settings.timezone),
         alert_threshold=settings.detection.alert_threshold,
         anomaly_weight=anomaly.weight,
-        new_detector=lambda: HalfSpaceTreesDetector(
-            anomaly.n_trees, anomaly.height, anomaly.window_size, anomaly.seed, anomaly.quantile
-        ),
+        fraud_weight=supervised.weight,
+        learning=learning,
         clock=clock,
         shards=settings.flow.shards,
     )
@@ -86,17 +115,7 @@ def _read(
             raise SettingsError("input source kafka needs kafka.brokers (KAFKA_BROKERS)")
         # Consumer errors stop the run (see flows/kafka.py); each partition's
         # offset is Bytewax's to snapshot and resume from.
-        kafka_source = KafkaSource(
-            settings.kafka.brokers.split(","),
-            [settings.kafka.transactions_topic],
-            tail=settings.kafka.tail,
-            starting_offset=OFFSET_BEGINNING,
-            add_config=settings.kafka.client_config(),
-            batch_size=settings.flow.batch_size,
-            raise_on_errors=True,
-        )
-        messages = op.input("kafka_in", flow, kafka_source)
-        return op.map("kafka_records", messages, kafka_record(metrics))
+        return _kafka_records(flow, "kafka", settings.kafka.transactions_topic, settings, metrics)
     if source == "file":
         if not settings.input.paths:
             raise SettingsError("input source file needs input.paths (--input PATH)")
@@ -107,6 +126,35 @@ def _read(
         sim.customers, sim.days, sim.seed, sim.start, metrics, settings.flow.batch_size
     )
     return op.input("simulator_in", flow, simulator)
+
+
+def _kafka_records(
+    flow: Dataflow, step: str, topic: str, settings: Settings, metrics: PipelineMetrics
+) -> Stream[RawRecord]:
+    """One topic as raw records; each partition's offset is Bytewax's to snapshot."""
+    kafka_source = KafkaSource(
+        settings.kafka.brokers.split(","),
+        [topic],
+        tail=settings.kafka.tail,
+        starting_offset=OFFSET_BEGINNING,
+        add_config=settings.kafka.client_config(),
+        batch_size=settings.flow.batch_size,
+        raise_on_errors=True,
+    )
+    messages = op.input(f"{step}_in", flow, kafka_source)
+    return op.map(f"{step}_records", messages, kafka_record(metrics))
+
+
+def _read_labels(
+    flow: Dataflow, settings: Settings, metrics: PipelineMetrics
+) -> Stream[RawRecord] | None:
+    """The labels input: the Kafka labels topic with Kafka input, else label files, else none."""
+    if settings.input_source == "kafka" and settings.kafka.brokers:
+        return _kafka_records(flow, "labels_kafka", settings.kafka.labels_topic, settings, metrics)
+    if settings.input.label_paths:
+        files = JsonlFileSource(settings.input.label_paths, metrics, settings.flow.batch_size)
+        return op.input("labels_file_in", flow, files)
+    return None
 
 
 def get_flow(
@@ -136,8 +184,20 @@ def get_flow(
     parsed = parse_records("parse", raw, limits, clock)
     # parsed.oks: Transaction; parsed.errs: DeadLetter with its reason
     dead = parsed.errs
-    keyed = op.key_on("by_shard", parsed.oks, lambda txn: shard_of(txn.customer_id, shards))
+    keyed: Stream[tuple[str, Transaction | Label]] = op.key_on(
+        "by_shard", parsed.oks, lambda txn: shard_of(txn.customer_id, shards)
+    )
     # keyed: (shard, Transaction), a customer's transactions in order on one worker
+    raw_labels = _read_labels(flow, settings, metrics)
+    if raw_labels is not None:
+        labels = parse_label_records("parse_labels", raw_labels, limits, clock)
+        # labels.oks: Label; labels.errs: DeadLetter with its reason
+        dead = op.merge("dead_letters_all", dead, labels.errs)
+        keyed_labels = op.key_on(
+            "labels_by_shard", labels.oks, lambda lb: shard_of(lb.customer_id, shards)
+        )
+        keyed = op.merge("txns_and_labels", keyed, keyed_labels)
+        # keyed: (shard, Transaction | Label), labels beside their customer's transactions
     assessed = op.stateful_batch("assess", keyed, lambda resume: ShardAssessor(context, resume))
     # assessed: (shard, Assessment)
     assessments = op.key_rm("unkey", assessed)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TypeVar
 
 import bytewax.operators as op
 import orjson
@@ -13,7 +14,8 @@ from bytewax.dataflow import Stream, operator
 
 from alerts.metrics import PipelineMetrics
 from riskwatch.clock import Clock
-from riskwatch.contracts import Alert, DeadLetter, RawRecord, Transaction
+from riskwatch.contracts import Alert, DeadLetter, Label, RawRecord, Transaction
+from riskwatch.label_parsing import parse_label
 from riskwatch.parsing import (
     InvalidRecord,
     ValidationLimits,
@@ -21,6 +23,8 @@ from riskwatch.parsing import (
     redact_card_numbers,
     redact_card_numbers_text,
 )
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -44,29 +48,61 @@ def dead_letter(raw: RawRecord, reason: str, error: str, at: datetime) -> DeadLe
     )
 
 
-@operator
-def parse_records(
-    step_id: str, up: Stream[RawRecord], limits: ValidationLimits, clock: Clock
-) -> ParseOut:
-    """Validate each raw record into a Transaction or a dead letter with its reason."""
+def _parse_batches(
+    up: Stream[RawRecord],
+    parse: Callable[[bytes, datetime], T],
+    kind: type[T],
+    clock: Clock,
+) -> tuple[Stream[T], Stream[DeadLetter]]:
+    """Parse each raw record with ``parse`` into a ``kind``, or a dead letter with its reason."""
 
-    def parse_batch(batch: list[RawRecord]) -> list[Transaction | DeadLetter]:
+    def parse_batch(batch: list[RawRecord]) -> list[T | DeadLetter]:
         now = clock()
-        out: list[Transaction | DeadLetter] = []
+        out: list[T | DeadLetter] = []
         for raw in batch:
             if raw.too_long:
                 error = f"record is longer than the limit; its first {len(raw.payload)} bytes kept"
                 out.append(dead_letter(raw, "record_too_long", error, now))
                 continue
             try:
-                out.append(parse_transaction(raw.payload, now, limits))
+                out.append(parse(raw.payload, now))
             except InvalidRecord as exc:
                 out.append(dead_letter(raw, exc.reason, str(exc), now))
         return out
 
     parsed = op.flat_map_batch("parse", up, parse_batch)
-    split = op.branch("split", parsed, lambda item: isinstance(item, Transaction))
-    return ParseOut(split.trues, split.falses)  # type: ignore[arg-type]
+    split = op.branch("split", parsed, lambda item: isinstance(item, kind))
+    return split.trues, split.falses  # type: ignore[return-value]
+
+
+@operator
+def parse_records(
+    step_id: str, up: Stream[RawRecord], limits: ValidationLimits, clock: Clock
+) -> ParseOut:
+    """Validate each raw record into a Transaction or a dead letter with its reason."""
+    oks, errs = _parse_batches(
+        up, lambda payload, now: parse_transaction(payload, now, limits), Transaction, clock
+    )
+    return ParseOut(oks, errs)
+
+
+@dataclass(frozen=True)
+class LabelParseOut:
+    """Valid labels, and dead letters for everything else."""
+
+    oks: Stream[Label]
+    errs: Stream[DeadLetter]
+
+
+@operator
+def parse_label_records(
+    step_id: str, up: Stream[RawRecord], limits: ValidationLimits, clock: Clock
+) -> LabelParseOut:
+    """Validate each raw record into a Label or a dead letter with its reason."""
+    oks, errs = _parse_batches(
+        up, lambda payload, now: parse_label(payload, now, limits), Label, clock
+    )
+    return LabelParseOut(oks, errs)
 
 
 def kafka_record(

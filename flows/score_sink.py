@@ -28,7 +28,10 @@ from riskwatch.contracts import ts_to_iso
 
 def model_scores(assessment: Assessment) -> dict[str, float]:
     """Each model's score of the transaction, by model name."""
-    return {"half_space_trees": round(assessment.anomaly.score, 6)}
+    return {
+        "half_space_trees": round(assessment.anomaly.score, 6),
+        "online_logistic_regression": round(assessment.fraud_probability, 6),
+    }
 
 
 def score_record(assessment: Assessment) -> dict[str, Any]:
@@ -37,7 +40,8 @@ def score_record(assessment: Assessment) -> dict[str, Any]:
         "txn_id": txn.txn_id,
         "customer_id": txn.customer_id,
         "ts": ts_to_iso(txn.ts),
-        "risk": assessment.risk,
+        # Unrounded: ties from rounding to a tenth would blur the ranking measured.
+        "risk": round(assessment.risk_exact, 6),
         "models": model_scores(assessment),
     }
 

@@ -21,6 +21,7 @@ from detectors import cli as detectors_cli
 from evaluation import cli as evaluation_cli
 from riskwatch.runner import RunSummary, run_monitor
 from riskwatch.settings import Settings, SettingsError, load_settings
+from rules import cli as rules_cli
 
 logger = logging.getLogger("riskwatch")
 
@@ -196,8 +197,6 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from rules.cli import add_commands as add_rules_commands
-
     parser = argparse.ArgumentParser(
         prog="riskwatch",
         description="Real-time fraud and risk monitoring of bank transaction streams.",
@@ -249,10 +248,10 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--port", type=int, help="port for the demo's UI (default api.port)")
     _add_simulation_options(demo)
     demo.set_defaults(handler=cmd_demo)
-    add_rules_commands(sub)
+    rules_cli.add_commands(sub)
+    detectors_cli.add_commands(sub)
     evaluation_cli.add_commands(sub)
     alerts_cli.add_commands(sub)
-    detectors_cli.add_commands(sub)
     return parser
 
 

@@ -356,6 +356,11 @@ def parse_transaction(payload: bytes, now: datetime, limits: ValidationLimits) -
     ...
     riskwatch.parsing.InvalidRecord: empty record
     """
+    return validate(decode_json(payload), now, limits)
+
+
+def decode_json(payload: bytes) -> Any:
+    """A record's bytes as JSON, or the reason they are not (shared by every record type)."""
     try:
         text = payload.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -368,4 +373,4 @@ def parse_transaction(payload: bytes, now: datetime, limits: ValidationLimits) -
     except orjson.JSONDecodeError as exc:
         msg = f"record is not valid JSON: {exc}"
         raise InvalidRecord("invalid_json", msg) from None
-    return validate(record, now, limits)
+    return record

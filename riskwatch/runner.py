@@ -45,16 +45,18 @@ class RunSummary:
     dead_letters_by_reason: dict[str, int] = field(default_factory=dict)
     interrupted: bool = False
     """Stopped by a signal: records in flight then are read but not yet accounted for."""
+    labels: int = 0
+    """Valid labels taken in (from the labels topic or label files)."""
 
     @property
     def balanced(self) -> bool:
-        """Nothing lost: every record read was processed or dead-lettered."""
-        return self.read == self.processed + self.dead_lettered
+        """Nothing lost: every record read was processed, taken in as a label, or dead-lettered."""
+        return self.read == self.processed + self.labels + self.dead_lettered
 
     @property
     def in_flight(self) -> int:
-        """Records read but neither processed nor dead-lettered (only after an interrupt)."""
-        return self.read - self.processed - self.dead_lettered
+        """Records read but not yet accounted for (only after an interrupt)."""
+        return self.read - self.processed - self.labels - self.dead_lettered
 
     @property
     def events_per_second(self) -> float:
@@ -151,6 +153,7 @@ def run_monitor(
         seconds=seconds,
         dead_letters_by_reason={k: int(v) for k, v in metrics.dead_letters_by_reason().items()},
         interrupted=interrupted,
+        labels=int(totals["labels"]),
     )
 
 

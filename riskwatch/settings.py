@@ -81,6 +81,23 @@ class AnomalySettings(BaseModel):
     weight: float = Field(0.6, ge=0.0, le=1.0)
 
 
+class SupervisedSettings(BaseModel):
+    learning_rate: float = Field(0.01, gt=0.0, le=1.0)
+    fraud_weight: float = Field(1.0, ge=1.0)
+    l2: float = Field(0.0, ge=0.0)
+    weight: float = Field(0.9, ge=0.0, le=1.0)
+
+
+class LabelSettings(BaseModel):
+    horizon_seconds: int = Field(7 * 86400, ge=60)
+    release_lateness_seconds: int = Field(3600, ge=0)
+
+
+class ModelStoreSettings(BaseModel):
+    snapshot_interval_seconds: float = Field(60.0, gt=0)
+    drift_delta: float = Field(0.002, gt=0.0, lt=1.0)
+
+
 class DetectionSettings(BaseModel):
     alert_threshold: float = Field(50.0, ge=0.0, le=100.0)
     rule_packs: list[str] = Field(default_factory=lambda: ["card_fraud", "aml"])
@@ -89,6 +106,9 @@ class DetectionSettings(BaseModel):
     #: How often (seconds) the running flow checks its packs for changes; 0: never.
     rule_reload_seconds: float = Field(5.0, ge=0.0)
     anomaly: AnomalySettings = Field(default_factory=AnomalySettings)
+    supervised: SupervisedSettings = Field(default_factory=SupervisedSettings)
+    labels: LabelSettings = Field(default_factory=LabelSettings)
+    models: ModelStoreSettings = Field(default_factory=ModelStoreSettings)
 
 
 class FlowSettings(BaseModel):
@@ -104,6 +124,8 @@ class InputSettings(BaseModel):
     #: auto: Kafka when brokers are set, else the files in ``paths``, else the simulator.
     source: Literal["auto", "kafka", "file", "simulator"] = "auto"
     paths: list[Path] = Field(default_factory=list)
+    #: JSONL label files read beside a file input (one Label JSON per line).
+    label_paths: list[Path] = Field(default_factory=list)
 
 
 class SimulatorSettings(BaseModel):

@@ -45,16 +45,12 @@ from riskwatch.embedded import with_redis
 from riskwatch.parsing import InvalidRecord, ValidationLimits, parse_transaction
 from riskwatch.settings import Settings
 from rules.engine import Evaluation, RuleEngine
-from rules.errors import RuleError
+from rules.errors import BacktestError
 from rules.suppression import RuleSuppressor
 
 POSITIVE_LABELS = frozenset({"fraud", "suspicious"})
 TxnKey = tuple[str, str]
 """(customer_id, txn_id): a txn_id is unique per customer."""
-
-
-class BacktestError(RuleError):
-    """The backtest's input cannot be read."""
 
 
 @dataclass

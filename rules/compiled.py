@@ -1,10 +1,10 @@
-"""A pack's rules folded into one Python function, so 30 rules cost microseconds.
+"""Rules folded into one Python function, so 30 rules cost microseconds.
 
 Evaluating each rule's code object with :func:`eval` costs about a
 microsecond of call overhead per rule before the rule does any work. Here
-the checked syntax trees of all of a pack's rules become the body of one
-function, which reads features straight from the event's dict and has the
-pack's params inlined as constants::
+the checked syntax trees of all the rules in force (of every pack) become
+the body of one function, which reads features straight from the event's
+dict and has each pack's params inlined as constants::
 
     def evaluate(f):
         hits = []
@@ -80,15 +80,17 @@ except _Exception as _e:
 
 
 def fold(
-    expressions: Sequence[CompiledExpression], params: Mapping[str, Any]
+    expressions: Sequence[tuple[CompiledExpression, Mapping[str, Any]]],
 ) -> Callable[[Mapping[str, Any]], PackResult]:
-    """One function evaluating every expression over a feature dict, in order."""
+    """One function evaluating every expression, with its own params, over a feature dict.
+
+    The expressions may come from several packs, each with its pack's params.
+    """
     function = ast.parse(f"def _evaluate({_FEATURES}):\n    _hits = []\n    _errors = None\n")
     body = function.body[0]
     assert isinstance(body, ast.FunctionDef)
-    inline = _Inline(params)
-    for index, expression in enumerate(expressions):
-        test = inline.visit(copy.deepcopy(expression.tree)).body
+    for index, (expression, params) in enumerate(expressions):
+        test = _Inline(params).visit(copy.deepcopy(expression.tree)).body
         body.body.append(_rule_block(index, test))
     body.body.append(ast.parse("return _hits, _errors").body[0])
     module = ast.fix_missing_locations(function)

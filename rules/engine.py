@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from riskwatch.contracts import RuleHit
+from rules.compiled import fold
 from rules.pack import Rule, RulePack
 
 logger = logging.getLogger(__name__)
@@ -48,7 +49,7 @@ class Evaluation:
     suppressed: tuple[RuleHit, ...] = ()
     """Active hits held back because the rule fired for the same entity within its window."""
     pack_version: str = ""
-    """The packs in force when the event was evaluated, e.g. ``card_fraud@1,aml@1``."""
+    """The packs in force when the event was evaluated, e.g. ``card_fraud@1,aml@2``."""
     fired: tuple[Rule, ...] = field(default=())
     """The rules that hit (active, shadow and suppressed alike)."""
 
@@ -77,19 +78,24 @@ def count_outcomes(evaluations: Iterable[Evaluation]) -> Counter[tuple[str, str,
     Only hits, suppressions and errors are visited; no-hits are the remainder.
     """
     counts: Counter[tuple[str, str, str]] = Counter()
-    evaluated: Counter[Rule] = Counter()
+    # Events evaluated by the same engine share its rules tuple: count per tuple.
+    evaluated: dict[int, tuple[tuple[Rule, ...], int]] = {}
     for evaluation in evaluations:
-        evaluated.update(evaluation.rules)
+        rules, n = evaluated.get(id(evaluation.rules), (evaluation.rules, 0))
+        evaluated[id(rules)] = (rules, n + 1)
+        if not evaluation.fired and not evaluation.errors:
+            continue
         held = {h.rule_id for h in evaluation.suppressed}
         for rule in evaluation.fired:
             status = "suppressed" if rule.id in held else "hit"
             counts[(rule.id, rule.mode, status)] += 1
         for outcome in evaluation.errors:
             counts[(outcome.rule.id, outcome.rule.mode, "error")] += 1
-    for rule, n in evaluated.items():
-        decided = sum(counts[(rule.id, rule.mode, s)] for s in ("hit", "suppressed", "error"))
-        if n > decided:
-            counts[(rule.id, rule.mode, "no_hit")] += n - decided
+    for rules, n in evaluated.values():
+        for rule in rules:
+            decided = sum(counts[(rule.id, rule.mode, s)] for s in ("hit", "suppressed", "error"))
+            if n > decided:
+                counts[(rule.id, rule.mode, "no_hit")] += n - decided
     return counts
 
 
@@ -115,10 +121,19 @@ class RuleEngine:
     def __init__(self, packs: Sequence[RulePack]) -> None:
         self.packs = tuple(packs)
         self._rules = tuple(rule for pack in self.packs for rule in pack.live_rules)
+        # Every pack's live rules in one function: one call per event, whatever the packs.
+        self._evaluate = fold(
+            [(rule.when, pack.params) for pack in self.packs for rule in pack.live_rules]
+        )
         self._version = ",".join(pack.label for pack in self.packs)
         # A rule failing on every event would flood the log: warn once per rule
         # and error code, then log at DEBUG; the metric counts every failure.
         self._warned: set[tuple[str, str]] = set()
+        # What a hit records of each rule: its params' values (fixed) and the
+        # names of the features to read, worked out once rather than per hit.
+        self._hit_parts = {
+            rule.id: _hit_parts(rule, pack.params) for pack in self.packs for rule in pack.rules
+        }
         # Most events fire nothing: they share one immutable evaluation.
         self._quiet = Evaluation(self._rules, (), (), pack_version=self._version)
 
@@ -132,30 +147,40 @@ class RuleEngine:
         """The rules evaluated on every event (all but those ``off``)."""
         return self._rules
 
+    def _hit(self, rule: Rule, features: Mapping[str, Any]) -> RuleHit:
+        fixed, names = self._hit_parts[rule.id]
+        values = {**fixed, **{name: features.get(name) for name in names}}
+        return RuleHit(
+            rule_id=rule.id,
+            version=rule.version,
+            score=rule.score,
+            severity=rule.severity,
+            typology=rule.typology,
+            description=rule.description,
+            values=values,
+            suppress_seconds=rule.suppress_seconds,
+        )
+
     def evaluate(self, features: Mapping[str, Any]) -> Evaluation:
-        results = [pack.evaluate(features) for pack in self.packs]
-        if not any(indexes or failures for indexes, failures in results):
+        indexes, failures = self._evaluate(features)
+        if not indexes and not failures:
             return self._quiet
         hits: list[RuleHit] = []
         shadow: list[RuleHit] = []
         fired: list[Rule] = []
         errors: list[RuleOutcome] = []
-        for pack, (indexes, failures) in zip(self.packs, results, strict=True):
-            for index in indexes:
-                rule = pack.live_rules[index]
-                fired.append(rule)
-                hit = _hit(rule, pack.params, features)
-                (shadow if rule.mode == "shadow" else hits).append(hit)
-            if failures:
-                for index, exc in failures:
-                    rule = pack.live_rules[index]
-                    code = _error_code(exc)
-                    errors.append(RuleOutcome(rule, "error", code, _describe(exc)))
-                    level = logging.DEBUG if (rule.id, code) in self._warned else logging.WARNING
-                    self._warned.add((rule.id, code))
-                    logger.log(
-                        level, "rule %s v%d failed (%s): %s", rule.id, rule.version, code, exc
-                    )
+        for index in indexes:
+            rule = self._rules[index]
+            fired.append(rule)
+            hit = self._hit(rule, features)
+            (shadow if rule.mode == "shadow" else hits).append(hit)
+        for index, exc in failures or ():
+            rule = self._rules[index]
+            code = _error_code(exc)
+            errors.append(RuleOutcome(rule, "error", code, _describe(exc)))
+            level = logging.DEBUG if (rule.id, code) in self._warned else logging.WARNING
+            self._warned.add((rule.id, code))
+            logger.log(level, "rule %s v%d failed (%s): %s", rule.id, rule.version, code, exc)
         return Evaluation(
             rules=self._rules,
             hits=tuple(hits),
@@ -166,18 +191,10 @@ class RuleEngine:
         )
 
 
-def _hit(rule: Rule, params: Mapping[str, Any], features: Mapping[str, Any]) -> RuleHit:
-    values = {}
-    for name in rule.when.names:
-        value = params[name] if name in params else features.get(name)
-        values[name] = list(value) if isinstance(value, tuple) else value
-    return RuleHit(
-        rule_id=rule.id,
-        version=rule.version,
-        score=rule.score,
-        severity=rule.severity,
-        typology=rule.typology,
-        description=rule.description,
-        values=values,
-        suppress_seconds=rule.suppress_seconds,
-    )
+def _hit_parts(rule: Rule, params: Mapping[str, Any]) -> tuple[dict[str, Any], tuple[str, ...]]:
+    fixed = {
+        name: list(params[name]) if isinstance(params[name], tuple) else params[name]
+        for name in rule.when.names
+        if name in params
+    }
+    return fixed, tuple(name for name in rule.when.names if name not in params)

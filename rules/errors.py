@@ -3,8 +3,10 @@
 ::
 
     RuleError
-     ├── ExpressionError   an expression is unsafe or malformed (with its column)
-     └── PackError         a pack cannot load: file, rule id, line and column named
+     ├── ExpressionError          an expression is unsafe or malformed (with its column)
+     ├── PackError                a pack cannot load: file, rule id, line and column named
+     ├── SuppressionUnavailable   Redis refused a batch's suppression check
+     └── BacktestError            a backtest's traffic or labels cannot be read
 """
 
 from __future__ import annotations
@@ -25,3 +27,11 @@ class ExpressionError(RuleError):
 
 class PackError(RuleError):
     """A rule pack failed to load; nothing of it was loaded."""
+
+
+class SuppressionUnavailable(RuleError):
+    """Redis could not be reached or refused a batch's suppression check."""
+
+
+class BacktestError(RuleError):
+    """The backtest's input cannot be read."""

@@ -279,7 +279,7 @@ def parse_pack(
     rules = tuple(_load_rule(raw, source, names, texts, seen) for raw in rules_raw)
     live = tuple(rule for rule in rules if rule.mode != "off")
     try:
-        evaluate = fold([rule.when for rule in live], params)
+        evaluate = fold([(rule.when, params) for rule in live])
     except (SyntaxError, ValueError, TypeError, RecursionError) as exc:
         raise PackError(f"{source}: the pack's rules do not compile together: {exc}") from None
     return RulePack(
@@ -325,14 +325,19 @@ def load_packs(
     vocabulary: Iterable[str],
     text_names: Iterable[str] = (),
     overrides: Mapping[str, Any] | None = None,
+    check_overrides: bool = True,
 ) -> tuple[RulePack, ...]:
     """Load several packs, all or none: rule ids must be unique across them, and
-    every override must name a param some pack declares (a typo must not pass)."""
+    every override must name a param some pack declares (a typo must not pass).
+
+    ``check_overrides=False`` skips the last check, for loading one pack out of
+    the configured set (the overrides may be meant for the others).
+    """
     vocabulary = frozenset(vocabulary)
     packs = tuple(load_pack(name, vocabulary, text_names, overrides) for name in names)
     declared = {key for pack in packs for key in pack.params}
     unknown = sorted(set(overrides or {}) - declared)
-    if unknown:
+    if unknown and check_overrides:
         msg = f"rule param overrides name no param of the packs {list(names)}: {unknown}"
         raise PackError(msg)
     seen: dict[str, str] = {}

@@ -53,10 +53,18 @@ def vocabulary_for(settings: Settings) -> frozenset[str]:
 
 
 def engine_from_settings(settings: Settings, packs: Sequence[str] | None = None) -> RuleEngine:
-    """An engine over the configured packs (or those named), all loaded or none."""
+    """An engine over the configured packs (or those named), all loaded or none.
+
+    The ``detection.rule_params`` overrides apply to either; only the configured
+    set must declare every one of them.
+    """
     names = list(packs) if packs is not None else settings.detection.rule_packs
     loaded = load_packs(
-        names, vocabulary_for(settings), TEXT_FIELDS, settings.detection.rule_params
+        names,
+        vocabulary_for(settings),
+        TEXT_FIELDS,
+        settings.detection.rule_params,
+        check_overrides=packs is None,
     )
     return RuleEngine(loaded)
 

@@ -23,10 +23,9 @@ The check for a whole batch is one pipelined round trip (one Lua call per
 hit of a rule with a window; none when no such rule hit), and runs in event
 order so that two hits of one batch see each other.
 
-Errors::
-
-    RuleError
-     └── SuppressionUnavailable   Redis refused the batch's suppression check
+A Redis that refuses the check raises
+:class:`~rules.errors.SuppressionUnavailable`, which stops the run as a
+failing state store does: hits are never let through unchecked.
 """
 
 from __future__ import annotations
@@ -39,7 +38,7 @@ import redis
 from detectors.keys import key
 from riskwatch.contracts import RuleHit, Transaction
 from rules.engine import Evaluation
-from rules.errors import RuleError
+from rules.errors import RuleError, SuppressionUnavailable
 
 _CHECK = """
 local ts = tonumber(ARGV[1])
@@ -66,10 +65,6 @@ ENTITY_FIELDS = {
     "device": "device_id",
     "counterparty": "counterparty_account",
 }
-
-
-class SuppressionUnavailable(RuleError):
-    """Redis could not be reached or refused a batch's suppression check."""
 
 
 def suppression_key(namespace: str, rule_id: str, entity: str, txn: Transaction) -> str | None:

@@ -26,6 +26,7 @@ The family, one concept per module:
 * :mod:`~simulator.scenarios` injected fraud, laundering and look-alikes
 * :mod:`~simulator.labels` labels released in the order they become known
 * :mod:`~simulator.pacing` events paced to wall time, and replay of files
+* :mod:`~simulator.progress` the progress bar of long runs
 * :mod:`~simulator.channels` the fields each channel carries
 * :mod:`~simulator.merchants`, :mod:`~simulator.counterparties`,
   :mod:`~simulator.devices`, :mod:`~simulator.geography` the world's parts

@@ -141,7 +141,13 @@ def _generate(args: argparse.Namespace, settings: Settings) -> tuple[Iterator[Wi
     if args.mode == "handbook":
         # Imported here: the Handbook mode lives in its own module, and the
         # bank mode must not depend on it.
-        from simulator.handbook import HandbookConfig, simulate_handbook
+        try:
+            from simulator.handbook import HandbookConfig, simulate_handbook
+        except ModuleNotFoundError as exc:
+            if exc.name != "simulator.handbook":
+                raise
+            msg = "--mode handbook needs simulator/handbook.py, which this install lacks"
+            raise SimulatorError(msg) from exc
 
         names = ("seed", "customers", "days")
         given: dict[str, object] = {

@@ -32,7 +32,8 @@ class Draft(NamedTuple):
 
     ``extras`` holds the channel's optional contract fields, keyed by their
     :class:`~riskwatch.contracts.Transaction` names. ``scenario`` names the
-    fraud scenario that made it (``None`` for legitimate traffic).
+    injected scenario that made it (``None`` for everyday traffic), and
+    ``known_ms`` when its label becomes known.
     ``discretionary`` spending is skipped when the balance cannot cover it;
     bills and fraud go through regardless, into overdraft if need be.
     """

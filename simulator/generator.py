@@ -176,11 +176,13 @@ def _run(config: SimulationConfig) -> Iterator[Draft]:
                     injected.extend(
                         d if d.scenario is None else d._replace(known_ms=known) for d in incident
                     )
-                elif state.compromise is not None and not state.compromise.known_ms:
+                elif (leak := state.compromise) is not None and leak.scenario == scenario.name:
+                    if leak.known_ms:
+                        continue  # an earlier leak is still running; it is reported as one
                     lo, hi = delays[scenario.label]
-                    last = day.start_ms + (state.compromise.last_day - day.index + 1) * DAY_MS
+                    last = day.start_ms + (leak.last_day - day.index + 1) * DAY_MS
                     known = last + int(lo + (hi - lo) * fraud_rng.random())
-                    state.compromise = replace(state.compromise, known_ms=known)
+                    state.compromise = replace(leak, known_ms=known)
             today = [d for d in injected if d.ts_ms < day.end_ms]
             state.later.extend(d for d in injected if d.ts_ms >= day.end_ms)
             merged = sorted(settled + today, key=_TS)
@@ -207,7 +209,8 @@ _REMOTE = frozenset({"online", "mobile", "thirdparty"})
 def _inflate(drafts: list[Draft], state: CustomerState, day: Day, rng: random.Random) -> None:
     """Turn a share of a compromised customer's remote purchases into the fraudster's."""
     leak = state.compromise
-    assert leak is not None
+    if leak is None:
+        return
     if day.index > leak.last_day:
         state.compromise = None
         return

@@ -17,13 +17,13 @@ import itertools
 import math
 import random
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from simulator import counterparties as cp
 from simulator.counterparties import Counterparty
 from simulator.devices import Device, new_computer, new_phone
 from simulator.errors import SimulatorError
-from simulator.geography import HOME_CITIES, City
+from simulator.geography import HOME_CITIES, City, near
 from simulator.ids import TokenMinter, account_id, customer_id
 from simulator.merchants import Merchant, MerchantDirectory, Terminal, build_merchants
 from simulator.segments import SEGMENTS, BillSpec, Segment, weighted
@@ -85,6 +85,13 @@ class Customer:
     dormant: bool = False
     #: An account abroad the customer sometimes pays (tuition, family, a supplier).
     overseas: Counterparty | None = None
+    #: ``customer_id`` as bytes: the Kafka key of every event of this customer.
+    key: bytes = b""
+    #: Where in the home city the customer lives.
+    lat: float = 0.0
+    lon: float = 0.0
+    #: ``bills`` by their day of the month, for the daily loop.
+    bills_by_day: Mapping[int, tuple[ScheduledBill, ...]] = field(default_factory=dict)
 
     def counterparties(self) -> Iterator[Counterparty]:
         """Every account this customer legitimately sends money to or gets it from."""
@@ -185,10 +192,11 @@ def _customer(
         choices = merchants.in_city(home, category)
         favourites[category] = tuple(rng.sample(choices, min(_FAVOURITES, len(choices))))
 
+    home_at = near(home, rng)
     activity = rng.uniform(0.7, 1.3)
     fixed = sum(b.cents for b in bills) / 100
     budget = max(income - fixed, 0.15 * income) * rng.uniform(0.55, 0.85) / MONTH_DAYS
-    nominal = segment.daily_spend_at_scale_one() * activity
+    nominal = _NOMINAL_SPEND[segment.name] * activity
     spend_scale = min(5.0, max(0.1, budget / nominal)) if nominal > 0 else 1.0
     frequency = math.sqrt(spend_scale)
     rates = [h.per_day * activity * (frequency if h.spending else 1.0) for h in segment.habits]
@@ -221,7 +229,17 @@ def _customer(
         weekend_rates=_cumulative(weekend),
         dormant=rng.random() < DORMANT_SHARE,
         overseas=cp.abroad(minter, rng, cp.USUAL_ABROAD),
+        key=customer_id(index).encode("ascii"),
+        lat=home_at[0],
+        lon=home_at[1],
+        bills_by_day={
+            d: tuple(b for b in bills if b.day == d) for d in sorted({b.day for b in bills})
+        },
     )
+
+
+#: Each segment's everyday spending per day at scale one, computed once.
+_NOMINAL_SPEND: Mapping[str, float] = {s.name: s.daily_spend_at_scale_one() for s in SEGMENTS}
 
 
 def _cumulative(rates: list[float]) -> tuple[float, tuple[float, ...]]:

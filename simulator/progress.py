@@ -57,6 +57,7 @@ def with_progress(
                 rate = count / max(bar.format_dict["elapsed"], 1e-9)
                 bar.set_postfix_str(f"{count:,} events, {rate:,.0f} ev/s", refresh=False)
         bar.update(total - done)
-        bar.set_postfix_str(f"{count:,} events")
+        rate = count / max(bar.format_dict["elapsed"], 1e-9)
+        bar.set_postfix_str(f"{count:,} events, {rate:,.0f} ev/s")
     finally:
         bar.close()

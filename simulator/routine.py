@@ -63,12 +63,10 @@ class Routine:
         out: list[Draft] = []
         if customer.payday and customer.payday in day.paydays:
             out.append(self._income(customer, day, rng))
-        dom = day.date.day
-        for bill in customer.bills:
-            if bill.day == dom:
-                draft = self._bill(bill, customer, state, day, rng)
-                if draft is not None:
-                    out.append(draft)
+        for bill in customer.bills_by_day.get(day.date.day, ()):
+            draft = self._bill(bill, customer, state, day, rng)
+            if draft is not None:
+                out.append(draft)
         # One Poisson draw for the whole day, each event then given to a habit
         # in proportion to its rate: the same law as one draw per habit, and
         # much cheaper when most habits fire less than once a day.
@@ -344,13 +342,14 @@ def _habit_cents(habit: Habit, customer: Customer, rng: random.Random) -> int:
 
 def _time_of_day(hours: Hours, rng: random.Random) -> int:
     """Milliseconds after local midnight, within one of the habit's windows."""
-    u = rng.random()
     window = hours[-1]
-    for candidate in hours:
-        u -= candidate[2]
-        if u < 0.0:
-            window = candidate
-            break
+    if len(hours) > 1:
+        u = rng.random()
+        for candidate in hours:
+            u -= candidate[2]
+            if u < 0.0:
+                window = candidate
+                break
     start, end, _ = window
     return int((start + (end - start) * rng.random()) * HOUR_MS)
 

@@ -30,7 +30,12 @@ _OFFICE: Hours = ((9.0, 17.0, 1.0),)
 
 
 def weighted(pairs: Weighted, rng: random.Random) -> str:
-    """One item of ``pairs`` drawn by its weight (weights sum to 1)."""
+    """One item of ``pairs`` drawn by its weight (weights sum to 1).
+
+    A single item is returned without a draw: most habits have one channel.
+    """
+    if len(pairs) == 1:
+        return pairs[0][0]
     u = rng.random()
     for item, weight in pairs:
         u -= weight

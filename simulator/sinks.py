@@ -122,7 +122,8 @@ class JsonlSink:
                 held = self._held
                 if wire.label is not None:
                     held.push(wire.label_ms, wire.label)
-                if held:
+                heap = held.heap
+                if heap and heap[0][0] <= wire.ts_ms:
                     self._write_labels(held.due(wire.ts_ms))
         except OSError as exc:
             msg = f"writing event {self.transactions + 1} to {self._name} failed: {exc}"
@@ -212,7 +213,8 @@ class KafkaSink:
         held = self._held
         if wire.label is not None:
             held.push(wire.label_ms, wire.key + b"\0" + wire.label)
-        if held:
+        heap = held.heap
+        if heap and heap[0][0] <= wire.ts_ms:
             self._produce_labels(held.due(wire.ts_ms))
         self._since_poll += 1
         if self._since_poll >= self.POLL_EVERY:

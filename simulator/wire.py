@@ -11,25 +11,29 @@ the test suite holds the two to byte equality over whole runs.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
 from datetime import timedelta
+from typing import NamedTuple
 
 import orjson
 
 from riskwatch.contracts import ts_to_ms
 from simulator.days import EPOCH
 from simulator.events import CREDIT_KINDS, Draft, SimulatedEvent
-from simulator.ids import txn_id
 from simulator.scenarios import SCENARIOS
 
+#: What may be spliced into the JSON unescaped: ids, tags, currency codes.
+_PLAIN = re.compile(r"[A-Za-z0-9_-]*")
 
-@dataclass(frozen=True, slots=True)
-class WireEvent:
+
+class WireEvent(NamedTuple):
     """One event as bytes: the Kafka key, the transaction, the label if any.
 
     ``ts_ms`` is the transaction's event time and ``label_ms`` the label's
     (when it becomes known), so sinks can release labels in their own time
-    order; ``channel`` lets a sink route by channel without parsing.
+    order; ``channel`` lets a sink route by channel without parsing. A
+    named tuple, not a dataclass: one is made per event, and a tuple is
+    several times cheaper to make than a frozen dataclass.
     """
 
     key: bytes
@@ -60,12 +64,18 @@ class WireFormatter:
     shares one, and formatting a date is the slow part.
     """
 
-    __slots__ = ("_currency", "_days", "_labels", "_tag")
+    __slots__ = ("_currency", "_days", "_kinds", "_labels", "_tag")
 
     def __init__(self, tag: str, currency: str) -> None:
         self._tag = tag
         self._currency = currency
         self._days: dict[int, str] = {}
+        self._kinds: dict[tuple[str, str], str] = {}
+        if not _PLAIN.fullmatch(tag + currency):
+            msg = (
+                f"run tag {tag!r} and currency {currency!r} must be plain ASCII letters and digits"
+            )
+            raise ValueError(msg)
         self._labels = {name: scenario.label for name, scenario in SCENARIOS.items()}
 
     def iso(self, ts_ms: int) -> str:
@@ -82,28 +92,41 @@ class WireFormatter:
         seconds, millis = divmod(rest, 1000)
         return f"{prefix}{hours:02d}:{minutes:02d}:{seconds:02d}.{millis:03d}Z"
 
+    def _kind_fragment(self, channel: str, kind: str) -> str:
+        direction = "credit" if kind in CREDIT_KINDS else "debit"
+        fragment = orjson.dumps({"channel": channel, "direction": direction, "kind": kind})
+        text = fragment[1:-1].decode() + ","
+        self._kinds[(channel, kind)] = text
+        return text
+
     def format(self, n: int, draft: Draft) -> WireEvent:
-        customer = draft.customer
-        kind = draft.kind
-        cents = draft.cents
-        ident = txn_id(self._tag, n)
-        ts = self.iso(draft.ts_ms)
-        record = {
-            "txn_id": ident,
-            "ts": ts,
-            "customer_id": customer.customer_id,
-            "account_id": customer.account_id,
-            "channel": draft.channel,
-            "direction": "credit" if kind in CREDIT_KINDS else "debit",
-            "kind": kind,
-            "amount": f"{cents // 100}.{cents % 100:02d}",
-            "currency": self._currency,
-            **draft.extras,
-        }
-        key = customer.customer_id.encode("utf-8")
+        customer, kind, cents, ts_ms = draft.customer, draft.kind, draft.cents, draft.ts_ms
+        ident = f"T{self._tag}-{n:010d}"  # simulator.ids.txn_id, inlined
+        day, rest = divmod(ts_ms, 86_400_000)
+        prefix = self._days.get(day)
+        if prefix is None:
+            prefix = self.iso(day * 86_400_000)[:11]
+        hours, rest = divmod(rest, 3_600_000)
+        minutes, rest = divmod(rest, 60_000)
+        seconds, millis = divmod(rest, 1000)
+        ts = f"{prefix}{hours:02d}:{minutes:02d}:{seconds:02d}.{millis:03d}Z"  # self.iso, inlined
+        # The fixed part of the record is spliced from cached fragments, only the
+        # optional fields go through orjson: the bytes are those of
+        # orjson.dumps(record) (the test suite holds the two equal), in half the time.
+        what = self._kinds.get((draft.channel, kind))
+        if what is None:
+            what = self._kind_fragment(draft.channel, kind)
+        head = (
+            f'{{"txn_id":"{ident}","ts":"{ts}","customer_id":"{customer.customer_id}",'
+            f'"account_id":"{customer.account_id}",{what}'
+            f'"amount":"{cents // 100}.{cents % 100:02d}","currency":"{self._currency}"'
+        ).encode()
+        extras = draft.extras
+        txn = head + b"," + orjson.dumps(extras)[1:] if extras else head + b"}"
+        key = customer.key
         scenario = draft.scenario
         if scenario is None:
-            return WireEvent(key, orjson.dumps(record), None, draft.ts_ms, 0, draft.channel)
+            return WireEvent(key, txn, None, ts_ms, 0, draft.channel)
         label = orjson.dumps(
             {
                 "txn_id": ident,
@@ -114,6 +137,4 @@ class WireFormatter:
                 "scenario": scenario,
             }
         )
-        return WireEvent(
-            key, orjson.dumps(record), label, draft.ts_ms, draft.known_ms, draft.channel
-        )
+        return WireEvent(key, txn, label, ts_ms, draft.known_ms, draft.channel)

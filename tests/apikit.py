@@ -13,7 +13,10 @@ from alerts.api.app import create_app
 from alerts.desk import CaseDesk
 from alerts.labels import LabelTarget
 from alerts.policy import CasePolicy
+from alerts.queue import QueueQuery
 from tests.casekit import T0, StepClock, make_alert
+
+__all__ = ["T0", "Deployment", "QueueQuery", "app_for", "deploy", "deployment"]
 
 USERS = {"ana": "analyst", "cora": "compliance", "dan": "compliance", "root": "admin"}
 

@@ -86,7 +86,10 @@ BAD_RECORDS: list[tuple[bytes, str]] = [
 
 
 def redis_state(redis_url: str, namespace: str) -> dict[str, Any]:
-    """Every string, hash and sorted set of a namespace, keyed without it, so runs compare."""
+    """Every string, hash and sorted set of a namespace, keyed without it, so runs compare.
+
+    The pickled models (a string, with a snapshot generation) are left out.
+    """
     import redis
 
     client = redis.Redis.from_url(redis_url)
@@ -97,7 +100,8 @@ def redis_state(redis_url: str, namespace: str) -> dict[str, Any]:
         if kind == b"hash":
             out[name] = client.hgetall(key)
         elif kind == b"string":
-            out[name] = client.get(key)
+            if not name.startswith("{ml}:models"):
+                out[name] = client.get(key)
         else:
             out[name] = client.zrange(key, 0, -1, withscores=True)
     return out

@@ -204,3 +204,13 @@ def test_the_api_runs_on_postgresql_too(db_url: str, tmp_path: Path) -> None:
             )
             assert closed.json()["resolution"] == "false_positive"
             assert orjson.loads(d.labels_file.read_bytes())["label"] == "legit"
+
+
+def test_the_ui_answers_an_unknown_alert_with_a_page(
+    client: TestClient, deployment: Deployment
+) -> None:
+    client.cookies.set("riskwatch_token", deployment.tokens["ana"])
+    page = client.get("/ui/alerts/nope")
+    assert page.status_code == 404
+    assert page.headers["content-type"].startswith("text/html")
+    assert "no alert with id nope" in page.text

@@ -23,6 +23,7 @@ def test_the_rules_benchmark_reports_every_method(
     assert report["hits_per_event"] > 0, "the events must exercise the hit path"
     assert set(report["methods"]) == {"baseline", "engine", "folded_only", "eval_per_rule"}
     assert report["methods"]["baseline"]["ratio_to_baseline"] == 1.0
+    assert "us_per_hit" in report
     for method in report["methods"].values():
         assert method["us_per_event"] > 0
 

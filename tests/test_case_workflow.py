@@ -76,6 +76,16 @@ def test_replaying_a_batch_with_folds_duplicates_nothing(desk: CaseDesk) -> None
     assert (case["alert_count"], case["folded_count"]) == (1, 1)
 
 
+def test_a_batch_of_nothing_but_repeats_is_folded_into_the_stored_alert(desk: CaseDesk) -> None:
+    desk.store.write_alerts([make_alert(1, ts=T0)])
+
+    result = desk.store.write_alerts([make_alert(2, ts=T0 + timedelta(minutes=1))])
+
+    assert (result.alerts_inserted, result.alerts_folded) == (0, 1)
+    assert (_only_case(desk)["alert_count"], _only_case(desk)["folded_count"]) == (1, 1)
+    assert desk.store.alerted_txn_ids() == {"T1", "T2"}
+
+
 def test_a_rule_s_own_suppression_window_wins_over_the_default() -> None:
     policy = CasePolicy(fold_window_seconds=600)
     assert policy.fold_window(SimpleNamespace(suppress_seconds=30)) == timedelta(seconds=30)

@@ -5,7 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import numpy as np
 import orjson
+import pytest
 from bytewax.testing import TestingSource, run_main
 
 from alerts.metrics import PipelineMetrics
@@ -36,9 +38,11 @@ def test_the_flow_records_every_transactions_scores_once(
     lines = [orjson.loads(line) for line in scores.read_bytes().splitlines()]
     assert sorted(r["txn_id"] for r in lines) == sorted(r["txn_id"] for r in records)
     assert all(set(r) == {"txn_id", "customer_id", "ts", "risk", "models"} for r in lines)
-    assert all("half_space_trees" in r["models"] for r in lines)
-    # The scores are the ones the alerts were raised on.
-    risk = {r["txn_id"]: r["risk"] for r in lines}
+    assert all(
+        {"half_space_trees", "online_logistic_regression"} <= set(r["models"]) for r in lines
+    )
+    # The scores are the ones the alerts were raised on (alerts show a tenth).
+    risk = {r["txn_id"]: round(r["risk"], 1) for r in lines}
     alerts = stored_alerts(settings.database_url)
     assert alerts
     assert all(risk[a["txn_id"]] == a["score"] for a in alerts)
@@ -46,6 +50,23 @@ def test_the_flow_records_every_transactions_scores_once(
     assert {t for t, r in risk.items() if r >= threshold} == {a["txn_id"] for a in alerts}
     table = read_scores(score_files(scores))
     assert (len(table), table.duplicates) == (len(records), 0)
+
+
+def test_scores_of_a_model_first_seen_later_are_missing_before(tmp_path: Path) -> None:
+    path = tmp_path / "scores.jsonl"
+    records = [
+        {"txn_id": "T1", "risk": 10.0, "models": {}},
+        {"txn_id": "T2", "risk": 20.0, "models": {"m": 0.5}},
+        {"txn_id": "T1", "risk": 99.0, "models": {"m": 0.9}},  # a replay: first score kept
+        {"txn_id": "T3", "risk": 30.0, "models": {}},
+    ]
+    path.write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in records))
+    table = read_scores([path])
+    assert table.txn_ids == ["T1", "T2", "T3"]
+    assert table.duplicates == 1
+    assert table.columns["risk"].tolist() == [10.0, 20.0, 30.0]
+    m = table.columns["model:m"]
+    assert np.isnan(m[0]) and m[1] == 0.5 and np.isnan(m[2])
 
 
 def test_instances_split_on_long_gaps_and_delay_runs_to_the_first_alert() -> None:
@@ -80,15 +101,21 @@ def test_handbook_evaluation_scores_every_transaction_and_reports_the_protocol(
 
     assert evaluation.transactions > 5000
     assert (evaluation.scored, evaluation.unscored) == (evaluation.transactions, 0)
-    assert evaluation.summary.dead_lettered == 0
-    assert set(evaluation.results) == {"risk", "model:half_space_trees"}
+    assert evaluation.run.summary.dead_lettered == 0
+    assert set(evaluation.results) == {
+        "risk",
+        "model:half_space_trees",
+        "model:online_logistic_regression",
+    }
+    assert evaluation.labels_fed_to_flow
     for result in evaluation.results.values():
         assert len(result.weeks) == 4
         assert all(w.transactions > 0 for w in result.weeks)
         assert all(0.0 <= m <= 1.0 for m in result.mean)
     report = handbook_eval.report_json(evaluation)
     assert report["run"]["scored"] == evaluation.transactions
-    assert report["labels_fed_to_flow"] is False
+    assert report["labels_fed_to_flow"] is True
+    assert report["run"]["monitor_cpu_seconds"] > 0
     table = handbook_eval.report_table(evaluation)
     assert "Handbook xgboost_50_trees_lr_0.3_depth_3" in table
     assert "0.872 ± 0.011" in table
@@ -98,8 +125,9 @@ def test_channels_evaluation_matches_the_case_store(tmp_path: Path) -> None:
     config = SimulationConfig(seed=4, customers=200, days=3, rates=dict.fromkeys(SCENARIOS, 0.02))
     evaluation = channels_eval.evaluate_channels(config, load_settings(), tmp_path / "ch")
 
-    assert evaluation.transactions == evaluation.summary.processed
-    assert evaluation.alerts == evaluation.summary.alerts_in_store
+    assert evaluation.transactions == evaluation.run.summary.processed
+    summary = evaluation.run.summary
+    assert evaluation.alerts == summary.alerts == summary.alerts_in_store + summary.alerts_folded
     assert evaluation.scenarios, "the simulator injects fraud at its default rates"
     positives = [r for r in evaluation.scenarios if r.label in channels_eval.POSITIVE]
     assert evaluation.true_alerts == sum(r.alerted for r in positives)
@@ -111,7 +139,9 @@ def test_channels_evaluation_matches_the_case_store(tmp_path: Path) -> None:
     assert "per 1,000" in channels_eval.report_table(evaluation)
 
 
-def test_evaluate_command_writes_its_report(tmp_path: Path, monkeypatch) -> None:
+def test_evaluate_command_writes_its_report(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.chdir(tmp_path)
     code = cli.main(
         ["evaluate", "--mode", "channels", "--customers", "60", "--days", "2", "--seed", "3"]

@@ -285,3 +285,20 @@ def test_a_bare_off_mode_means_off_not_false() -> None:
     pack = parse_pack(text, "packs/broken.yaml", VOCABULARY)
     assert [r.mode for r in pack.rules] == ["off", "active"]
     assert [r.id for r in RuleEngine([pack]).rules] == ["bad_rule"]
+
+
+def test_outcomes_are_counted_per_batch_no_hits_included(engine: RuleEngine) -> None:
+    from rules.engine import count_outcomes
+
+    quiet = engine.evaluate(features())
+    burst = engine.evaluate(features(amount=900.0, debit_count_1h=5.0, debit_sum_1h=3000.0))
+    broken = features()
+    del broken["debit_sum_24h"]
+    failed = engine.evaluate(broken)
+    counts = count_outcomes([quiet, burst, failed, quiet])
+    assert counts[("card_spend_burst", "active", "hit")] == 1
+    assert counts[("card_spend_burst", "active", "no_hit")] == 3
+    assert counts[("outflow_far_above_inflow_24h", "active", "error")] == 1
+    assert counts[("outflow_far_above_inflow_24h", "active", "no_hit")] == 3
+    assert sum(counts.values()) == 4 * len(engine.rules)
+    assert [o.status for o in burst.outcomes if o.rule.id == "card_spend_burst"] == ["hit"]

@@ -16,7 +16,7 @@ from rules.backtest import read_positives, run_backtest
 from rules.pack import pack_path
 from rules.runtime import engine_from_settings
 from simulator import JsonlSink, SimulationConfig, simulate_wire, write_events
-from tests.flowkit import settings_for_test
+from tests.flowkit import everyday_traffic, settings_for_test, txn, write_jsonl
 
 
 @pytest.fixture(scope="module")
@@ -61,16 +61,16 @@ def test_the_backtest_counts_what_the_monitor_sees(
     file_settings = settings.replace(input={"source": "file", "paths": [transactions]})
     run_main(get_flow(file_settings, metrics))
     registry = metrics.registry
+
+    def monitor_count(rule_id: str, mode: str, outcome: str) -> float:
+        labels = {"rule": rule_id, "mode": mode, "outcome": outcome}
+        return registry.get_sample_value("riskwatch_rule_outcomes_total", labels) or 0
+
     for rule in report.rules:
-        seen = sum(
-            registry.get_sample_value(
-                "riskwatch_rule_outcomes_total",
-                {"rule": rule.rule_id, "mode": rule.mode, "outcome": outcome},
-            )
-            or 0
-            for outcome in ("hit", "suppressed")
-        )
-        assert rule.hits == seen, rule.rule_id
+        # Alerts are the hits the monitor let through; the rest it suppressed.
+        assert rule.alerts == monitor_count(rule.rule_id, rule.mode, "hit"), rule.rule_id
+        suppressed = monitor_count(rule.rule_id, rule.mode, "suppressed")
+        assert rule.hits - rule.alerts == suppressed, rule.rule_id
 
     assert report.events == len(transactions.read_bytes().splitlines())
     assert report.positives == len(read_positives(traffic / "labels.jsonl")) > 0
@@ -118,3 +118,22 @@ def test_rules_test_lints_and_fails_on_a_broken_pack(
     assert "ok   foundation@2" in printed
     assert "FAIL" in printed and "rule 'night_cash_withdrawal'" in printed
     assert "'hour' is not callable" in printed or "only these functions" in printed
+
+
+def test_bad_records_are_counted_and_bad_labels_named(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    traffic = write_jsonl(
+        tmp_path / "t.jsonl",
+        [orjson.dumps(r) for r in everyday_traffic(customers=2, per_customer=3)]
+        + [b'{"txn_id": "T1", ', orjson.dumps(txn(99, "C001", 5, amount="-3.00"))],
+    )
+    labels = write_jsonl(tmp_path / "l.jsonl", [b'{"txn_id": "T000001", "label": "fraud"}'])
+    args = ["rules", "backtest", "foundation", "--input", str(traffic)]
+    assert main([*args, "--labels", str(labels)]) == 1
+    assert f"{labels}:1: not a label" in capsys.readouterr().err
+
+    assert main(args) == 0
+    printed = capsys.readouterr().out
+    assert "backtest over 6 transactions" in printed
+    assert "invalid_amount: 1, invalid_json: 1" in printed

@@ -127,13 +127,13 @@ CASES: list[tuple[str, dict[str, Any], dict[str, Any]]] = [
     ),
     (
         "fan_in",
-        {**TRANSFER_IN, "amount": 5000.0, "distinct_senders_24h": 12.0, "credit_sum_24h": 60000.0},
-        {**TRANSFER_IN, "amount": 5000.0, "distinct_senders_24h": 9.0, "credit_sum_24h": 90000.0},
+        {**TRANSFER_IN, "amount": 1500.0, "distinct_senders_24h": 8.0, "credit_sum_24h": 10000.0},
+        {**TRANSFER_IN, "amount": 1500.0, "distinct_senders_24h": 7.0, "credit_sum_24h": 90000.0},
     ),
     (
         "fan_out",
-        {**TRANSFER_OUT, "amount": 5000.0, "distinct_recipients_24h": 10.0, "debit_sum_24h": 5e4},
-        {**TRANSFER_OUT, "amount": 5000.0, "distinct_recipients_24h": 10.0, "debit_sum_24h": 4e4},
+        {**TRANSFER_OUT, "amount": 3000.0, "distinct_recipients_24h": 8.0, "debit_sum_24h": 2e4},
+        {**TRANSFER_OUT, "amount": 3000.0, "distinct_recipients_24h": 8.0, "debit_sum_24h": 19999},
     ),
     (
         "dormant_reactivation",

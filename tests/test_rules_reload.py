@@ -159,3 +159,33 @@ def test_the_running_flow_swaps_packs_between_batches(
     assert all(hit["version"] == 2 for a in alerts for hit in a["rules"])
     reloads = metrics.registry.get_sample_value("riskwatch_rule_reloads_total", {"outcome": "ok"})
     assert reloads == 1
+
+
+def test_rules_reload_validates_then_signals_the_monitors(
+    redis_url: str,
+    key_prefix: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from riskwatch.cli import main
+    from rules.reload import reload_signal_key
+
+    client = redis.Redis.from_url(redis_url)
+    monkeypatch.setenv("REDIS_URL", redis_url)
+    monkeypatch.setenv("RISKWATCH_REDIS__NAMESPACE", key_prefix)
+    monkeypatch.setenv("RISKWATCH_DETECTION__RULE_PARAMS", '{"large_cash_threshold": 30000}')
+    assert main(["rules", "reload"]) == 0
+    assert client.get(reload_signal_key(key_prefix)) == b"1"
+    assert "validated card_fraud@1,aml@2" in capsys.readouterr().out
+    # One pack alone lints with overrides meant for another pack.
+    assert main(["rules", "test", "card_fraud"]) == 0
+
+    monkeypatch.setenv("RISKWATCH_DETECTION__RULE_PARAMS", '{"large_cash_treshold": 30000}')
+    assert main(["rules", "reload"]) == 1, "a typo in an override: nothing is signalled"
+    assert client.get(reload_signal_key(key_prefix)) == b"1"
+    assert "not reloaded" in capsys.readouterr().err
+
+    monkeypatch.delenv("REDIS_URL")
+    monkeypatch.delenv("RISKWATCH_DETECTION__RULE_PARAMS")
+    assert main(["rules", "reload"]) == 2
+    assert "no Redis configured" in capsys.readouterr().err

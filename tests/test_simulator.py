@@ -11,7 +11,6 @@ from __future__ import annotations
 import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -19,7 +18,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from riskwatch.contracts import CHANNELS, REQUIRED_FIELDS, Transaction
+from riskwatch.contracts import CHANNELS, REQUIRED_FIELDS
 from simulator import (
     SCENARIOS,
     ConfigError,
@@ -47,13 +46,6 @@ ID = re.compile(r"[A-Za-z0-9_-]{1,40}")
 CREDITS = {"salary", "pension", "transfer_in", "cash_deposit", "refund"}
 
 
-@dataclass(frozen=True)
-class Incident:
-    customer_id: str
-    scenario: str
-    txns: tuple[Transaction, ...]
-
-
 @pytest.fixture(scope="module")
 def fraud_run() -> list[SimulatedEvent]:
     return list(simulate(FRAUD))
@@ -62,39 +54,6 @@ def fraud_run() -> list[SimulatedEvent]:
 @pytest.fixture(scope="module")
 def months_run() -> list[SimulatedEvent]:
     return list(simulate(MONTHS))
-
-
-@pytest.fixture(scope="module")
-def incidents(fraud_run: list[SimulatedEvent]) -> list[Incident]:
-    """Labelled transactions grouped into attacks: same customer and scenario, <2 h apart."""
-    by_key: dict[tuple[str, str], list[Transaction]] = defaultdict(list)
-    for event in fraud_run:
-        if event.label is not None:
-            assert event.label.scenario is not None
-            by_key[(event.txn.customer_id, event.label.scenario)].append(event.txn)
-    out = []
-    for (customer_id, scenario), txns in by_key.items():
-        group = [txns[0]]
-        for txn in txns[1:]:
-            if txn.ts - group[-1].ts > timedelta(hours=2):
-                out.append(Incident(customer_id, scenario, tuple(group)))
-                group = []
-            group.append(txn)
-        out.append(Incident(customer_id, scenario, tuple(group)))
-    return out
-
-
-def _of(incidents: Iterable[Incident], scenario: str) -> list[Incident]:
-    found = [i for i in incidents if i.scenario == scenario]
-    assert found, f"no {scenario} in the run"
-    return found
-
-
-def _earlier(events: list[SimulatedEvent], incident: Incident) -> list[Transaction]:
-    first = incident.txns[0]
-    return [
-        e.txn for e in events if e.txn.customer_id == incident.customer_id and e.txn.ts < first.ts
-    ]
 
 
 def _write(events: Iterable[SimulatedEvent | WireEvent], directory: Path) -> tuple[bytes, bytes]:

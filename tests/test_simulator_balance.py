@@ -14,7 +14,7 @@ from decimal import Decimal
 import pytest
 
 from simulator import SCENARIOS, SimulatedEvent, SimulationConfig, population_of, simulate
-from simulator.geography import LOCAL_TZ
+from simulator.geography import LOCAL_TZ, distance_km
 
 RATES = {name: 0.003 for name in SCENARIOS}
 #: Two months from Monday 5 January: February is covered whole.
@@ -79,3 +79,12 @@ def test_income_follows_the_segment(run: list[SimulatedEvent]) -> None:
             assert income in got, customer.customer_id
         else:  # business receipts: platform settlements and cash takings
             assert got & {"transfer_in", "cash_deposit"}, customer.customer_id
+
+
+def test_customers_live_in_their_home_city() -> None:
+    customers = population_of(CONFIG).customers
+    for customer in customers:
+        km = distance_km(customer.lat, customer.lon, customer.home.lat, customer.home.lon)
+        assert km < 40, (customer.customer_id, km)
+    assert len({c.home.code for c in customers}) >= 6
+    assert len({c.segment.name for c in customers}) == 4

@@ -8,6 +8,8 @@ check of the pacing on a shared, busy machine, not a benchmark.
 
 from __future__ import annotations
 
+import io
+import sys
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -18,6 +20,7 @@ import pytest
 from riskwatch.cli import main
 from simulator import ConfigError, SimulationConfig, simulate_wire
 from simulator.pacing import Clock, ReplayStats, at_rate, replay
+from simulator.progress import with_progress
 
 #: How late a replayed line may leave, on a loaded machine.
 LATE = 0.15
@@ -131,3 +134,38 @@ def test_the_simulate_command_is_deterministic(tmp_path: Path) -> None:
         first, second = ((tmp_path / d / name).read_bytes() for d in "ab")
         assert first == second and first
     assert main([*args[:-1], "nonsense", "--out", str(tmp_path / "c")]) == 2
+
+
+def test_the_handbook_mode_writes_labelled_pos_traffic(tmp_path: Path) -> None:
+    pytest.importorskip("simulator.handbook", reason="the Handbook mode has not landed yet")
+    args = ["simulate", "--mode", "handbook", "--customers", "50", "--days", "3", "--quiet"]
+    assert main([*args, "--out", str(tmp_path)]) == 0
+    txns = [orjson.loads(line) for line in (tmp_path / "transactions.jsonl").read_bytes().split()]
+    assert txns and {t["channel"] for t in txns} == {"pos"}
+    labels = (tmp_path / "labels.jsonl").read_bytes().split()
+    assert len(labels) < len(txns)
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_progress_bar_shows_rate_and_eta_on_a_terminal_only(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    config = SimulationConfig(seed=4, customers=30, days=2)
+    start, end = int(config.start.timestamp() * 1000), int(config.end.timestamp() * 1000)
+    terminal = _Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    events = list(with_progress(simulate_wire(config), start, end, every=10))
+    assert events == list(simulate_wire(config))  # passed through unchanged
+    shown = terminal.getvalue()
+    assert "days" in shown and "ev/s" in shown and "<" in shown  # progress, rate, ETA
+    piped = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", piped)
+    list(with_progress(simulate_wire(config), start, end, every=10))
+    assert piped.getvalue() == ""
+    monkeypatch.setattr(sys, "stderr", terminal := _Terminal())
+    list(with_progress(simulate_wire(config), start, end, every=10, quiet=True))
+    assert terminal.getvalue() == ""

@@ -295,7 +295,9 @@ def test_high_risk_transfers_are_round_and_go_abroad(incidents: dict[str, list[I
     for incident in _of(incidents, "high_risk_transfers"):
         for txn in incident.txns:
             assert txn.kind == "transfer_out"
-            assert txn.country in HIGH_RISK_COUNTRIES
+            assert (txn.counterparty_bank or "")[5:] in HIGH_RISK_COUNTRIES  # INTL-<country>
+            if txn.channel != "counter":  # a branch's own country is on counter records
+                assert txn.country in HIGH_RISK_COUNTRIES
             assert txn.amount % 10_000 == 0
 
 

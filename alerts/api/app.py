@@ -21,10 +21,11 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from alerts.api.routes import router
+from alerts.api.ui import error_page
 from alerts.api.ui import router as ui_router
 from alerts.desk import CaseDesk
 from alerts.errors import (
@@ -88,9 +89,11 @@ def create_app(desk: CaseDesk, *, label_retry_seconds: float | None = None) -> F
 
 
 def _handler(status: int) -> Any:
-    async def handle(_request: Request, exc: Exception) -> JSONResponse:
+    async def handle(request: Request, exc: Exception) -> Response:
         if status >= 500:
             logger.error("case store error: %s", exc)
+        if request.url.path.startswith("/ui/"):
+            return error_page(request, status, str(exc))
         return JSONResponse({"detail": str(exc)}, status_code=status)
 
     return handle

@@ -24,7 +24,7 @@ from alerts.api.auth import ANY_ROLE, AUDITORS, CASE_WORKERS, COMPLIANCE, COOKIE
 from alerts.api.chart import income_expenditure_svg
 from alerts.api.models import QueueParams
 from alerts.casefile import daily_flows
-from alerts.errors import InvalidAction
+from alerts.errors import CaseStoreError, InvalidAction
 from alerts.queue import SORTS, QueueQuery
 from alerts.schema import CASE_STATUSES, SEVERITIES
 from alerts.str_report import build_str, write_str_csv, write_str_json
@@ -61,6 +61,23 @@ def _page(
         error=request.query_params.get("error"),
     )
     return templates.TemplateResponse(request, name, context, status_code=status)
+
+
+def error_page(request: Request, status: int, detail: str) -> Response:
+    """An error from the store (an unknown case, a database outage) as a page."""
+    titles = {404: "Not found", 409: "Not allowed now", 503: "Database unavailable"}
+    try:
+        user = _user(request)
+    except CaseStoreError:  # the database is what failed; show the page without a user
+        user = None
+    return _page(
+        request,
+        "error.html",
+        user,
+        status,
+        title=titles.get(status, "Error"),
+        detail=detail,
+    )
 
 
 def _forbidden(request: Request, user: User, roles: tuple[str, ...]) -> Response:

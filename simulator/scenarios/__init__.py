@@ -74,7 +74,7 @@ DEFAULT_RATES: Mapping[str, float] = {
     "fan_out": 0.0002,
     "dormant_reactivation": 0.004,
     "high_risk_transfers": 0.0005,
-    "shopping_festival": 0.0003,
+    "shopping_festival": 0.0002,
     "year_end_bonus": 0.0005,
     "travel_abroad": 0.0005,
     "rent_day": 0.0006,

@@ -19,6 +19,9 @@ customer is usually in on it.
 * ``high_risk_transfers``: 1–4 round-amount transfers to accounts in
   high-risk jurisdictions over up to three days, from the customer's own
   device.
+
+The customer's own transfers go from their phone or computer, or over the
+counter of their branch when they have neither.
 """
 
 from __future__ import annotations
@@ -63,10 +66,10 @@ def _debit(
     name: str,
     channel: str = "mobile",
 ) -> Draft:
-    device_id, ip = device if device is not None else (None, None)
-    if device_id is None:
-        channel = "online"
-    extras = channels.remote(device_id, ip, party=party)
+    if device is None:  # no phone or computer: over the counter of their branch
+        extras = channels.counter(customer.branch, payee=party)
+        return Draft(ts, customer, "counter", "transfer_out", cents, extras, name, False)
+    extras = channels.remote(*device, party=party)
     return Draft(ts, customer, channel, "transfer_out", cents, extras, name, False)
 
 

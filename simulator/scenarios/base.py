@@ -28,7 +28,6 @@ from simulator.events import Draft
 from simulator.geography import FOREIGN_CITIES, HOME_CITIES
 from simulator.ids import TokenMinter
 from simulator.population import Customer, Population
-from simulator.segments import Weighted
 from simulator.state import CustomerState, Reissue
 
 T = TypeVar("T")
@@ -96,15 +95,6 @@ class Scenario(Protocol):
 
 def one(items: Sequence[T], rng: random.Random) -> T:
     return items[int(rng.random() * len(items))]
-
-
-def pick(pairs: Weighted, rng: random.Random) -> str:
-    u = rng.random()
-    for item, weight in pairs:
-        u -= weight
-        if u < 0.0:
-            return item
-    return pairs[-1][0]
 
 
 def attacker(target: Target, rng: random.Random) -> tuple[str, str]:

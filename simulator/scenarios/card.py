@@ -39,11 +39,10 @@ from simulator.scenarios.base import (
     log_uniform_cents,
     new_mule,
     one,
-    pick,
     split,
     spread,
 )
-from simulator.segments import Weighted
+from simulator.segments import Weighted, weighted
 from simulator.state import Compromise
 
 _PHYSICAL_LOOT: Weighted = (
@@ -82,7 +81,7 @@ class StolenCardSpree:
         if rng.random() < self.online_share:
             device_id, ip = attacker(target, rng)
             for ts in times:
-                merchant = one(merchants.online[pick(_ONLINE_LOOT, rng)], rng)
+                merchant = one(merchants.online[weighted(_ONLINE_LOOT, rng)], rng)
                 extras = channels.remote(device_id, ip, card_id=card, merchant=merchant)
                 cents = log_uniform_cents(self.amount, rng)
                 drafts.append(
@@ -91,7 +90,7 @@ class StolenCardSpree:
         else:
             city = away_from(customer.home, rng, self.abroad_share)
             for ts in times:
-                shops = merchants.in_city(city, pick(_PHYSICAL_LOOT, rng))
+                shops = merchants.in_city(city, weighted(_PHYSICAL_LOOT, rng))
                 merchant = one(shops or merchants.in_city(city, "electronics"), rng)
                 extras = channels.pos(card, merchant, one(merchant.terminals, rng))
                 cents = log_uniform_cents(self.amount, rng)
@@ -171,7 +170,7 @@ class CardTesting:
             )
             ts += int(rng.uniform(*self.gap_seconds) * 1000)
         ts += int(rng.uniform(*self.pause_minutes) * MINUTE_MS)
-        merchant = one(online[pick(_BIG_TICKET, rng)], rng)
+        merchant = one(online[weighted(_BIG_TICKET, rng)], rng)
         cents = log_uniform_cents(self.big, rng)
         extras = channels.remote(device_id, ip, card_id=card, merchant=merchant)
         drafts.append(Draft(ts, customer, "online", "purchase", cents, extras, self.name, False))

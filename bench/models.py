@@ -1,0 +1,163 @@
+"""Per-event cost of each model, as ratios to a trivial step on the same events.
+
+Run it with::
+
+    .venv/bin/python -m bench.models [--events N] [--repeat R] [--out PATH]
+
+The throughput goal (1.75 M transactions through the whole pipeline in
+under 10 minutes, i.e. 3,000 events/s for everything) leaves each model a
+budget of tens of microseconds. This measures, on the same synthetic feature
+dicts in the same process and run, the microseconds per event of:
+
+* ``baseline``: copying the numeric part of the feature dict (the least a model step does)
+* ``inputs``: :func:`detectors.supervised.model_inputs` (engineered, binned inputs)
+* ``classifier_score`` / ``classifier_learn``: the online logistic regression
+* ``anomaly``: HalfSpaceTrees score then learn
+* ``drift``: the ADWIN watch over the watched inputs and two scores
+* ``arf_score_learn``: River's adaptive random forest (10 trees) on the same
+  inputs, the alternative the classifier was chosen over (README, "Models")
+
+and reports each stage's ratio to the baseline, which moves when the code
+changes and much less when the shared machine is busy. Nothing asserts a
+speed. The JSON goes to stdout and ``--out``; a table to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import random
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import orjson
+from river import forest
+
+from detectors.anomaly import HalfSpaceTreesDetector
+from detectors.drift import DriftWatch
+from detectors.features import numeric_only
+from detectors.supervised import OnlineFraudClassifier, model_inputs
+
+DEFAULT_EVENTS = 20_000
+DEFAULT_REPEAT = 3
+DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "models.json"
+
+
+def _events(n: int, seed: int) -> list[tuple[dict[str, Any], bool]]:
+    rng = random.Random(seed)
+    out = []
+    for _ in range(n):
+        fraud = rng.random() < 0.01
+        amount = rng.uniform(230, 500) if fraud else rng.lognormvariate(3.5, 0.8)
+        count30 = float(rng.randint(1, 90))
+        features = {
+            "amount": amount,
+            "log_amount": math.log1p(amount),
+            "hour": rng.randint(0, 23),
+            "is_debit": 1.0,
+            "is_weekend": float(rng.random() < 0.28),
+            "is_night": float(rng.random() < 0.1),
+            "debit_count_1h": float(rng.randint(1, 3)),
+            "debit_sum_1h": amount,
+            "debit_count_24h": float(rng.randint(1, 6)),
+            "debit_sum_24h": amount * 2,
+            "credit_sum_24h": 0.0,
+            "debit_count_7d": float(rng.randint(1, 25)),
+            "debit_sum_7d": 700.0,
+            "debit_count_30d": count30,
+            "debit_sum_30d": count30 * 55.0,
+            "terminal_fraud_1d": float(fraud and rng.random() < 0.3),
+            "terminal_fraud_7d": float(fraud and rng.random() < 0.5) * 2,
+            "terminal_fraud_30d": float(fraud) * 3,
+            "merchant_fraud_7d": 0.0,
+        }
+        out.append((features, fraud))
+    return out
+
+
+def _time(
+    step: Callable[[dict[str, Any], bool], object], events: list[tuple[dict[str, Any], bool]]
+) -> float:
+    started = time.perf_counter()
+    for features, fraud in events:
+        step(features, fraud)
+    return (time.perf_counter() - started) / len(events) * 1e6
+
+
+def _stages(events: list[tuple[dict[str, Any], bool]], with_arf: bool) -> dict[str, float]:
+    clf = OnlineFraudClassifier(learning_rate=0.01, fraud_weight=1.0)
+    hst = HalfSpaceTreesDetector(n_trees=10, height=8, window_size=250, seed=42, quantile=0.995)
+    watch = DriftWatch(delta=0.002)
+    inputs = [model_inputs(f) for f, _ in events]
+    labelled = [(x, fraud) for x, (_, fraud) in zip(inputs, events, strict=True)]
+
+    def anomaly(f: dict[str, Any], _: bool) -> None:
+        hst.score_one(f)
+        hst.learn_one(f)
+
+    def drift(f: dict[str, Any], _: bool) -> None:
+        watch.update({"log_amount": f["log_amount"], "ratio": f["ratio"], "p": 0.1, "a": 0.5})
+
+    out = {
+        "baseline": _time(lambda f, _: numeric_only(f), events),
+        "inputs": _time(lambda f, _: model_inputs(f), events),
+        "classifier_learn": _time(clf.learn_inputs, labelled),
+        "classifier_score": _time(lambda x, _: clf.score_inputs(x), labelled),
+        "anomaly": _time(anomaly, events),
+        "drift": _time(drift, labelled),
+    }
+    if with_arf:
+        arf = forest.ARFClassifier(n_models=10, seed=1)
+
+        def arf_step(x: dict[str, Any], fraud: bool) -> None:
+            arf.predict_proba_one(x)
+            arf.learn_one(x, fraud)
+
+        out["arf_score_learn"] = _time(arf_step, labelled[: max(len(labelled) // 10, 100)])
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=DEFAULT_EVENTS)
+    parser.add_argument("--repeat", type=int, default=DEFAULT_REPEAT)
+    parser.add_argument("--no-arf", action="store_true", help="skip the slow forest stage")
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    args = parser.parse_args(argv)
+    events = _events(args.events, seed=1)
+    rounds = [_stages(events, not args.no_arf) for _ in range(args.repeat)]
+    stages = {name: statistics.median(r[name] for r in rounds) for name in rounds[0]}
+    base = stages["baseline"]
+    report = {
+        "events": args.events,
+        "repeat": args.repeat,
+        "us_per_event": {k: round(v, 2) for k, v in stages.items()},
+        "ratio_to_baseline": {k: round(v / base, 2) for k, v in stages.items()},
+        "models_events_per_second": round(
+            1e6
+            / (
+                stages["inputs"]
+                + stages["classifier_score"]
+                + stages["classifier_learn"]
+                + stages["anomaly"]
+                + stages["drift"]
+            )
+        ),
+    }
+    payload = orjson.dumps(report, option=orjson.OPT_INDENT_2)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_bytes(payload)
+    sys.stdout.write(payload.decode() + "\n")
+    sys.stderr.write(f"{'stage':<18}{'us/event':>10}{'x baseline':>12}\n")
+    for name, value in stages.items():
+        sys.stderr.write(f"{name:<18}{value:>10.1f}{value / base:>12.1f}\n")
+    sys.stderr.write(f"all models: {report['models_events_per_second']:,} events/s\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

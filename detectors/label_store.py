@@ -1,0 +1,212 @@
+"""Labels, the features transactions were scored with, and entity fraud counts, in Redis.
+
+The loop from labels back to the models, in event time:
+
+- Every scored transaction leaves a record in its shard's ``scored`` hash:
+  its event time, terminal, merchant and the classifier inputs it was scored
+  with, indexed by event time in the shard's ``due`` set.
+- A label (routed to its customer's shard) is *held* in the shard's ``held``
+  set until the shard's event-time watermark passes the label's ts; only then
+  is it joined to the record and handed to the model. So a label with ts T
+  can influence only transactions with ts >= T, whatever order the two
+  streams were read in.
+- A joined fraud label adds its ts to the fraud sets of the transaction's
+  terminal and merchant; transactions count the labels that had arrived by
+  their own event time (:data:`FRAUD_FEATURES`).
+- A transaction with no label by ``ts + horizon`` (watermark time) becomes a
+  *legitimate* example: the Handbook's label stream, like a bank's
+  chargebacks, carries only frauds. This is the implicit-legitimate rule.
+- ``legit`` labels (analyst dispositions) teach the model at once;
+  ``suspicious`` ones only take the transaction out of the implicit rule.
+
+The ML keys share one hash tag, ``{ml}``, so that a label's join and its
+terminal and merchant counts are one atomic Lua script in one Redis Cluster
+slot. Label traffic is small; the scored records hold at most ``horizon``
+of event time per shard.
+
+Per batch this is one pipeline: the previous batch's records, the new
+labels, the release script and the fraud counts (:meth:`LabelStore.exchange`).
+"""
+
+from __future__ import annotations
+
+import importlib.resources
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+import redis
+
+from detectors.state import StateUnavailable
+from riskwatch.contracts import Label, Transaction, ts_to_ms
+
+#: Label-driven entity features. ``E_fraud_W``: fraud labels that arrived
+#: within W before the transaction. ``E_risk_W``: those frauds over the
+#: entity's transactions whose outcome became known in the same W (labelled,
+#: or unlabelled past the horizon): the Handbook's delayed terminal risk.
+FRAUD_FEATURES = tuple(
+    f"{entity}_{stem}_{w}"
+    for entity in ("terminal", "merchant")
+    for stem in ("fraud", "risk")
+    for w in ("1d", "7d", "30d")
+)
+_WINDOWS = ("1d", "7d", "30d")
+_THIRTY_DAYS_MS = 30 * 86_400_000
+
+
+def _script(name: str) -> str:
+    return (importlib.resources.files("detectors") / name).read_text()
+
+
+@dataclass(frozen=True, slots=True)
+class ScoredRecord:
+    """What a transaction was scored with, kept for the label join."""
+
+    customer_id: str
+    txn_id: str
+    ts_ms: int
+    terminal_id: str | None
+    merchant_id: str | None
+    inputs: dict[str, float]
+
+    @property
+    def member(self) -> str:
+        return f"{self.customer_id}|{self.txn_id}"
+
+    def encode(self) -> bytes:
+        """``ts_ms|terminal|merchant|inputs-json``: the script reads the head without JSON."""
+        head = f"{self.ts_ms}|{self.terminal_id or ''}|{self.merchant_id or ''}|".encode()
+        return head + orjson.dumps(self.inputs)
+
+
+@dataclass(frozen=True, slots=True)
+class Example:
+    """A labelled example for the classifier: the inputs it was scored with."""
+
+    member: str
+    inputs: dict[str, float]
+    is_fraud: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Exchange:
+    """What one batch's round trip brought back."""
+
+    fraud_counts: list[dict[str, float]]
+    """Per transaction of the batch, in order: :data:`FRAUD_FEATURES`."""
+    examples: list[Example]
+    """Released labels joined to their records, then matured implicit legitimates."""
+    labels_released: int
+    labels_unmatched: int
+    """Released labels with no record: unknown transaction, or already joined (a duplicate)."""
+
+
+def _decode_record(raw: bytes) -> dict[str, float]:
+    inputs: dict[str, float] = orjson.loads(raw.split(b"|", 3)[3])
+    return inputs
+
+
+class LabelStore:
+    """One shard-batch's label join and fraud counts, in one pipeline."""
+
+    def __init__(self, client: redis.Redis, namespace: str, horizon_seconds: int) -> None:
+        self._client = client
+        self._namespace = namespace
+        self._horizon_ms = horizon_seconds * 1000
+        self._fraud_prefix = f"{namespace}:{{ml}}:fraud:"
+        self._join = client.register_script(_script("label_join.lua"))
+        self._counts = client.register_script(_script("fraud_counts.lua"))
+
+    def _keys(self, shard: str) -> list[str]:
+        base = f"{self._namespace}:{{ml}}:{shard}"
+        return [f"{base}:held", f"{base}:scored", f"{base}:due"]
+
+    def write_records(self, shard: str, records: Sequence[ScoredRecord]) -> None:
+        """Write scored records on their own (at a snapshot or the end of input)."""
+        if not records:
+            return
+        _, scored, due = self._keys(shard)
+        pipe = self._client.pipeline(transaction=False)
+        pipe.hset(scored, mapping={r.member: r.encode() for r in records})
+        pipe.zadd(due, {r.member: r.ts_ms for r in records})
+        try:
+            pipe.execute()
+        except redis.RedisError as exc:
+            msg = f"writing {len(records)} scored records of shard {shard} failed: {exc}"
+            raise StateUnavailable(msg) from exc
+
+    def exchange(
+        self,
+        shard: str,
+        records: Sequence[ScoredRecord],
+        labels: Sequence[Label],
+        release_upto_ms: int,
+        txns: Sequence[Transaction],
+    ) -> Exchange:
+        """Write records and labels, release what the watermark has passed, count frauds.
+
+        ``release_upto_ms`` is the shard's watermark: labels with ts up to it
+        are joined, and transactions up to it minus the horizon mature.
+        """
+        held, scored, due = self._keys(shard)
+        pipe = self._client.pipeline(transaction=False)
+        if records:
+            pipe.hset(scored, mapping={r.member: r.encode() for r in records})
+            pipe.zadd(due, {r.member: r.ts_ms for r in records})
+        if labels:
+            # NX: a duplicated label keeps its first ts.
+            entries = {
+                f"{lb.label}\n{lb.customer_id}|{lb.txn_id}": ts_to_ms(lb.ts) for lb in labels
+            }
+            pipe.zadd(held, entries, nx=True)
+        self._join(
+            keys=[held, scored, due],
+            args=[
+                release_upto_ms,
+                release_upto_ms - self._horizon_ms,
+                self._fraud_prefix,
+                release_upto_ms - _THIRTY_DAYS_MS - self._horizon_ms,
+                self._horizon_ms,
+            ],
+            client=pipe,
+        )
+        if txns:
+            args: list[str | int] = [self._fraud_prefix]
+            for txn in txns:
+                args.extend((txn.ts_ms, txn.terminal_id or "", txn.merchant_id or ""))
+            self._counts(keys=[held], args=args, client=pipe)
+        try:
+            replies = pipe.execute()
+        except redis.RedisError as exc:
+            msg = f"label join of shard {shard} ({len(txns)} transactions) failed: {exc}"
+            raise StateUnavailable(msg) from exc
+        counts = replies[-1] if txns else []
+        joined_labels, legit = replies[-2] if txns else replies[-1]
+        return self._decode(joined_labels, legit, counts, len(txns))
+
+    def _decode(self, joined: list[Any], legit: list[Any], counts: list[int], n: int) -> Exchange:
+        examples: list[Example] = []
+        released = unmatched = 0
+        for i in range(0, len(joined), 3):
+            verdict, member, record = joined[i].decode(), joined[i + 1].decode(), joined[i + 2]
+            released += 1
+            if not record:
+                unmatched += 1
+            elif verdict in ("fraud", "legit"):
+                examples.append(Example(member, _decode_record(record), verdict == "fraud"))
+        for i in range(0, len(legit), 2):
+            examples.append(Example(legit[i].decode(), _decode_record(legit[i + 1]), False))
+        fraud_counts = [_entity_features(counts[12 * i : 12 * i + 12]) for i in range(n)]
+        return Exchange(fraud_counts, examples, released, unmatched)
+
+
+def _entity_features(counts: Sequence[int]) -> dict[str, float]:
+    """Twelve counts from fraud_counts.lua as the named fraud and risk features."""
+    out: dict[str, float] = {}
+    for e, entity in enumerate(("terminal", "merchant")):
+        for i, w in enumerate(_WINDOWS):
+            frauds, known = float(counts[6 * e + i]), float(counts[6 * e + 3 + i])
+            out[f"{entity}_fraud_{w}"] = frauds
+            out[f"{entity}_risk_{w}"] = min(frauds / known, 1.0) if known else 0.0
+    return out
