@@ -79,12 +79,13 @@ from typing import Any
 
 import redis
 
+from detectors.customer_fold import Assessment, Event, FoldParams, assess, dump, load
 from detectors.keys import entity_key, key
 from riskwatch.contracts import Transaction
 
 logger = logging.getLogger(__name__)
 
-_SCRIPT = Template((importlib.resources.files("detectors") / "state.lua").read_text())
+_ENTITY_SCRIPT = Template((importlib.resources.files("detectors") / "entities.lua").read_text())
 
 #: The customer windows, in seconds, and the channel, cash and entity windows.
 WINDOWS = (60, 600, 3600, 86400, 7 * 86400, 30 * 86400)
@@ -203,7 +204,15 @@ def _text(value: str | None) -> str:
 
 
 class CustomerStateStore:
-    """Batched, idempotent updates of customers' and entities' state."""
+    """Batched, idempotent updates of customers' and entities' state.
+
+    Two pipelined round trips per batch, whatever its size: an MGET of the
+    batch's customer blobs, then (in MULTI/EXEC, so a batch's customers and
+    entities change together or not at all) a SET of each changed blob and one
+    script that records the batch's events at their entities. The second
+    trip needs the first's answer: whether an event is fresh (and so counted
+    at its entities) is known only once its customer's blob is read.
+    """
 
     def __init__(
         self,
@@ -217,98 +226,113 @@ class CustomerStateStore:
         self._namespace = namespace
         lateness_ms = allowed_lateness_seconds * 1000
         horizon_ms = 2 * 86400 * 1000 + lateness_ms
-        script = _SCRIPT.substitute(
+        self._params = FoldParams(
             lateness=int(lateness_ms),
-            dedup_horizon=int(max(dedup_horizon_seconds * 1000, horizon_ms)),
-            ttl=int(ttl_seconds * 1000),
+            dedup=int(max(dedup_horizon_seconds * 1000, horizon_ms)),
         )
-        self._script = client.register_script(script)
+        self._ttl_ms = int(ttl_seconds * 1000)
+        script = _ENTITY_SCRIPT.substitute(lateness=int(lateness_ms))
+        self._entities = client.register_script(script)
 
     @property
     def namespace(self) -> str:
         return self._namespace
 
     def apply(self, txns: Sequence[Transaction]) -> list[StateUpdate]:
-        """Record a batch of transactions in order; one round trip for all."""
+        """Record a batch of transactions in order; two round trips for all."""
         if not txns:
             return []
-        pipe = self._client.pipeline(transaction=False)
-        present: list[tuple[str, ...]] = []
         ns = self._namespace
+        keys = {txn.customer_id: key(ns, txn.customer_id, "st") for txn in txns}
+        try:
+            raws = self._client.mget(list(keys.values()))
+        except redis.RedisError as exc:
+            msg = f"state update of a batch of {len(txns)} transactions failed: {exc}"
+            raise StateUnavailable(msg) from exc
+        states = {cid: load(raw) for cid, raw in zip(keys, raws, strict=True)}
+        changed: set[str] = set()
+        assessed: list[tuple[Assessment, tuple[str, ...]]] = []
+        entity_keys: list[str] = []
+        entity_args: list[Any] = []
         for txn in txns:
             cid = txn.customer_id
-            keys = [key(ns, cid, "st")]
-            letters = []
+            a = assess(states[cid], _event(txn), self._params)
+            if a.fresh:
+                changed.add(cid)
             names = []
             for prefix, letter, field in ENTITIES:
                 value = getattr(txn, field)
                 if value is not None:
-                    keys.append(entity_key(ns, letter, value, "n"))
-                    keys.append(entity_key(ns, letter, value, "c"))
-                    letters.append(letter)
+                    entity_keys.append(entity_key(ns, letter, value, "n"))
+                    entity_keys.append(entity_key(ns, letter, value, "c"))
                     names.append(prefix)
-            present.append(tuple(names))
-            geo = ""
-            if txn.channel in CARD_PRESENT and txn.lat is not None and txn.lon is not None:
-                geo = f"{txn.lat!r}|{txn.lon!r}"
-            else:
-                geo = "|"
-            tail = "|".join(
-                (_text(txn.merchant_id), _text(txn.device_id), _text(txn.country),
-                 _text(txn.counterparty_account), _text(txn.mcc), geo)
-            )  # fmt: skip
-            args = (
-                txn.txn_id,
-                txn.ts_ms,
-                "d" if txn.direction == "debit" else "c",
-                CHANNEL_CODES[txn.channel],
-                _kind_code(txn),
-                txn.amount_minor,
-                tail,
-                _text(txn.kind),
-                cid,
-                "".join(letters),
-            )
-            self._script(keys=keys, args=args, client=pipe)
-        try:
-            replies = pipe.execute()
-        except redis.RedisError as exc:
-            msg = f"state update of a batch of {len(txns)} transactions failed: {exc}"
-            raise StateUnavailable(msg) from exc
-        return [_decode(reply, names) for reply, names in zip(replies, present, strict=True)]
+            if names:
+                entity_args.extend((a.ts, 1 if a.fresh else 0, cid, len(names)))
+            assessed.append((a, tuple(names)))
+        counts: list[int] = []
+        if changed or entity_args:
+            pipe = self._client.pipeline(transaction=True)
+            for cid in changed:
+                pipe.set(keys[cid], dump(states[cid]), px=self._ttl_ms)
+            if entity_args:
+                self._entities(keys=entity_keys, args=entity_args, client=pipe)
+            try:
+                replies = pipe.execute()
+            except redis.RedisError as exc:
+                msg = f"state update of a batch of {len(txns)} transactions failed: {exc}"
+                raise StateUnavailable(msg) from exc
+            if entity_args:
+                counts = replies[-1]
+        out = []
+        i = 0
+        for a, names in assessed:
+            entities = {}
+            for name in names:
+                entities[name] = tuple(counts[i : i + 6])
+                i += 6
+            out.append(_update(a, entities))
+        return out
 
 
-def _decode(reply: list[Any], entity_names: tuple[str, ...]) -> StateUpdate:
-    i = _HEAD
-    distinct = tuple(reply[i + 2 : i + 12])
-    i += 12
-    prev_ts, prev_ch = reply[i], reply[i + 1]
-    flags = (reply[i + 2], reply[i + 3], reply[i + 4], reply[i + 5])
-    geo_ts = reply[i + 6]
-    prev_geo = None
-    if geo_ts >= 0:
-        prev_geo = (geo_ts, float(reply[i + 7]), float(reply[i + 8]))
-    baseline = (reply[i + 9], float(reply[i + 10]), float(reply[i + 11]))
-    i += 12
-    entities = {}
-    for name in entity_names:
-        entities[name] = tuple(reply[i : i + 6])
-        i += 6
+def _event(txn: Transaction) -> Event:
+    lat: float | str = ""
+    lon: float | str = ""
+    if txn.channel in CARD_PRESENT and txn.lat is not None and txn.lon is not None:
+        lat, lon = float(txn.lat), float(txn.lon)
+    return Event(
+        txn_id=txn.txn_id,
+        ts=txn.ts_ms,
+        dir="d" if txn.direction == "debit" else "c",
+        ch=CHANNEL_CODES[txn.channel],
+        kind=_kind_code(txn),
+        amount=txn.amount_minor,
+        merchant=txn.merchant_id or "",
+        device=txn.device_id or "",
+        country=txn.country or "",
+        counterparty=txn.counterparty_account or "",
+        mcc=txn.mcc or "",
+        lat=lat,
+        lon=lon,
+        base_kind=txn.kind or "",
+    )
+
+
+def _update(a: Assessment, entities: dict[str, tuple[int, ...]]) -> StateUpdate:
     return StateUpdate(
-        fresh=bool(reply[0]),
-        newest_ts_ms=reply[1],
-        late=bool(reply[2]),
-        stale=reply[2] == 2,
-        ts_ms=reply[3],
-        totals=tuple(reply[4:_HEAD]),
-        passthrough_minor=reply[_HEAD],
-        max_inflow_minor=reply[_HEAD + 1],
-        distinct=distinct,
-        prev_ts_ms=prev_ts,
-        prev_channel_ts_ms=prev_ch,
-        new_flags=flags,
-        prev_geo=prev_geo,
-        baseline=baseline,
+        fresh=a.fresh,
+        newest_ts_ms=a.newest,
+        late=a.late > 0,
+        stale=a.late == 2,
+        ts_ms=a.ts,
+        totals=tuple(a.totals),
+        passthrough_minor=a.passthrough,
+        max_inflow_minor=a.max_inflow,
+        distinct=a.distinct,
+        prev_ts_ms=a.prev_ts,
+        prev_channel_ts_ms=a.prev_ch_ts,
+        new_flags=a.new_flags,
+        prev_geo=a.prev_geo,
+        baseline=a.baseline,
         entities=entities,
-        salary_ts_ms=tuple(reply[i:]),
+        salary_ts_ms=a.salaries,
     )
