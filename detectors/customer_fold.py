@@ -141,6 +141,76 @@ class Assessment:
     salaries: tuple[int, ...]
 
 
+class Memo:
+    """The folded history's share of a customer's aggregates, per UTC day of an event.
+
+    Which day buckets a window counts, and which folded sightings count as
+    distinct over 30 d, depend only on the UTC day of the event assessed, so
+    one customer's events of a batch share them. Events folded later in the
+    batch are added to what is kept here; the daily prune clears it.
+    """
+
+    __slots__ = ("days", "distinct")
+
+    def __init__(self) -> None:
+        self.days: dict[int, list[int]] = {}
+        """day -> totals of the buckets (N_TOTALS), then the largest folded credit."""
+        self.distinct: dict[int, tuple[set[str], ...]] = {}
+        """day -> folded merchants, devices, countries, counterparties counted over 30 d."""
+
+    def clear(self) -> None:
+        self.days.clear()
+        self.distinct.clear()
+
+
+def _add_bucket(tot: list[int], k: str, v: Any, in7: bool) -> None:
+    """Add one day bucket's entry to the 7 d and 30 d totals (and the largest credit)."""
+    if k == "mx":
+        if v > tot[N_TOTALS]:
+            tot[N_TOTALS] = v
+    elif k == "xi" or k == "xo":
+        if in7:
+            i = _CASH_BASE + 8 + (0 if k == "xi" else 2)
+            tot[i] += v[0]
+            tot[i + 1] += v[1]
+    else:
+        slot = 0 if k[0] == "d" else 2
+        cbase = _CH_BASE + 16 * _CHIDX[k[1]] + slot
+        c, a = v[0], v[1]
+        tot[20 + slot] += c  # 30 d
+        tot[21 + slot] += a
+        tot[cbase + 12] += c
+        tot[cbase + 13] += a
+        if in7:
+            tot[16 + slot] += c
+            tot[17 + slot] += a
+            tot[cbase + 8] += c
+            tot[cbase + 9] += a
+
+
+def _bucket_totals(s: dict[str, Any], day: int) -> list[int]:
+    """Day buckets that start inside a window of an event on ``day`` (edge rounded in)."""
+    tot = [0] * (N_TOTALS + 1)
+    for d, b in s["b"].items():
+        d = int(d)
+        if day - 29 <= d <= day:
+            in7 = d >= day - 6
+            for k, v in b.items():
+                _add_bucket(tot, k, v, in7)
+    return tot
+
+
+def _folded_distinct(s: dict[str, Any], day: int) -> tuple[set[str], ...]:
+    """Folded values whose latest sighting's day starts inside the 30 d window."""
+    out: tuple[set[str], ...] = (set(), set(), set(), set())
+    month_day = day - 29
+    for name, t in s["seen"].items():
+        k = _PREFIX.get(name[0])
+        if k is not None and t // DAY >= month_day:
+            out[k].add(name[1:])
+    return out
+
+
 def _bump(b: dict, k: str, amount: int) -> None:
     v = b.get(k)
     if v is None:
@@ -150,14 +220,30 @@ def _bump(b: dict, k: str, amount: int) -> None:
         v[1] += amount
 
 
-def _fold(s: dict[str, Any], e: list) -> None:
+def _fold(s: dict[str, Any], e: list, memo: Memo) -> None:
     """Move one event leaving the exact log into its day bucket and the summaries."""
     t, dir_, ch, kind, amount = e[0], e[2], e[3], e[4], e[5]
     s["ids"][e[1]] = t
-    day = str(t // DAY)
+    d = t // DAY
+    day = str(d)
     b = s["b"].get(day)
     if b is None:
         b = s["b"][day] = {}
+    for on, tot in memo.days.items():
+        if on - 29 <= d <= on:
+            in7 = d >= on - 6
+            _add_bucket(tot, dir_ + ch, (1, amount), in7)
+            if kind == "x":
+                _add_bucket(tot, "xi", (1, amount), in7)
+            elif kind == "w":
+                _add_bucket(tot, "xo", (1, amount), in7)
+            if dir_ == "c":
+                _add_bucket(tot, "mx", amount, in7)
+    for on, sets in memo.distinct.items():
+        if d >= on - 29:
+            for k, v in enumerate(e[6:10]):
+                if v != "":
+                    sets[k].add(v)
     _bump(b, dir_ + ch, amount)
     if kind == "x":
         _bump(b, "xi", amount)
@@ -181,7 +267,7 @@ def _fold(s: dict[str, Any], e: list) -> None:
             seen[name] = t
 
 
-def _record(s: dict[str, Any], ev: Event, p: FoldParams) -> None:
+def _record(s: dict[str, Any], ev: Event, p: FoldParams, memo: Memo) -> None:
     """Append a fresh event, update its baseline, trim the log and prune old summaries."""
     s["ev"].append([ev.ts, ev.txn_id, ev.dir, ev.ch, ev.kind, ev.amount, ev.merchant, ev.device,
                     ev.country, ev.counterparty, ev.mcc, ev.lat, ev.lon])  # fmt: skip
@@ -198,7 +284,7 @@ def _record(s: dict[str, Any], ev: Event, p: FoldParams) -> None:
         kept = []
         for e in s["ev"]:
             if e[0] < cutoff:
-                _fold(s, e)
+                _fold(s, e, memo)
             else:
                 kept.append(e)
         s["ev"] = kept
@@ -214,13 +300,18 @@ def _record(s: dict[str, Any], ev: Event, p: FoldParams) -> None:
         s["b"] = {d: b for d, b in s["b"].items() if int(d) * DAY > floor_ts}
         s["seen"] = {n: t for n, t in s["seen"].items() if t > floor_ts}
         s["pd"] = today
+        memo.clear()
 
 
-def assess(s: dict[str, Any], ev: Event, p: FoldParams) -> Assessment:
+def assess(s: dict[str, Any], ev: Event, p: FoldParams, memo: Memo | None = None) -> Assessment:
     """Record ``ev`` in ``s`` (unless a duplicate or stale) and read its aggregates.
 
     Returns the assessment; ``s`` is changed only when the event is fresh.
+    ``memo`` belongs to ``s``: pass the same one for every event of ``s``
+    while it is held decoded (a new one after decoding again).
     """
+    if memo is None:
+        memo = Memo()
     ts = ev.ts
     txn_id = ev.txn_id
     n, mean, m2 = s["k"].get(ev.base_kind) or (0, 0, 0)
@@ -237,13 +328,17 @@ def assess(s: dict[str, Any], ev: Event, p: FoldParams) -> Assessment:
         stale = True
     else:
         fresh = True
-        _record(s, ev, p)
+        _record(s, ev, p, memo)
     newest = s["nw"]
     late = 2 if stale else (1 if ts < newest - p.lateness else 0)
 
     # The exact log, up to the event's time.
-    tot = [0] * N_TOTALS
-    max_in = 0
+    day = ts // DAY
+    folded = memo.days.get(day)
+    if folded is None:
+        folded = memo.days[day] = _bucket_totals(s, day)
+    tot = folded[:N_TOTALS]
+    max_in = folded[N_TOTALS]
     d24: tuple[set, ...] = (set(), set(), set(), set(), set(), set())
     d30: tuple[set, ...] = (set(), set(), set(), set())
     seen_before: set[str] = set()
@@ -314,36 +409,8 @@ def assess(s: dict[str, Any], ev: Event, p: FoldParams) -> Assessment:
     if first_credit is not None:
         passthrough = sum(a for t, a in debits24 if t >= first_credit)
 
-    # The folded history: day buckets that start inside a window (the far edge
-    # rounded in to a day), then the summaries, older than any logged event.
-    lo7 = ts - _W7
-    for day, b in s["b"].items():
-        start = int(day) * DAY
-        if start <= lo or start > ts:
-            continue
-        in7 = start > lo7
-        for k, v in b.items():
-            if k == "mx":
-                if v > max_in:
-                    max_in = v
-            elif k == "xi" or k == "xo":
-                if in7:
-                    i = _CASH_BASE + 8 + (0 if k == "xi" else 2)
-                    tot[i] += v[0]
-                    tot[i + 1] += v[1]
-            else:
-                slot = 0 if k[0] == "d" else 2
-                cbase = _CH_BASE + 16 * _CHIDX[k[1]] + slot
-                c, a = v[0], v[1]
-                tot[20 + slot] += c  # 30 d
-                tot[21 + slot] += a
-                tot[cbase + 12] += c
-                tot[cbase + 13] += a
-                if in7:
-                    tot[16 + slot] += c
-                    tot[17 + slot] += a
-                    tot[cbase + 8] += c
-                    tot[cbase + 9] += a
+    # The folded history (day buckets, in ``folded`` above), then the
+    # summaries, older than any logged event.
     if prev_ts < 0 and s["lt"] >= 0:
         prev_ts = s["lt"]
     if prev_ch_ts < 0 and my_ch in s["lc"]:
@@ -356,16 +423,17 @@ def assess(s: dict[str, Any], ev: Event, p: FoldParams) -> Assessment:
     # Distinct values over 30 d: logged ones, plus folded ones whose latest
     # sighting's day starts inside the window. First seen: no other sighting in
     # the 30 days up to the event, logged or folded (exact).
-    month_day = ts // DAY - 29
-    for name, t in s["seen"].items():
-        if t > lo:
-            seen_before.add(name)
-        k = _PREFIX.get(name[0])
-        if k is not None and t // DAY >= month_day:
-            d30[k].add(name[1:])
+    fd = memo.distinct.get(day)
+    if fd is None:
+        fd = memo.distinct[day] = _folded_distinct(s, day)
+    n30 = tuple(len(fd[k]) + len(d30[k] - fd[k]) for k in range(4))
+    seen = s["seen"]
 
     def new_flag(prefix: str, value: str) -> int:
-        return 0 if value == "" or prefix + value in seen_before else 1
+        if value == "":
+            return 0
+        name = prefix + value
+        return 0 if name in seen_before or seen.get(name, lo) > lo else 1
 
     salaries.sort()
     return Assessment(
@@ -378,13 +446,13 @@ def assess(s: dict[str, Any], ev: Event, p: FoldParams) -> Assessment:
         max_inflow=max_in,
         distinct=(
             len(d24[0]),
-            len(d30[0]),
+            n30[0],
             len(d24[1]),
-            len(d30[1]),
+            n30[1],
             len(d24[2]),
-            len(d30[2]),
+            n30[2],
             len(d24[3]),
-            len(d30[3]),
+            n30[3],
             len(d24[4]),
             len(d24[5]),
         ),

@@ -79,7 +79,7 @@ from typing import Any
 
 import redis
 
-from detectors.customer_fold import Assessment, Event, FoldParams, assess, dump, load
+from detectors.customer_fold import Assessment, Event, FoldParams, Memo, assess, dump, load
 from detectors.keys import entity_key, key
 from riskwatch.contracts import Transaction
 
@@ -250,13 +250,14 @@ class CustomerStateStore:
             msg = f"state update of a batch of {len(txns)} transactions failed: {exc}"
             raise StateUnavailable(msg) from exc
         states = {cid: load(raw) for cid, raw in zip(keys, raws, strict=True)}
+        memos = {cid: Memo() for cid in states}
         changed: set[str] = set()
         assessed: list[tuple[Assessment, tuple[str, ...]]] = []
         entity_keys: list[str] = []
         entity_args: list[Any] = []
         for txn in txns:
             cid = txn.customer_id
-            a = assess(states[cid], _event(txn), self._params)
+            a = assess(states[cid], _event(txn), self._params, memos[cid])
             if a.fresh:
                 changed.add(cid)
             names = []
