@@ -27,6 +27,12 @@ local ENTITY_W = {
   {7 * DAY, DAY, 'd', 7 + math.ceil(LATENESS / DAY) + 2},
 }
 local RING_OF = {m = ENTITY_W[1], h = ENTITY_W[2], d = ENTITY_W[3]}
+-- Slot names, made once rather than per bucket read: SLOT[i][s + 1] = letter .. s.
+local SLOT = {}
+for i, w in ipairs(ENTITY_W) do
+  SLOT[i] = {}
+  for s = 0, w[4] - 1 do SLOT[i][s + 1] = w[3] .. s end
+end
 local function reachable_after(nw, w)
   return math.floor((nw - LATENESS - w[1]) / w[2])
 end
@@ -49,11 +55,12 @@ while a <= #ARGV do
     local counts, own = {0, 0, 0}, {}
     for i, w in ipairs(ENTITY_W) do
       local last = math.floor(ts / w[2])
-      local floor_b = reachable_after(E.nw, w)
+      local first = math.max(math.floor((ts - w[1]) / w[2]), reachable_after(E.nw, w)) + 1
+      local names, size, r = SLOT[i], w[4], E.r
       own[i] = last
-      for b = math.floor((ts - w[1]) / w[2]) + 1, last do
-        local v = E.r[w[3] .. (b % w[4])]
-        if v and b > floor_b and math.floor(v / RING_M) == b then
+      for b = first, last do
+        local v = r[names[b % size + 1]]
+        if v and math.floor(v / RING_M) == b then
           counts[i] = counts[i] + v % RING_M
         end
       end
@@ -63,7 +70,7 @@ while a <= #ARGV do
       for i, w in ipairs(ENTITY_W) do
         local b = own[i]
         if b > reachable_after(E.nw, w) then
-          local name = w[3] .. (b % w[4])
+          local name = SLOT[i][b % w[4] + 1]
           local v = E.r[name]
           local at = v and math.floor(v / RING_M) or -1
           if at == b then
@@ -75,20 +82,28 @@ while a <= #ARGV do
           end  -- else the slot holds a newer bucket: this one is too old to keep
         end
       end
-      changed[ekey] = true
+      changed[ekey] = ckey
       redis.call('ZADD', ckey, 'GT', ts, cid)
-      redis.call('ZREMRANGEBYSCORE', ckey, '-inf', '(' .. (E.nw - LATENESS - 7 * DAY))
-      redis.call('PEXPIRE', ckey, ENT_TTL)
     end
     for i = 1, 3 do out[#out + 1] = counts[i] end
+    -- Customers whose latest event is older than the entity's newest - lateness
+    -- - 7 d are removed when the batch ends; until then they are not counted.
+    local cut = E.nw - LATENESS - 7 * DAY
     for _, w in ipairs(ENTITY_W) do
-      out[#out + 1] = redis.call('ZCOUNT', ckey, '(' .. (ts - w[1]), '+inf')
+      local lo = ts - w[1]
+      if lo < cut then
+        out[#out + 1] = redis.call('ZCOUNT', ckey, cut, '+inf')
+      else
+        out[#out + 1] = redis.call('ZCOUNT', ckey, '(' .. lo, '+inf')
+      end
     end
   end
 end
 
-for ekey in pairs(changed) do
+for ekey, ckey in pairs(changed) do
   local E = blobs[ekey]
+  redis.call('ZREMRANGEBYSCORE', ckey, '-inf', '(' .. (E.nw - LATENESS - 7 * DAY))
+  redis.call('PEXPIRE', ckey, ENT_TTL)
   local names = {}
   for name, v in pairs(E.r) do
     if math.floor(v / RING_M) > reachable_after(E.nw, RING_OF[string.sub(name, 1, 1)]) then
