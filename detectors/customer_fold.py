@@ -147,7 +147,8 @@ class Memo:
     Which day buckets a window counts, and which folded sightings count as
     distinct over 30 d, depend only on the UTC day of the event assessed, so
     one customer's events of a batch share them. Events folded later in the
-    batch are added to what is kept here; the daily prune clears it.
+    batch are added to what is kept here; the daily prune forgets the days
+    whose windows reached what it dropped.
     """
 
     __slots__ = ("days", "distinct")
@@ -158,9 +159,11 @@ class Memo:
         self.distinct: dict[int, tuple[set[str], ...]] = {}
         """day -> folded merchants, devices, countries, counterparties counted over 30 d."""
 
-    def clear(self) -> None:
-        self.days.clear()
-        self.distinct.clear()
+    def forget_through(self, pruned_day: int) -> None:
+        """Buckets and sightings up to ``pruned_day`` were dropped: forget the days they reached."""
+        for kept in (self.days, self.distinct):
+            for on in [on for on in kept if on - 29 <= pruned_day]:
+                del kept[on]
 
 
 def _add_bucket(tot: list[int], k: str, v: Any, in7: bool) -> None:
@@ -300,7 +303,7 @@ def _record(s: dict[str, Any], ev: Event, p: FoldParams, memo: Memo) -> None:
         s["b"] = {d: b for d, b in s["b"].items() if int(d) * DAY > floor_ts}
         s["seen"] = {n: t for n, t in s["seen"].items() if t > floor_ts}
         s["pd"] = today
-        memo.clear()
+        memo.forget_through(floor_ts // DAY)
 
 
 def assess(s: dict[str, Any], ev: Event, p: FoldParams, memo: Memo | None = None) -> Assessment:
@@ -341,7 +344,10 @@ def assess(s: dict[str, Any], ev: Event, p: FoldParams, memo: Memo | None = None
     max_in = folded[N_TOTALS]
     d24: tuple[set, ...] = (set(), set(), set(), set(), set(), set())
     d30: tuple[set, ...] = (set(), set(), set(), set())
-    seen_before: set[str] = set()
+    # Whether another logged event in the 30 days up to this one has the
+    # event's device, counterparty, country, mcc (its first-seen flags).
+    dev, cp, country, mcc = ev.device, ev.counterparty, ev.country, ev.mcc
+    seen_dev = seen_cp = seen_country = seen_mcc = False
     prev_ts = prev_ch_ts = geo_ts = -1
     geo_lat: float | str = ""
     geo_lon: float | str = ""
@@ -400,10 +406,14 @@ def assess(s: dict[str, Any], ev: Event, p: FoldParams, memo: Memo | None = None
                 prev_ch_ts = t
             if e[11] != "" and (t > geo_ts or (t == geo_ts and e[1] + "|" > geo_id)):
                 geo_ts, geo_lat, geo_lon, geo_id = t, e[11], e[12], e[1] + "|"
-            seen_before.add("d" + e[7])
-            seen_before.add("p" + e[9])
-            seen_before.add("c" + e[8])
-            seen_before.add("k" + e[10])
+            if e[7] == dev:
+                seen_dev = True
+            if e[9] == cp:
+                seen_cp = True
+            if e[8] == country:
+                seen_country = True
+            if e[10] == mcc:
+                seen_mcc = True
 
     passthrough = 0
     if first_credit is not None:
@@ -429,11 +439,10 @@ def assess(s: dict[str, Any], ev: Event, p: FoldParams, memo: Memo | None = None
     n30 = tuple(len(fd[k]) + len(d30[k] - fd[k]) for k in range(4))
     seen = s["seen"]
 
-    def new_flag(prefix: str, value: str) -> int:
-        if value == "":
+    def new_flag(prefix: str, value: str, logged: bool) -> int:
+        if value == "" or logged:
             return 0
-        name = prefix + value
-        return 0 if name in seen_before or seen.get(name, lo) > lo else 1
+        return 0 if seen.get(prefix + value, lo) > lo else 1
 
     salaries.sort()
     return Assessment(
@@ -459,10 +468,10 @@ def assess(s: dict[str, Any], ev: Event, p: FoldParams, memo: Memo | None = None
         prev_ts=prev_ts,
         prev_ch_ts=prev_ch_ts,
         new_flags=(
-            new_flag("d", ev.device),
-            new_flag("p", ev.counterparty),
-            new_flag("c", ev.country),
-            new_flag("k", ev.mcc),
+            new_flag("d", dev, seen_dev),
+            new_flag("p", cp, seen_cp),
+            new_flag("c", country, seen_country),
+            new_flag("k", mcc, seen_mcc),
         ),
         prev_geo=(geo_ts, float(geo_lat), float(geo_lon)) if geo_ts >= 0 else None,
         baseline=baseline,

@@ -1,22 +1,28 @@
-"""Per-customer and per-entity state, kept in Redis, one round trip per batch.
+"""Per-customer and per-entity state, kept in Redis, two round trips per batch.
 
-One Lua script (``state.lua``) records a transaction and returns the
-aggregates its features are built from, atomically; the scripts of a whole
-batch go in one pipeline, so a batch costs one network round trip. Bytewax
+A customer belongs to one shard and a shard to one worker, so each
+customer's blob has a single writer. A batch reads its customers' blobs
+with one MGET; ``detectors/customer_fold.py`` records every event in its
+customer's decoded blob (in arrival order) and reads the aggregates its
+features are built from; then one MULTI/EXEC writes the changed blobs back
+and runs ``entities.lua`` once, which records the batch's events at the
+entities they touch (shared by customers of every shard, so updated in
+Redis, atomically) and returns their counts. The second trip needs the
+first's answer: only a fresh event is counted at its entities. Bytewax
 snapshots none of this: Redis is the state store.
 
 Key layout (namespace ``ns``; a customer's key carries the customer id as a
 hash tag, an entity's keys their entity)::
 
     ns:{C}:st     string  the customer's whole state as one MessagePack blob,
-                          read and written once per event: newest event, the
+                          read and written once per batch: newest event, the
                           txn_ids of the dedup horizon, the exact log (48 h +
                           lateness) of packed events, UTC-day buckets of the
                           events folded out of it, each value's latest folded
                           sighting, the latest folded event overall / per
                           channel / card-present position, the six latest
                           salary credits, per-kind Welford baselines
-                          (``state.lua`` lists the fields)
+                          (``customer_fold.py`` lists the fields)
     ns:{t|ID}:n   string  an entity's event counts in ring buffers of 5-minute,
                           hour and day buckets (m<i>, h<i>, d<i>) and its newest
                           event, one MessagePack blob holding only buckets a
@@ -58,9 +64,14 @@ features may miss history already folded into buckets. An event older than
 the dedup horizon behind the newest is not recorded (``stale``): its id may
 have been forgotten, so recording it could count a replay twice.
 
-Redis Cluster: a customer's script touches its own key and its entities'
-keys, which live in other slots; it needs a single Redis (or a proxy that
-runs scripts across slots). Redis 6.2 or later (``ZADD GT``).
+Redis Cluster: the MGET and the entity script span many slots; the store
+needs a single Redis (or a proxy that runs them across slots). Redis 6.2 or
+later (``ZADD GT``).
+
+A second writer of a customer's blob (two workers owning one shard during a
+rebalance) is not guarded against: the later write of the blob would win.
+Bytewax routes a shard to exactly one worker, so this does not arise in a
+running cluster.
 
 Errors::
 
