@@ -132,3 +132,22 @@ def test_a_lost_redis_is_a_named_error(key_prefix: str) -> None:
     dead = redis.Redis(host="127.0.0.1", port=free_port(), socket_connect_timeout=0.5)
     with pytest.raises(StateUnavailable, match="batch of 1"):
         CustomerStateStore(dead, key_prefix, 86400, 3600).apply([txn("a", 0)])
+
+
+def test_a_blob_packed_by_redis_cmsgpack_is_read(
+    store: CustomerStateStore, redis_url: str, key_prefix: str
+) -> None:
+    """Blobs written before the fold moved to Python (by cmsgpack, empty maps as arrays)."""
+    client = redis.Redis.from_url(redis_url)
+    first = txn("a", 0, "credit", "100.00", customer="C7")
+    old = (
+        "redis.call('SET', KEYS[1], cmsgpack.pack({nw = ARGV[1] + 0, pd = -1, ids = {}, "
+        "ev = {{ARGV[1] + 0, 'a', 'c', 'p', 'o', 10000, '', '', '', '', '', '', ''}}, b = {}, "
+        "seen = {}, lt = -1, lc = {}, geo = {-1, '', ''}, sal = {}, "
+        "k = {transfer_in = {1, 10000, 0}}}))"
+    )
+    client.eval(old, 1, f"{key_prefix}:{{C7}}:st", first.ts_ms)
+    again, second = store.apply([first, txn("b", 5, customer="C7")])
+    assert again.fresh is False, "the old blob's log holds 'a'"
+    assert totals(second, 3600) == (1, 1000, 1, 10000)
+    assert second.baseline[0] == 0, "'purchase' has no baseline yet"
