@@ -28,6 +28,7 @@ from decimal import Decimal
 from operator import attrgetter
 
 from riskwatch.contracts import Label, Transaction, ts_to_ms
+from simulator.collector import collector_paused
 from simulator.config import SimulationConfig
 from simulator.days import DAY_MS, EPOCH, HOUR_MS, Day, local_days
 from simulator.errors import ConfigError
@@ -102,8 +103,13 @@ def _events(config: SimulationConfig) -> Iterator[SimulatedEvent]:
 
 def _wire(config: SimulationConfig) -> Iterator[WireEvent]:
     formatter = WireFormatter(config.tag(), config.currency)
-    for n, draft in enumerate(_run(config), 1):
-        yield formatter.format(n, draft)
+    fmt = formatter.format
+    n = 0
+    for drafts in _days(config):
+        with collector_paused():
+            events = [fmt(n, draft) for n, draft in enumerate(drafts, n + 1)]
+        n += len(drafts)
+        yield from events
 
 
 def population_of(config: SimulationConfig) -> Population:
@@ -129,7 +135,19 @@ def _stream(config: SimulationConfig, purpose: str) -> random.Random:
 
 def _run(config: SimulationConfig) -> Iterator[Draft]:
     """Every draft of the run that happens, in event-time order."""
-    population, minter = _world(config)
+    for drafts in _days(config):
+        yield from drafts
+
+
+def _days(config: SimulationConfig) -> Iterator[list[Draft]]:
+    """The drafts of the run that happen, a day at a time, in event-time order.
+
+    Each day is built with the cyclic garbage collector paused (see
+    :func:`simulator.collector.collector_paused`), and control returns to the
+    consumer only between days.
+    """
+    with collector_paused():
+        population, minter = _world(config)
     legit_rng = _stream(config, "legit")
     fraud_rng = _stream(config, "fraud")
     routine = Routine(population, minter)
@@ -144,54 +162,65 @@ def _run(config: SimulationConfig) -> Iterator[Draft]:
 
     pending: list[Draft] = []
     for day in local_days(config.start, config.days):
-        attacks = _victims(active, pools, day, fraud_rng)
-        for customer, state in zip(customers, states, strict=True):
-            drafts = routine.day(customer, state, day, legit_rng)
-            if state.later:
-                drafts.extend(_due(state, day.end_ms))
-            if state.compromise is not None:
-                _inflate(drafts, state, day, fraud_rng)
-            drafts.sort(key=_TS)
-            planned = attacks.get(customer.index)
-            if planned is None:
-                state.balance_cents = _settle(drafts, state.balance_cents, day, end_ms, pending)
-                continue
-            opening = state.balance_cents
-            settled: list[Draft] = []
-            _settle(drafts, opening, day, end_ms, settled)
-            injected: list[Draft] = []
-            for scenario in planned:
-                latest = min(day.end_ms, end_ms - scenario.max_span_ms)
-                if latest <= day.lo_ms:
-                    continue  # too little of the window left for this attack
-                target = Target(
-                    customer, state, day, day.lo_ms, latest, population, minter, opening, settled
-                )
-                incident = scenario.inject(target, fraud_rng)
-                if incident:
-                    lo, hi = delays[scenario.label]
-                    known = max(d.ts_ms for d in incident) + int(
-                        lo + (hi - lo) * fraud_rng.random()
+        with collector_paused():
+            attacks = _victims(active, pools, day, fraud_rng)
+            for customer, state in zip(customers, states, strict=True):
+                drafts = routine.day(customer, state, day, legit_rng)
+                if state.later:
+                    drafts.extend(_due(state, day.end_ms))
+                if state.compromise is not None:
+                    _inflate(drafts, state, day, fraud_rng)
+                drafts.sort(key=_TS)
+                planned = attacks.get(customer.index)
+                if planned is None:
+                    state.balance_cents = _settle(drafts, state.balance_cents, day, end_ms, pending)
+                    continue
+                opening = state.balance_cents
+                settled: list[Draft] = []
+                _settle(drafts, opening, day, end_ms, settled)
+                injected: list[Draft] = []
+                for scenario in planned:
+                    latest = min(day.end_ms, end_ms - scenario.max_span_ms)
+                    if latest <= day.lo_ms:
+                        continue  # too little of the window left for this attack
+                    target = Target(
+                        customer,
+                        state,
+                        day,
+                        day.lo_ms,
+                        latest,
+                        population,
+                        minter,
+                        opening,
+                        settled,
                     )
-                    injected.extend(
-                        d if d.scenario is None else d._replace(known_ms=known) for d in incident
-                    )
-                elif (leak := state.compromise) is not None and leak.scenario == scenario.name:
-                    if leak.known_ms:
-                        continue  # an earlier leak is still running; it is reported as one
-                    lo, hi = delays[scenario.label]
-                    last = day.start_ms + (leak.last_day - day.index + 1) * DAY_MS
-                    known = last + int(lo + (hi - lo) * fraud_rng.random())
-                    state.compromise = replace(leak, known_ms=known)
-            today = [d for d in injected if d.ts_ms < day.end_ms]
-            state.later.extend(d for d in injected if d.ts_ms >= day.end_ms)
-            merged = sorted(settled + today, key=_TS)
-            state.balance_cents = _settle(merged, opening, day, end_ms, pending)
-        pending.sort(key=_TS)
-        cut = bisect.bisect_left(pending, day.end_ms, key=_TS)
-        yield from pending[:cut]
-        del pending[:cut]
-    yield from pending
+                    incident = scenario.inject(target, fraud_rng)
+                    if incident:
+                        lo, hi = delays[scenario.label]
+                        known = max(d.ts_ms for d in incident) + int(
+                            lo + (hi - lo) * fraud_rng.random()
+                        )
+                        injected.extend(
+                            d if d.scenario is None else d._replace(known_ms=known)
+                            for d in incident
+                        )
+                    elif (leak := state.compromise) is not None and leak.scenario == scenario.name:
+                        if leak.known_ms:
+                            continue  # an earlier leak is still running; it is reported as one
+                        lo, hi = delays[scenario.label]
+                        last = day.start_ms + (leak.last_day - day.index + 1) * DAY_MS
+                        known = last + int(lo + (hi - lo) * fraud_rng.random())
+                        state.compromise = replace(leak, known_ms=known)
+                today = [d for d in injected if d.ts_ms < day.end_ms]
+                state.later.extend(d for d in injected if d.ts_ms >= day.end_ms)
+                merged = sorted(settled + today, key=_TS)
+                state.balance_cents = _settle(merged, opening, day, end_ms, pending)
+            pending.sort(key=_TS)
+            cut = bisect.bisect_left(pending, day.end_ms, key=_TS)
+            due = pending[:cut]
+            del pending[:cut]
+        yield due
+    yield pending
 
 
 def _due(state: CustomerState, before_ms: int) -> list[Draft]:
