@@ -18,6 +18,10 @@ from __future__ import annotations
 import bisect
 import math
 import random
+from math import cos as _cos
+from math import exp as _exp
+from math import log as _log
+from math import sqrt as _sqrt
 
 from simulator import channels
 from simulator.counterparties import Counterparty
@@ -342,18 +346,17 @@ def _median(habit: Habit, customer: Customer) -> float:
 def _habit_cents(habit: Habit, median: float, rng: random.Random) -> int:
     sigma = habit.sigma
     low, high = habit.low, habit.high
+    draw = rng.random
     # Truncated log-normal: redraw what falls outside the habit's range, so
     # the bounds do not pile up as spikes of identical amounts.
     for _ in range(4):
-        z = math.sqrt(-2.0 * math.log(1.0 - rng.random())) * math.cos(_TWO_PI * rng.random())
-        amount = median * math.exp(sigma * z)
+        z = _sqrt(-2.0 * _log(1.0 - draw())) * _cos(_TWO_PI * draw())
+        amount = median * _exp(sigma * z)
         if low <= amount <= high:
             break
     else:  # the median itself is far outside: stay near the bound it is beyond
-        amount = (
-            low * (1.0 + 0.5 * rng.random()) if median < low else high * (1.0 - 0.3 * rng.random())
-        )
-    amount = min(max(amount, low), high)
+        amount = low * (1.0 + 0.5 * draw()) if median < low else high * (1.0 - 0.3 * draw())
+        amount = min(max(amount, low), high)
     if habit.round_to:
         step = habit.round_to
         amount = min(max(step, round(amount / step) * step), habit.high)
