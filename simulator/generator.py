@@ -21,11 +21,12 @@ from __future__ import annotations
 import bisect
 import math
 import random
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import replace
 from datetime import timedelta
 from decimal import Decimal
 from operator import attrgetter
+from typing import TypeVar
 
 from riskwatch.contracts import Label, Transaction, ts_to_ms
 from simulator.collector import collector_paused
@@ -41,6 +42,7 @@ from simulator.state import CustomerState
 from simulator.wire import WireEvent, WireFormatter
 
 _TS = attrgetter("ts_ms")
+_Event = TypeVar("_Event")
 
 
 def simulate(config: SimulationConfig) -> Iterator[SimulatedEvent]:
@@ -74,13 +76,13 @@ def _events(config: SimulationConfig) -> Iterator[SimulatedEvent]:
     tag, currency, credits = config.tag(), config.currency, CREDIT_KINDS
     epoch, ms = EPOCH, timedelta(milliseconds=1)
     labels = {name: scenario.label for name, scenario in SCENARIOS.items()}
-    for n, draft in enumerate(_run(config), 1):
+
+    def event(n: int, draft: Draft) -> SimulatedEvent:
         customer = draft.customer
         kind = draft.kind
-        ts = epoch + draft.ts_ms * ms
         txn = Transaction(
             txn_id(tag, n),
-            ts,
+            epoch + draft.ts_ms * ms,
             customer.customer_id,
             customer.account_id,
             draft.channel,
@@ -92,25 +94,31 @@ def _events(config: SimulationConfig) -> Iterator[SimulatedEvent]:
         )
         scenario = draft.scenario
         if scenario is None:
-            yield SimulatedEvent(txn)
-        else:
-            known = epoch + draft.known_ms * ms
-            label = Label(
-                txn.txn_id, customer.customer_id, labels[scenario], "simulator", known, scenario
-            )
-            yield SimulatedEvent(txn, label)
+            return SimulatedEvent(txn)
+        known = epoch + draft.known_ms * ms
+        label = Label(
+            txn.txn_id, customer.customer_id, labels[scenario], "simulator", known, scenario
+        )
+        return SimulatedEvent(txn, label)
+
+    return _numbered(config, event)
 
 
 def _wire(config: SimulationConfig) -> Iterator[WireEvent]:
-    formatter = WireFormatter(config.tag(), config.currency)
-    fmt = formatter.format
+    return _numbered(config, WireFormatter(config.tag(), config.currency).format)
+
+
+def _numbered(config: SimulationConfig, render: Callable[[int, Draft], _Event]) -> Iterator[_Event]:
+    """Every draft of the run, numbered from 1 and rendered, a day at a time.
+
+    Rendering happens with the collector paused, like building the day, and
+    the day's drafts are freed before it is back on (see :func:`_days`).
+    """
     n = 0
     for drafts in _days(config):
         with collector_paused():
-            events = [fmt(n, draft) for n, draft in enumerate(drafts, n + 1)]
+            events = [render(n, draft) for n, draft in enumerate(drafts, n + 1)]
             n += len(drafts)
-            # Free the drafts now, by reference counting, so that the collector,
-            # back on, finds only the wire events (which hold no references).
             drafts.clear()
         yield from events
 
@@ -134,12 +142,6 @@ def _stream(config: SimulationConfig, purpose: str) -> random.Random:
     # String seeds are hashed with SHA-512 by ``random``: stable across
     # processes and Python builds, unlike ``hash()`` of a str.
     return random.Random(f"riskwatch-simulator/{config.seed}/{purpose}")
-
-
-def _run(config: SimulationConfig) -> Iterator[Draft]:
-    """Every draft of the run that happens, in event-time order."""
-    for drafts in _days(config):
-        yield from drafts
 
 
 def _days(config: SimulationConfig) -> Iterator[list[Draft]]:

@@ -204,12 +204,22 @@ class Routine:
 
         extras: channels.Extras | None
         if kind == "purchase" or kind == "refund":
-            category = habit.categories[int(rng.random() * len(habit.categories))]
-            merchant = self._merchant(habit, channel, category, customer, state, where, rng)
-            if merchant is None:
+            categories = habit.categories
+            category = categories[int(rng.random() * len(categories))]
+            # Which merchant: online ones for online habits, else a favourite
+            # more often than not at home, else any in the city where they are.
+            if channel == "online" or habit.online:
+                choices = self._merchants.online.get(category, ())
+            elif state.trip is None and rng.random() < FAVOURITE_SHARE:
+                choices = customer.favourites.get(category, ())
+            else:
+                choices = self._merchants.in_city(where, category)
+            if not choices:
                 return None
+            merchant = choices[int(rng.random() * len(choices))]
             if channel == "pos":
-                card = _card(state, rng)
+                cards = state.cards  # _card, inlined
+                card = cards[0] if len(cards) == 1 or rng.random() < 0.75 else cards[1]
                 terminals = merchant.terminals
                 extras = channels.pos(card, merchant, terminals[int(rng.random() * len(terminals))])
             else:
@@ -279,26 +289,6 @@ class Routine:
         ip = device.ips[int(rng.random() * len(device.ips))]
         card = _card(state, rng) if kind == "purchase" and channel == "online" else None
         return channels.remote(device.device_id, ip, card_id=card, merchant=merchant, party=party)
-
-    def _merchant(
-        self,
-        habit: Habit,
-        channel: str,
-        category: str,
-        customer: Customer,
-        state: CustomerState,
-        where: City,
-        rng: random.Random,
-    ) -> Merchant | None:
-        if channel == "online" or habit.online:
-            choices = self._merchants.online.get(category, ())
-        elif state.trip is None and rng.random() < FAVOURITE_SHARE:
-            choices = customer.favourites.get(category, ())
-        else:
-            choices = self._merchants.in_city(where, category)
-        if not choices:
-            return None
-        return choices[int(rng.random() * len(choices))]
 
     def _party(self, habit: Habit, customer: Customer, rng: random.Random) -> Counterparty:
         if habit.payee == "platform":
