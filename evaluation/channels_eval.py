@@ -1,9 +1,10 @@
 """``riskwatch evaluate --mode channels``: detection per scenario of the bank simulator.
 
 The multi-channel simulator's traffic goes through the real monitor, as in
-Handbook mode; the alerts it raised (every transaction whose recorded fused
-risk reached ``detection.alert_threshold``) are set against the simulator's
-labels:
+Handbook mode, with the simulator's labels (delayed as it was configured)
+fed to the flow for its models to learn from; the alerts it raised (every
+transaction its score record marks ``alerted``) are set against the
+simulator's labels:
 
 * a scenario *instance* is one customer's labelled transactions of one
   scenario, split where two of them are more than ``INSTANCE_GAP`` apart
@@ -99,12 +100,10 @@ def evaluate_channels(
     txns_path, labels_path = out_dir / "transactions.jsonl", out_dir / "labels.jsonl"
     report = write_events(simulate_wire(config), JsonlSink.to_files(txns_path, labels_path))
     generate_seconds = time.perf_counter() - started
-    settings = isolated_settings(base, out_dir, txns_path)
+    settings = isolated_settings(base, out_dir, txns_path, labels_path)
     run = timed_monitor(settings)
     assert settings.flow.scores_path is not None
-    times, alerted = _times_and_alerted(
-        score_files(settings.flow.scores_path), settings.detection.alert_threshold
-    )
+    times, alerted = _times_and_alerted(score_files(settings.flow.scores_path))
     labels = [orjson.loads(line) for line in labels_path.read_bytes().splitlines()]
     true_alerts = sum(
         1 for label in labels if label["label"] in POSITIVE and label["txn_id"] in alerted
@@ -121,8 +120,8 @@ def evaluate_channels(
     )
 
 
-def _times_and_alerted(paths: list[Path], threshold: float) -> tuple[dict[str, datetime], set[str]]:
-    """Each transaction's event time, and those whose fused risk raised an alert.
+def _times_and_alerted(paths: list[Path]) -> tuple[dict[str, datetime], set[str]]:
+    """Each transaction's event time, and those on which the flow raised an alert.
 
     Read from the flow's score record rather than the case store, which folds
     a rule's repeats into an earlier alert: every alert *raised* counts here.
@@ -136,7 +135,7 @@ def _times_and_alerted(paths: list[Path], threshold: float) -> tuple[dict[str, d
             if txn in times:
                 continue
             times[txn] = datetime.fromisoformat(record["ts"])
-            if record["risk"] >= threshold:
+            if record["alerted"]:
                 alerted.add(txn)
     return times, alerted
 

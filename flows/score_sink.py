@@ -6,9 +6,10 @@ as the flow computed it at the time. With ``flow.scores_path`` set the
 monitor appends one JSON line per newly seen transaction::
 
     {"txn_id": ..., "customer_id": ..., "ts": "2018-04-01T00:00:31.000Z",
-     "risk": 12.5, "models": {"half_space_trees": 0.41}}
+     "risk": 12.512345, "alerted": false, "models": {"half_space_trees": 0.41, ...}}
 
-``risk`` is the fused 0–100 score; ``models`` holds each model's own score
+``risk`` is the fused 0–100 score, unrounded; ``alerted`` says whether the
+flow raised an alert on it; ``models`` holds each model's own score
 for this transaction. Duplicates (a replayed txn_id) are not written again:
 the first score is the one the system acted on. Like the dead-letter file the
 record is at-least-once across a crash between a write and a snapshot.
@@ -42,6 +43,8 @@ def score_record(assessment: Assessment) -> dict[str, Any]:
         "ts": ts_to_iso(txn.ts),
         # Unrounded: ties from rounding to a tenth would blur the ranking measured.
         "risk": round(assessment.risk_exact, 6),
+        # Whether the flow raised an alert: it compares the risk rounded to a tenth.
+        "alerted": assessment.alert is not None,
         "models": model_scores(assessment),
     }
 

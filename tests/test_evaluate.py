@@ -37,7 +37,9 @@ def test_the_flow_records_every_transactions_scores_once(
 
     lines = [orjson.loads(line) for line in scores.read_bytes().splitlines()]
     assert sorted(r["txn_id"] for r in lines) == sorted(r["txn_id"] for r in records)
-    assert all(set(r) == {"txn_id", "customer_id", "ts", "risk", "models"} for r in lines)
+    assert all(
+        set(r) == {"txn_id", "customer_id", "ts", "risk", "alerted", "models"} for r in lines
+    )
     assert all(
         {"half_space_trees", "online_logistic_regression"} <= set(r["models"]) for r in lines
     )
@@ -48,6 +50,7 @@ def test_the_flow_records_every_transactions_scores_once(
     assert all(risk[a["txn_id"]] == a["score"] for a in alerts)
     threshold = settings.detection.alert_threshold
     assert {t for t, r in risk.items() if r >= threshold} == {a["txn_id"] for a in alerts}
+    assert {r["txn_id"] for r in lines if r["alerted"]} == {a["txn_id"] for a in alerts}
     table = read_scores(score_files(scores))
     assert (len(table), table.duplicates) == (len(records), 0)
 
