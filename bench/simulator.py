@@ -42,6 +42,7 @@ from typing import Any
 import orjson
 
 from simulator import JsonlSink, SimulationConfig, simulate, simulate_wire, write_events
+from simulator.sinks import FILE_BATCH
 
 DEFAULT_CUSTOMERS = 5_000
 DEFAULT_DAYS = 14
@@ -62,12 +63,12 @@ def _baseline(records: list[dict[str, Any]], directory: Path) -> int:
 
 def _wire(config: SimulationConfig, directory: Path) -> int:
     sink = JsonlSink.to_files(directory / "wire.jsonl", directory / "wire-labels.jsonl")
-    return write_events(simulate_wire(config), sink).transactions
+    return write_events(simulate_wire(config), sink, batch=FILE_BATCH).transactions
 
 
 def _objects(config: SimulationConfig, directory: Path) -> int:
     sink = JsonlSink.to_files(directory / "objects.jsonl", directory / "objects-labels.jsonl")
-    return write_events(simulate(config), sink).transactions
+    return write_events(simulate(config), sink, batch=FILE_BATCH).transactions
 
 
 def _timed(run: Callable[[], int]) -> tuple[int, float, float]:

@@ -26,7 +26,7 @@ from simulator.errors import SimulatorError
 from simulator.events import SimulatedEvent
 from simulator.pacing import ReplayStats, UnreadableLine, at_rate, line_time, replay
 from simulator.progress import with_progress
-from simulator.sinks import JsonlSink, KafkaSink, Sink, write_events
+from simulator.sinks import FILE_BATCH, JsonlSink, KafkaSink, Sink, write_events
 from simulator.wire import WireEvent, to_wire
 
 
@@ -95,7 +95,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
             events = at_rate(events, args.rate)
         events = with_progress(events, start_ms, end_ms, quiet=args.quiet)
         sink, where = _sink(args, settings, labels=True)
-        report = write_events(events, sink)
+        report = write_events(events, sink, batch=FILE_BATCH if args.rate is None else 1)
     except SimulatorError as exc:
         print(f"riskwatch simulate: {exc}", file=sys.stderr)
         return 2

@@ -21,13 +21,15 @@ from __future__ import annotations
 import bisect
 import math
 import random
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import replace
 from datetime import timedelta
 from decimal import Decimal
 from operator import attrgetter
+from typing import TypeVar
 
 from riskwatch.contracts import Label, Transaction, ts_to_ms
+from simulator.collector import collector_paused
 from simulator.config import SimulationConfig
 from simulator.days import DAY_MS, EPOCH, HOUR_MS, Day, local_days
 from simulator.errors import ConfigError
@@ -40,6 +42,7 @@ from simulator.state import CustomerState
 from simulator.wire import WireEvent, WireFormatter
 
 _TS = attrgetter("ts_ms")
+_Event = TypeVar("_Event")
 
 
 def simulate(config: SimulationConfig) -> Iterator[SimulatedEvent]:
@@ -73,13 +76,13 @@ def _events(config: SimulationConfig) -> Iterator[SimulatedEvent]:
     tag, currency, credits = config.tag(), config.currency, CREDIT_KINDS
     epoch, ms = EPOCH, timedelta(milliseconds=1)
     labels = {name: scenario.label for name, scenario in SCENARIOS.items()}
-    for n, draft in enumerate(_run(config), 1):
+
+    def event(n: int, draft: Draft) -> SimulatedEvent:
         customer = draft.customer
         kind = draft.kind
-        ts = epoch + draft.ts_ms * ms
         txn = Transaction(
             txn_id(tag, n),
-            ts,
+            epoch + draft.ts_ms * ms,
             customer.customer_id,
             customer.account_id,
             draft.channel,
@@ -91,19 +94,33 @@ def _events(config: SimulationConfig) -> Iterator[SimulatedEvent]:
         )
         scenario = draft.scenario
         if scenario is None:
-            yield SimulatedEvent(txn)
-        else:
-            known = epoch + draft.known_ms * ms
-            label = Label(
-                txn.txn_id, customer.customer_id, labels[scenario], "simulator", known, scenario
-            )
-            yield SimulatedEvent(txn, label)
+            return SimulatedEvent(txn)
+        known = epoch + draft.known_ms * ms
+        label = Label(
+            txn.txn_id, customer.customer_id, labels[scenario], "simulator", known, scenario
+        )
+        return SimulatedEvent(txn, label)
+
+    return _numbered(config, event)
 
 
 def _wire(config: SimulationConfig) -> Iterator[WireEvent]:
-    formatter = WireFormatter(config.tag(), config.currency)
-    for n, draft in enumerate(_run(config), 1):
-        yield formatter.format(n, draft)
+    return _numbered(config, WireFormatter(config.tag(), config.currency).format)
+
+
+def _numbered(config: SimulationConfig, render: Callable[[int, Draft], _Event]) -> Iterator[_Event]:
+    """Every draft of the run, numbered from 1 and rendered, a day at a time.
+
+    Rendering happens with the collector paused, like building the day, and
+    the day's drafts are freed before it is back on (see :func:`_days`).
+    """
+    n = 0
+    for drafts in _days(config):
+        with collector_paused():
+            events = [render(n, draft) for n, draft in enumerate(drafts, n + 1)]
+            n += len(drafts)
+            drafts.clear()
+        yield from events
 
 
 def population_of(config: SimulationConfig) -> Population:
@@ -127,9 +144,15 @@ def _stream(config: SimulationConfig, purpose: str) -> random.Random:
     return random.Random(f"riskwatch-simulator/{config.seed}/{purpose}")
 
 
-def _run(config: SimulationConfig) -> Iterator[Draft]:
-    """Every draft of the run that happens, in event-time order."""
-    population, minter = _world(config)
+def _days(config: SimulationConfig) -> Iterator[list[Draft]]:
+    """The drafts of the run that happen, a day at a time, in event-time order.
+
+    Each day is built with the cyclic garbage collector paused (see
+    :func:`simulator.collector.collector_paused`), and control returns to the
+    consumer only between days. A day's list is the consumer's to empty.
+    """
+    with collector_paused():
+        population, minter = _world(config)
     legit_rng = _stream(config, "legit")
     fraud_rng = _stream(config, "fraud")
     routine = Routine(population, minter)
@@ -144,54 +167,70 @@ def _run(config: SimulationConfig) -> Iterator[Draft]:
 
     pending: list[Draft] = []
     for day in local_days(config.start, config.days):
-        attacks = _victims(active, pools, day, fraud_rng)
-        for customer, state in zip(customers, states, strict=True):
-            drafts = routine.day(customer, state, day, legit_rng)
-            if state.later:
-                drafts.extend(_due(state, day.end_ms))
-            if state.compromise is not None:
-                _inflate(drafts, state, day, fraud_rng)
-            drafts.sort(key=_TS)
-            planned = attacks.get(customer.index)
-            if planned is None:
-                state.balance_cents = _settle(drafts, state.balance_cents, day, end_ms, pending)
-                continue
-            opening = state.balance_cents
-            settled: list[Draft] = []
-            _settle(drafts, opening, day, end_ms, settled)
-            injected: list[Draft] = []
-            for scenario in planned:
-                latest = min(day.end_ms, end_ms - scenario.max_span_ms)
-                if latest <= day.lo_ms:
-                    continue  # too little of the window left for this attack
-                target = Target(
-                    customer, state, day, day.lo_ms, latest, population, minter, opening, settled
-                )
-                incident = scenario.inject(target, fraud_rng)
-                if incident:
-                    lo, hi = delays[scenario.label]
-                    known = max(d.ts_ms for d in incident) + int(
-                        lo + (hi - lo) * fraud_rng.random()
+        with collector_paused():
+            attacks = _victims(active, pools, day, fraud_rng)
+            for customer, state in zip(customers, states, strict=True):
+                drafts = routine.day(customer, state, day, legit_rng)
+                if state.later:
+                    drafts.extend(_due(state, day.end_ms))
+                if state.compromise is not None:
+                    _inflate(drafts, state, day, fraud_rng)
+                planned = attacks.get(customer.index)
+                if planned is None:
+                    if drafts:  # most customer-days have none or one: skip the calls
+                        if len(drafts) > 1:
+                            drafts.sort(key=_TS)
+                        state.balance_cents = _settle(
+                            drafts, state.balance_cents, day, end_ms, pending
+                        )
+                    continue
+                drafts.sort(key=_TS)
+                opening = state.balance_cents
+                settled: list[Draft] = []
+                _settle(drafts, opening, day, end_ms, settled)
+                injected: list[Draft] = []
+                for scenario in planned:
+                    latest = min(day.end_ms, end_ms - scenario.max_span_ms)
+                    if latest <= day.lo_ms:
+                        continue  # too little of the window left for this attack
+                    target = Target(
+                        customer,
+                        state,
+                        day,
+                        day.lo_ms,
+                        latest,
+                        population,
+                        minter,
+                        opening,
+                        settled,
                     )
-                    injected.extend(
-                        d if d.scenario is None else d._replace(known_ms=known) for d in incident
-                    )
-                elif (leak := state.compromise) is not None and leak.scenario == scenario.name:
-                    if leak.known_ms:
-                        continue  # an earlier leak is still running; it is reported as one
-                    lo, hi = delays[scenario.label]
-                    last = day.start_ms + (leak.last_day - day.index + 1) * DAY_MS
-                    known = last + int(lo + (hi - lo) * fraud_rng.random())
-                    state.compromise = replace(leak, known_ms=known)
-            today = [d for d in injected if d.ts_ms < day.end_ms]
-            state.later.extend(d for d in injected if d.ts_ms >= day.end_ms)
-            merged = sorted(settled + today, key=_TS)
-            state.balance_cents = _settle(merged, opening, day, end_ms, pending)
-        pending.sort(key=_TS)
-        cut = bisect.bisect_left(pending, day.end_ms, key=_TS)
-        yield from pending[:cut]
-        del pending[:cut]
-    yield from pending
+                    incident = scenario.inject(target, fraud_rng)
+                    if incident:
+                        lo, hi = delays[scenario.label]
+                        known = max(d.ts_ms for d in incident) + int(
+                            lo + (hi - lo) * fraud_rng.random()
+                        )
+                        injected.extend(
+                            d if d.scenario is None else d._replace(known_ms=known)
+                            for d in incident
+                        )
+                    elif (leak := state.compromise) is not None and leak.scenario == scenario.name:
+                        if leak.known_ms:
+                            continue  # an earlier leak is still running; it is reported as one
+                        lo, hi = delays[scenario.label]
+                        last = day.start_ms + (leak.last_day - day.index + 1) * DAY_MS
+                        known = last + int(lo + (hi - lo) * fraud_rng.random())
+                        state.compromise = replace(leak, known_ms=known)
+                today = [d for d in injected if d.ts_ms < day.end_ms]
+                state.later.extend(d for d in injected if d.ts_ms >= day.end_ms)
+                merged = sorted(settled + today, key=_TS)
+                state.balance_cents = _settle(merged, opening, day, end_ms, pending)
+            pending.sort(key=_TS)
+            cut = bisect.bisect_left(pending, day.end_ms, key=_TS)
+            due = pending[:cut]
+            del pending[:cut]
+        yield due
+    yield pending
 
 
 def _due(state: CustomerState, before_ms: int) -> list[Draft]:

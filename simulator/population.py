@@ -199,7 +199,10 @@ def _customer(
     nominal = _NOMINAL_SPEND[segment.name] * activity
     spend_scale = min(5.0, max(0.1, budget / nominal)) if nominal > 0 else 1.0
     frequency = math.sqrt(spend_scale)
-    rates = [h.per_day * activity * (frequency if h.spending else 1.0) for h in segment.habits]
+    rates = [
+        h.per_day * activity * (frequency if spends else 1.0)
+        for h, spends in zip(segment.habits, _SPENDING[segment.name], strict=True)
+    ]
     weekend = [r * h.weekend for r, h in zip(rates, segment.habits, strict=True)]
 
     return Customer(
@@ -238,6 +241,10 @@ def _customer(
     )
 
 
+#: Which of each segment's habits are everyday spending, computed once.
+_SPENDING: Mapping[str, tuple[bool, ...]] = {
+    s.name: tuple(h.spending for h in s.habits) for s in SEGMENTS
+}
 #: Each segment's everyday spending per day at scale one, computed once.
 _NOMINAL_SPEND: Mapping[str, float] = {s.name: s.daily_spend_at_scale_one() for s in SEGMENTS}
 

@@ -18,6 +18,10 @@ from __future__ import annotations
 import bisect
 import math
 import random
+from math import cos as _cos
+from math import exp as _exp
+from math import log as _log
+from math import sqrt as _sqrt
 
 from simulator import channels
 from simulator.counterparties import Counterparty
@@ -39,6 +43,7 @@ FAVOURITE_SHARE = 0.8
 #: Chance per day that family tops up a dormant account (about twice a year).
 DORMANT_TOP_UP = 0.005
 _TWO_PI = 2.0 * math.pi
+_new_draft = tuple.__new__  # Draft(...) without the named tuple's Python-level __new__
 _NEEDS_PHONE = frozenset({"mobile", "thirdparty"})
 #: Where a habit goes when the customer lacks the device its channel needs.
 _FALLBACK = {"purchase": "pos", "transfer_out": "counter", "bill_payment": "counter"}
@@ -51,6 +56,8 @@ class Routine:
         self._population = population
         self._merchants = population.merchants
         self._minter = minter
+        #: Per customer, the median amount of each habit (computed on first use).
+        self._medians: list[tuple[float, ...] | None] = [None] * len(population.customers)
 
     def day(
         self, customer: Customer, state: CustomerState, day: Day, rng: random.Random
@@ -72,9 +79,10 @@ class Routine:
         # much cheaper when most habits fire less than once a day.
         total, cumulative = customer.weekend_rates if day.weekend else customer.weekday_rates
         habits = customer.segment.habits
+        medians = self._medians[customer.index] or self._medians_of(customer)
         for _ in range(_poisson(total, rng)):
-            habit = habits[bisect.bisect_right(cumulative, rng.random() * total)]
-            draft = self._habit(habit, customer, state, day, where, rng)
+            i = bisect.bisect_right(cumulative, rng.random() * total)
+            draft = self._habit(habits[i], medians[i], customer, state, day, where, rng)
             if draft is not None:
                 out.append(draft)
         if arrived:
@@ -82,6 +90,11 @@ class Routine:
             if draft is not None:
                 out.append(draft)
         return out
+
+    def _medians_of(self, customer: Customer) -> tuple[float, ...]:
+        medians = tuple(_median(habit, customer) for habit in customer.segment.habits)
+        self._medians[customer.index] = medians
+        return medians
 
     def _dormant(self, customer: Customer, day: Day, rng: random.Random) -> list[Draft]:
         if rng.random() >= DORMANT_TOP_UP:
@@ -164,6 +177,7 @@ class Routine:
     def _habit(
         self,
         habit: Habit,
+        median: float,
         customer: Customer,
         state: CustomerState,
         day: Day,
@@ -171,7 +185,8 @@ class Routine:
         rng: random.Random,
     ) -> Draft | None:
         kind = habit.kind
-        channel = weighted(habit.channels, rng)
+        pairs = habit.channels
+        channel = pairs[0][0] if len(pairs) == 1 else weighted(pairs, rng)
         if habit.payee != "platform" and (
             (channel in _NEEDS_PHONE and state.phone is None)
             or (channel == "online" and state.phone is None and state.computer is None)
@@ -179,17 +194,32 @@ class Routine:
             if habit.online:
                 return None
             channel = _FALLBACK.get(kind, "online")
-        ts = day.start_ms + _time_of_day(habit.hours, rng)
-        cents = _habit_cents(habit, customer, rng)
+        hours = habit.hours
+        if len(hours) == 1:  # _time_of_day, inlined for the common single window
+            start, end, _ = hours[0]
+            ts = day.start_ms + int((start + (end - start) * rng.random()) * HOUR_MS)
+        else:
+            ts = day.start_ms + _time_of_day(hours, rng)
+        cents = _habit_cents(habit, median, rng)
 
         extras: channels.Extras | None
         if kind == "purchase" or kind == "refund":
-            category = habit.categories[int(rng.random() * len(habit.categories))]
-            merchant = self._merchant(habit, channel, category, customer, state, where, rng)
-            if merchant is None:
+            categories = habit.categories
+            category = categories[int(rng.random() * len(categories))]
+            # Which merchant: online ones for online habits, else a favourite
+            # more often than not at home, else any in the city where they are.
+            if channel == "online" or habit.online:
+                choices = self._merchants.online.get(category, ())
+            elif state.trip is None and rng.random() < FAVOURITE_SHARE:
+                choices = customer.favourites.get(category, ())
+            else:
+                choices = self._merchants.in_city(where, category)
+            if not choices:
                 return None
+            merchant = choices[int(rng.random() * len(choices))]
             if channel == "pos":
-                card = _card(state, rng)
+                cards = state.cards  # _card, inlined
+                card = cards[0] if len(cards) == 1 or rng.random() < 0.75 else cards[1]
                 terminals = merchant.terminals
                 extras = channels.pos(card, merchant, terminals[int(rng.random() * len(terminals))])
             else:
@@ -207,7 +237,7 @@ class Routine:
             extras = self._remote(channel, kind, customer, state, rng, party, None)
         if extras is None:
             return None
-        return Draft(ts, customer, channel, kind, cents, extras)
+        return _new_draft(Draft, (ts, customer, channel, kind, cents, extras, None, True, 0))
 
     def _hotel(
         self, customer: Customer, state: CustomerState, day: Day, where: City, rng: random.Random
@@ -260,26 +290,6 @@ class Routine:
         card = _card(state, rng) if kind == "purchase" and channel == "online" else None
         return channels.remote(device.device_id, ip, card_id=card, merchant=merchant, party=party)
 
-    def _merchant(
-        self,
-        habit: Habit,
-        channel: str,
-        category: str,
-        customer: Customer,
-        state: CustomerState,
-        where: City,
-        rng: random.Random,
-    ) -> Merchant | None:
-        if channel == "online" or habit.online:
-            choices = self._merchants.online.get(category, ())
-        elif state.trip is None and rng.random() < FAVOURITE_SHARE:
-            choices = customer.favourites.get(category, ())
-        else:
-            choices = self._merchants.in_city(where, category)
-        if not choices:
-            return None
-        return choices[int(rng.random() * len(choices))]
-
     def _party(self, habit: Habit, customer: Customer, rng: random.Random) -> Counterparty:
         if habit.payee == "platform":
             return self._population.settlements[customer.platform]
@@ -312,28 +322,31 @@ def _card(state: CustomerState, rng: random.Random) -> str:
     return cards[0] if len(cards) == 1 or rng.random() < 0.75 else cards[1]
 
 
-def _habit_cents(habit: Habit, customer: Customer, rng: random.Random) -> int:
+def _median(habit: Habit, customer: Customer) -> float:
+    """The median amount of ``habit`` for ``customer``, fixed for the run."""
     sigma = habit.sigma
     if habit.income_share:
         daily = habit.income_share * customer.income_cents / 100 / MONTH_DAYS
-        median = daily / (habit.per_day * customer.activity) / math.exp(sigma * sigma / 2.0)
-    elif habit.scaled:
-        median = habit.median * customer.amount_scale
-    else:
-        median = habit.median
+        return daily / (habit.per_day * customer.activity) / math.exp(sigma * sigma / 2.0)
+    if habit.scaled:
+        return habit.median * customer.amount_scale
+    return habit.median
+
+
+def _habit_cents(habit: Habit, median: float, rng: random.Random) -> int:
+    sigma = habit.sigma
     low, high = habit.low, habit.high
+    draw = rng.random
     # Truncated log-normal: redraw what falls outside the habit's range, so
     # the bounds do not pile up as spikes of identical amounts.
     for _ in range(4):
-        z = math.sqrt(-2.0 * math.log(1.0 - rng.random())) * math.cos(_TWO_PI * rng.random())
-        amount = median * math.exp(sigma * z)
+        z = _sqrt(-2.0 * _log(1.0 - draw())) * _cos(_TWO_PI * draw())
+        amount = median * _exp(sigma * z)
         if low <= amount <= high:
             break
     else:  # the median itself is far outside: stay near the bound it is beyond
-        amount = (
-            low * (1.0 + 0.5 * rng.random()) if median < low else high * (1.0 - 0.3 * rng.random())
-        )
-    amount = min(max(amount, low), high)
+        amount = low * (1.0 + 0.5 * draw()) if median < low else high * (1.0 - 0.3 * draw())
+        amount = min(max(amount, low), high)
     if habit.round_to:
         step = habit.round_to
         amount = min(max(step, round(amount / step) * step), habit.high)

@@ -83,6 +83,21 @@ def test_the_labels_stream_is_ordered_and_never_ahead_of_the_transactions() -> N
     assert len(label_times) == report.labels > 0
 
 
+@pytest.mark.parametrize("batch", [7, 4096])
+def test_batched_writing_gives_the_bytes_of_event_by_event_writing(batch: int) -> None:
+    """Shared and separate streams alike: batches release labels where single writes do."""
+    one_by_one, batched = io.BytesIO(), io.BytesIO()
+    expected = write_events(simulate_wire(CONFIG), JsonlSink(one_by_one, one_by_one))
+    report = write_events(simulate_wire(CONFIG), JsonlSink(batched, batched), batch=batch)
+    assert report == expected
+    assert batched.getvalue() == one_by_one.getvalue()
+    txns, labels = io.BytesIO(), io.BytesIO()
+    write_events(simulate(CONFIG), JsonlSink(txns, labels), batch=batch)
+    lines = one_by_one.getvalue().splitlines(keepends=True)
+    assert labels.getvalue() == b"".join(line for line in lines if b'"label":' in line)
+    assert txns.getvalue() == b"".join(line for line in lines if b'"label":' not in line)
+
+
 @pytest.mark.parametrize(
     "delays",
     [{"fraud": (5.0, 1.0)}, {"fraud": (-1.0, 2.0)}, {"chargeback": (1.0, 2.0)}, {"legit": (1.0,)}],

@@ -1,0 +1,31 @@
+"""Pausing Python's cyclic garbage collector while a batch of events is built.
+
+Building a simulated day allocates hundreds of thousands of small
+containers (drafts, their fields, wire events) that live until the day is
+emitted. To the cyclic collector they look like survivors: they are
+promoted to the older generations, and each full collection then walks the
+whole world (every customer, merchant and terminal) to free nothing, as the
+simulator makes no reference cycles. That cost a quarter of the
+simulator's time. Reference counting frees everything the simulator drops,
+so the collector is paused while a day is built and formatted, and runs
+again (if it was on) before control returns to the consumer, which never
+runs with it paused.
+"""
+
+from __future__ import annotations
+
+import gc
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+
+@contextmanager
+def collector_paused() -> Iterator[None]:
+    """Pause the cyclic collector for the block; restore its state after, also on error."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
