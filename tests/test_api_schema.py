@@ -42,7 +42,7 @@ schema = schemathesis.openapi.from_asgi("/openapi.json", _spec_app())
 
 
 @pytest.fixture(scope="module")
-def app(deployment: Deployment):  # noqa: ANN201 - FastAPI
+def app(deployment: Deployment):
     return app_for(deployment)
 
 
