@@ -15,7 +15,7 @@ evaluation needs no scikit-learn:
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Hashable, Iterable, Sequence
 
 import numpy as np
 
@@ -76,19 +76,22 @@ def average_precision(
 
 
 def card_precision_at_k(
-    cards: Sequence[str] | np.ndarray,
+    cards: Sequence[Hashable] | np.ndarray,
     labels: Sequence[int] | np.ndarray,
     scores: Sequence[float] | np.ndarray,
     k: int,
-    excluded: Iterable[str] = (),
-) -> tuple[float, list[str]]:
+    excluded: Iterable[Hashable] = (),
+) -> tuple[float, list[Hashable]]:
     """One day's Card Precision@k, and the compromised cards found in the top k.
 
     Each card counts once with its highest score and is compromised if any of
     its transactions is fraud (the Handbook's ``groupby(CUSTOMER_ID).max()``).
     Cards in ``excluded`` are left out first. The precision divides by ``k``
     even when fewer cards are left, as the Handbook does. Ties in score are
-    broken by card id, so the result does not depend on input order.
+    broken by card id, so the result does not depend on input order. The
+    cards found come back as the same kind of value as ``cards`` (``int`` for
+    integer ids), so they can be passed back as ``excluded``: numpy compares
+    an integer id with its string form as unequal, without any error.
 
     >>> card_precision_at_k(["a", "a", "b", "c"], [0, 1, 0, 1], [0.9, 0.1, 0.8, 0.2], 2)
     (0.5, ['a'])
@@ -112,5 +115,5 @@ def card_precision_at_k(
     np.logical_or.at(fraud, inverse, y)
     # unique is sorted by card id; a stable sort on -score keeps that order among ties.
     top = np.argsort(-best, kind="mergesort")[:k]
-    found = [str(c) for c in unique[top][fraud[top]]]
+    found: list[Hashable] = unique[top][fraud[top]].tolist()
     return len(found) / k, found

@@ -27,7 +27,7 @@ transactions.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
@@ -100,7 +100,7 @@ def assess_week(
     fraud_rows = data.fraud.astype(bool)
     selected: list[np.ndarray] = []
     cp_per_day: list[float] = []
-    detected: list[str] = []
+    detected: list[Hashable] = []
     excluded = 0
     for offset in range(TEST_DAYS):
         day = first_test_day + offset
