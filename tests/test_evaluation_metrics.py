@@ -110,3 +110,61 @@ def test_prequential_summary_is_mean_and_population_std_over_weeks() -> None:
 def test_columns_must_line_up() -> None:
     with pytest.raises(ValueError, match="length"):
         ScoredTransactions(np.zeros(2), np.array(["a"]), np.zeros(2), np.zeros(2))
+
+
+def _reference_week(
+    rows: list[tuple[int, int, int, float]],
+    first_test_day: int,
+    top_k: int,
+    leave_out_detected: bool = True,
+) -> tuple[list[int], list[float], tuple[float, ...]]:
+    """The protocol row by row in plain Python, as the Handbook's pandas code reads.
+
+    Returns the week's (labels, scores) kept for AUC/AP and the CP@k per day.
+    """
+    train_start = first_test_day - 14
+    labels: list[int] = []
+    scores: list[float] = []
+    per_day: list[float] = []
+    detected: set[int] = set()
+    for day in range(first_test_day, first_test_day + 7):
+        known = {c for d, c, f, _ in rows if f and train_start <= d <= day - 8}
+        kept = [(c, f, s) for d, c, f, s in rows if d == day and c not in known]
+        labels += [f for _, f, _ in kept]
+        scores += [s for _, _, s in kept]
+        if not kept:
+            continue
+        best: dict[int, tuple[float, bool]] = {}
+        for c, f, s in kept:
+            if leave_out_detected and c in detected:
+                continue
+            old_s, old_f = best.get(c, (-math.inf, False))
+            best[c] = (max(old_s, s), old_f or bool(f))
+        ranked = sorted(best.items(), key=lambda item: (-item[1][0], item[0]))[:top_k]
+        found = {c for c, (_, f) in ranked if f}
+        per_day.append(len(found) / top_k)
+        detected |= found
+    return labels, scores, tuple(per_day)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_week_matches_a_row_by_row_reference_with_integer_cards(seed: int) -> None:
+    # Integer card ids, as the Handbook run has them: cards found on one day
+    # must be left out on the later days of the week (a string/int mismatch
+    # once let them back in silently).
+    rng = np.random.default_rng(seed)
+    n = 600
+    day = rng.integers(0, 24, n)
+    card = rng.integers(0, 40, n)
+    fraud = rng.random(n) < 0.15
+    score = np.round(rng.random(n), 2)  # rounded: ties in score and in card max
+    rows = list(zip(day.tolist(), card.tolist(), fraud.tolist(), score.tolist(), strict=True))
+    week = assess_week(ScoredTransactions(day, card, fraud, score), first_test_day=16, top_k=5)
+    labels, scores, per_day = _reference_week(rows, first_test_day=16, top_k=5)
+    assert week.card_precision_per_day == pytest.approx(per_day)
+    assert week.transactions == len(labels)
+    assert week.frauds == sum(labels)
+    assert week.auc_roc == pytest.approx(auc_roc(labels, scores))
+    assert week.average_precision == pytest.approx(average_precision(labels, scores))
+    # The input exercises that rule: without it the reference's CP@k differs.
+    assert _reference_week(rows, 16, 5, leave_out_detected=False)[2] != per_day
