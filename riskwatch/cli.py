@@ -65,6 +65,7 @@ def _print_summary(summary: RunSummary, settings: Settings, out: Any = sys.stdou
         f"  events read        {summary.read:>10,}",
         f"  processed          {summary.processed:>10,}   (duplicates among them: "
         f"{summary.duplicates:,})",
+        f"  labels taken in    {summary.labels:>10,}",
         f"  dead-lettered      {summary.dead_lettered:>10,}",
         f"  alerts raised      {summary.alerts:>10,}",
         f"  alerts in store    {summary.alerts_in_store:>10,}   (repeats folded into them: "
@@ -73,7 +74,7 @@ def _print_summary(summary: RunSummary, settings: Settings, out: Any = sys.stdou
         f"  wall time          {summary.seconds:>10.1f} s",
         f"  throughput         {summary.events_per_second:>10,.0f} events/s",
         f"  accounted for      {'yes' if summary.balanced else 'NO'}"
-        " (read = processed + dead-lettered)",
+        " (read = processed + labels + dead-lettered)",
     ]
     if summary.interrupted:
         lines.append(
