@@ -14,6 +14,7 @@ from riskwatch.parsing import (
     InvalidRecord,
     ValidationLimits,
     _check_id,
+    _require_fields,
     _require_text,
     decode_json,
     parse_timestamp,
@@ -40,12 +41,7 @@ def validate_label(record: Any, now: datetime, limits: ValidationLimits) -> Labe
     if not isinstance(record, dict):
         msg = f"a label must be a JSON object, got a JSON {type(record).__name__}"
         raise InvalidRecord("not_an_object", msg)
-    missing = [
-        n for n in ("txn_id", "customer_id", "label", "source", "ts") if record.get(n) is None
-    ]
-    if missing:
-        msg = f"missing required field{'s' if len(missing) > 1 else ''} {', '.join(missing)}"
-        raise InvalidRecord("missing_field", msg)
+    _require_fields(record, ("txn_id", "customer_id", "label", "source", "ts"))
     txn_id = _check_id("txn_id", _require_text(record, "txn_id"), limits)
     customer_id = _check_id("customer_id", _require_text(record, "customer_id"), limits)
     label = _require_text(record, "label")

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -153,6 +154,14 @@ def redact_card_numbers(payload: bytes) -> bytes:
         return m.group(0) if digits is None else _masked(digits).encode("ascii")
 
     return _PAN_BYTES.sub(mask, payload)
+
+
+def _require_fields(record: dict[str, Any], names: Iterable[str]) -> None:
+    """Name every missing field at once, so a sender fixes them in one go."""
+    missing = [name for name in names if record.get(name) is None]
+    if missing:
+        msg = f"missing required field{'s' if len(missing) > 1 else ''} {', '.join(missing)}"
+        raise InvalidRecord("missing_field", msg)
 
 
 def _require_text(record: dict[str, Any], name: str) -> str:
@@ -299,10 +308,7 @@ def validate(record: Any, now: datetime, limits: ValidationLimits) -> Transactio
         if isinstance(value, str) and contains_card_number(value):
             msg = f"field {name!r} holds a clear card number (PAN); channels must send a token"
             raise InvalidRecord("clear_card_number", msg)
-    missing = [name for name in REQUIRED_FIELDS if record.get(name) is None]
-    if missing:
-        msg = f"missing required field{'s' if len(missing) > 1 else ''} {', '.join(missing)}"
-        raise InvalidRecord("missing_field", msg)
+    _require_fields(record, REQUIRED_FIELDS)
     ids = {name: _check_id(name, _require_text(record, name), limits) for name in _ID_FIELDS}
     channel = _require_text(record, "channel")
     if channel not in CHANNELS:
