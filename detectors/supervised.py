@@ -131,6 +131,9 @@ class FraudScore:
     contributions: dict[str, float]
     """Weight times standardised input, per input: the exact log-odds terms."""
     intercept: float
+    trained: bool = True
+    """Whether the model has learned enough of both classes for its probability to
+    count in the fused score (:attr:`OnlineFraudClassifier.trained`)."""
 
     def top_features(self, n: int = 5) -> tuple[tuple[str, float], ...]:
         """The inputs that pushed the log-odds up the most (exact, not approximated)."""
@@ -157,8 +160,20 @@ class OnlineFraudClassifier:
 
     name = "online_logistic_regression"
 
-    def __init__(self, learning_rate: float, fraud_weight: float, l2: float = 0.0) -> None:
+    def __init__(
+        self,
+        learning_rate: float,
+        fraud_weight: float,
+        l2: float = 0.0,
+        min_frauds: int = 0,
+        min_legit: int = 0,
+    ) -> None:
         self.version = f"lr-sgd{learning_rate:g}-w{fraud_weight:g}-l2{l2:g}"
+        # An untrained logistic regression answers 0.5 for everything, and one
+        # that has seen a handful of frauds answers whatever its first few
+        # gradient steps left it at; neither is a probability worth fusing.
+        self.min_frauds = min_frauds
+        self.min_legit = min_legit
         self._scaler = preprocessing.StandardScaler()
         self._model = linear_model.LogisticRegression(optimizer=optim.SGD(learning_rate), l2=l2)
         self._fraud_weight = fraud_weight
@@ -176,7 +191,19 @@ class OnlineFraudClassifier:
         intercept = float(self._model.intercept)
         logit = intercept + sum(contributions.values())
         probability = 1.0 / (1.0 + math.exp(-max(min(logit, 50.0), -50.0)))
-        return FraudScore(probability, contributions, intercept)
+        return FraudScore(probability, contributions, intercept, self.trained)
+
+    @property
+    def trained(self) -> bool:
+        """Learned at least ``min_frauds`` fraud and ``min_legit`` legitimate examples.
+
+        Until then the fused score leaves the classifier out (flows/assess.py).
+        """
+        frauds = self.frauds_learned
+        # Snapshots pickled before the thresholds existed lack them: no gate.
+        return frauds >= getattr(self, "min_frauds", 0) and (
+            self.learned - frauds >= getattr(self, "min_legit", 0)
+        )
 
     def learn_one(self, features: dict[str, Any], is_fraud: bool) -> None:
         self.learn_inputs(model_inputs(features), is_fraud)

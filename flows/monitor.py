@@ -62,7 +62,13 @@ def build_context(settings: Settings, metrics: PipelineMetrics, clock: Clock) ->
             HalfSpaceTreesDetector(
                 anomaly.n_trees, anomaly.height, anomaly.window_size, anomaly.seed, anomaly.quantile
             ),
-            OnlineFraudClassifier(supervised.learning_rate, supervised.fraud_weight, supervised.l2),
+            OnlineFraudClassifier(
+                supervised.learning_rate,
+                supervised.fraud_weight,
+                supervised.l2,
+                supervised.min_frauds,
+                supervised.min_legit,
+            ),
             DriftWatch(settings.detection.models.drift_delta),
         )
 

@@ -78,14 +78,16 @@ class AnomalySettings(BaseModel):
     window_size: int = Field(250, ge=10)
     seed: int = 42
     quantile: float = Field(0.995, gt=0.5, lt=1.0)
-    weight: float = Field(0.6, ge=0.0, le=1.0)
+    weight: float = Field(0.2, ge=0.0, le=1.0)
 
 
 class SupervisedSettings(BaseModel):
     learning_rate: float = Field(0.01, gt=0.0, le=1.0)
     fraud_weight: float = Field(1.0, ge=1.0)
     l2: float = Field(0.0, ge=0.0)
-    weight: float = Field(0.9, ge=0.0, le=1.0)
+    weight: float = Field(0.35, ge=0.0, le=1.0)
+    min_frauds: int = Field(30, ge=0)
+    min_legit: int = Field(1000, ge=0)
 
 
 class LabelSettings(BaseModel):

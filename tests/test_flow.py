@@ -52,7 +52,7 @@ def test_a_spree_alerts_and_everyday_traffic_does_not(
     assert "velocity_burst" in fired
     top = alerts[0]
     assert top["score"] >= settings.detection.alert_threshold
-    assert top["rule_pack_version"] == "card_fraud@1,aml@2"
+    assert top["rule_pack_version"] == "card_fraud@2,aml@3"
     assert "hst-" in top["model_version"] and top["model_version"].startswith("lr-")
     assert top["features"]["debit_count_1h"] >= 5
 

@@ -17,6 +17,7 @@ from detectors.explain import customer_normal
 from detectors.fusion import fuse
 from detectors.supervised import OnlineFraudClassifier, model_inputs
 from detectors.worker_models import ModelKeeper, WorkerModels
+from riskwatch.settings import load_settings
 
 
 def _event(rng: random.Random, fraud: bool = False) -> dict[str, Any]:
@@ -147,6 +148,29 @@ def test_the_classifier_raises_the_fused_score() -> None:
     assert fuse([], 0.0, 0.6, 0.8, 0.9) == pytest.approx(72.0)
     assert fuse([50.0], 0.0, 0.6, 0.8, 0.9) == pytest.approx(86.0)
     assert fuse([], 0.0, 0.6, 0.123456, 0.9) == pytest.approx(11.11104), "not rounded"
+
+
+def test_an_untrained_classifier_is_not_fused_until_it_has_seen_both_classes() -> None:
+    clf = OnlineFraudClassifier(learning_rate=0.05, fraud_weight=2.0, min_frauds=5, min_legit=50)
+    x = {"amount": 300.0}
+    assert clf.score_one(x).probability == 0.5 and not clf.score_one(x).trained
+    rng = random.Random(4)
+    for _ in range(60):
+        clf.learn_one(_event(rng, False), False)
+    for _ in range(4):
+        clf.learn_one(_event(rng, True), True)
+    assert not clf.score_one(x).trained, "4 frauds are fewer than min_frauds"
+    clf.learn_one(_event(rng, True), True)
+    assert clf.score_one(x).trained
+
+
+def test_the_shipped_model_weights_cannot_alert_without_a_rule() -> None:
+    """Both models at their maximum stay under the alert threshold: a rule must fire."""
+    detection = load_settings().detection
+    models_only = fuse([], 1.0, detection.anomaly.weight, 1.0, detection.supervised.weight)
+    assert models_only < detection.alert_threshold
+    with_a_rule = fuse([40.0], 1.0, detection.anomaly.weight, 1.0, detection.supervised.weight)
+    assert with_a_rule >= detection.alert_threshold, "they still corroborate a rule"
 
 
 def test_customer_normal_compares_with_the_customers_own_history() -> None:

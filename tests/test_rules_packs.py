@@ -59,6 +59,8 @@ TRANSFER_OUT = {"kind": "transfer_out", "channel": "mobile", "is_card_present": 
 #: A device not seen in 30 days, by a customer who also has one they use.
 NEW_DEVICE = {"new_device": 1.0, "distinct_devices_30d": 2.0}
 TRANSFER_IN = {**TRANSFER_OUT, "kind": "transfer_in", "direction": "credit", "is_debit": 0.0}
+#: 40,000 in from three senders within 24 h, 30,000 of it moving on.
+PASS_THROUGH = {"amount": 3e4, "credit_sum_24h": 4e4, "distinct_senders_24h": 3.0}
 
 # (rule, what the event changes from an everyday one to hit, and to just miss)
 CASES: list[tuple[str, dict[str, Any], dict[str, Any]]] = [
@@ -79,8 +81,8 @@ CASES: list[tuple[str, dict[str, Any], dict[str, Any]]] = [
     ),
     (
         "new_device_high_amount",
-        {**ONLINE, **NEW_DEVICE, "amount": 6000.0, "amount_mean_kind": 300.0},
-        {**ONLINE, **NEW_DEVICE, "amount": 6000.0, "amount_mean_kind": 2100.0},
+        {**ONLINE, **NEW_DEVICE, "amount": 10000.0, "amount_mean_kind": 300.0},
+        {**ONLINE, **NEW_DEVICE, "amount": 9999.0, "amount_mean_kind": 300.0},
     ),
     (
         "night_cash_away_from_home",
@@ -122,8 +124,8 @@ CASES: list[tuple[str, dict[str, Any], dict[str, Any]]] = [
     ),
     (
         "rapid_pass_through",
-        {**TRANSFER_OUT, "amount": 3e4, "credit_sum_24h": 4e4, "passthrough_share_24h": 0.9},
-        {**TRANSFER_OUT, "amount": 3e4, "credit_sum_24h": 4e4, "passthrough_share_24h": 0.7},
+        {**TRANSFER_OUT, **PASS_THROUGH, "passthrough_share_24h": 0.9},
+        {**TRANSFER_OUT, **PASS_THROUGH, "passthrough_share_24h": 0.7},
     ),
     (
         "fan_in",
@@ -159,6 +161,33 @@ def test_each_shipped_rule_hits_and_just_misses(
 ) -> None:
     assert rule_id in fired(engine, everyday(**hit))
     assert rule_id not in fired(engine, everyday(**miss))
+
+
+def test_an_online_burst_from_the_customer_own_phone_is_no_spree(engine: RuleEngine) -> None:
+    """A shopping festival on a phone used all week looks like a spree but for the device."""
+    burst = {**ONLINE, "amount": 750.0, "debit_count_10m": 4.0, "debit_count_1h": 6.0}
+    own_phone = everyday(**burst, debit_sum_1h=4000.0, device_count_1h=6.0, device_count_7d=30.0)
+    assert fired(engine, own_phone) == set()
+    stranger = {**own_phone, "device_count_7d": 6.0}
+    assert fired(engine, stranger) == {"velocity_burst"}
+
+
+def test_pass_through_fires_on_the_money_moving_on_not_on_the_coffee_after(
+    engine: RuleEngine,
+) -> None:
+    passed = {**PASS_THROUGH, "passthrough_share_24h": 0.9}
+    coffee = everyday(**{**passed, "amount": 30.0})
+    assert "rapid_pass_through" not in fired(engine, coffee)
+    assert "rapid_pass_through" in fired(engine, everyday(**TRANSFER_OUT, **passed))
+
+
+def test_a_bonus_moved_to_the_customer_own_account_is_no_pass_through(engine: RuleEngine) -> None:
+    """One inflow from one sender, moved on to one account (a year-end bonus)."""
+    bonus = {**TRANSFER_OUT, **PASS_THROUGH, "passthrough_share_24h": 0.9}
+    one_to_one = everyday(**{**bonus, "distinct_senders_24h": 1.0, "distinct_recipients_24h": 1.0})
+    assert "rapid_pass_through" not in fired(engine, one_to_one)
+    spread = {**one_to_one, "distinct_recipients_24h": 2.0}
+    assert "rapid_pass_through" in fired(engine, spread)
 
 
 def test_a_customer_first_device_is_no_takeover(engine: RuleEngine) -> None:
@@ -221,6 +250,8 @@ def test_a_rule_id_in_two_packs_stops_the_load() -> None:
 def test_a_feature_name_typo_fails_at_load(tmp_path: Path) -> None:
     text = pack_path("aml").read_text(encoding="utf-8")
     broken = tmp_path / "aml.yaml"
-    broken.write_text(text.replace("distinct_senders_24h", "distinct_sender_24h"))
+    typo = text.replace("distinct_senders_24h >= fan_in", "distinct_sender_24h >= fan_in")
+    assert typo != text
+    broken.write_text(typo)
     with pytest.raises(PackError, match=r"aml.yaml:\d+: rule 'fan_in'.*unknown name"):
         load_pack(str(broken), FEATURES, TEXT_FIELDS)

@@ -176,7 +176,7 @@ def test_rules_reload_validates_then_signals_the_monitors(
     monkeypatch.setenv("RISKWATCH_DETECTION__RULE_PARAMS", '{"large_cash_threshold": 30000}')
     assert main(["rules", "reload"]) == 0
     assert client.get(reload_signal_key(key_prefix)) == b"1"
-    assert "validated card_fraud@1,aml@2" in capsys.readouterr().out
+    assert "validated card_fraud@2,aml@3" in capsys.readouterr().out
     # One pack alone lints with overrides meant for another pack.
     assert main(["rules", "test", "card_fraud"]) == 0
 
