@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 .PHONY: help install services demo test lint format bench bench-rules bench-sim bench-cases eval bench-state clean
 
 help: ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-9s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,10 +19,10 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP) ## create the virtualenv and install riskwatch with its test tools
 
-services: ## install the service binaries the tests start (PostgreSQL), if missing
+services: ## install what the tests start that PyPI lacks (PostgreSQL, Chromium), if missing
 	@scripts/ensure-services.sh
 
-demo: $(STAMP) ## run the whole system on embedded defaults over simulated traffic
+demo: $(STAMP) ## run the whole system on embedded defaults, then serve the case queue's UI
 	$(BIN)/riskwatch demo
 
 test: $(STAMP) services ## lint, then the whole suite (it starts every service it needs)
@@ -38,7 +38,7 @@ format: $(STAMP) ## apply ruff's fixes and formatting
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-bench: $(STAMP) ## benchmarks: print a JSON report and a table
+bench: $(STAMP) ## throughput: trivial flow vs parsing vs the monitor (JSON + table)
 	$(BIN)/python -m bench.throughput
 
 bench-rules: $(STAMP) ## rule evaluation: µs per event for 30 rules, against a plain Python baseline
