@@ -195,30 +195,18 @@ class CaseStore:
         stored_ids: set[str] = set()
         stored_txns: set[tuple[str, str]] = set()
         for chunk in _chunks(batch, _LOOKUP_CHUNK):
-            rows = conn.execute(
-                sa.select(alerts.c.alert_id, alerts.c.customer_id, alerts.c.txn_id).where(
-                    sa.or_(
-                        alerts.c.alert_id.in_([a.alert_id for a in chunk]),
-                        alerts.c.txn_id.in_([a.txn.txn_id for a in chunk]),
+            alert_ids = [a.alert_id for a in chunk]
+            txn_ids = [a.txn.txn_id for a in chunk]
+            # A folded repeat was stored too, in alert_folds, with the same columns.
+            for table in (alerts, alert_folds):
+                rows = conn.execute(
+                    sa.select(table.c.alert_id, table.c.customer_id, table.c.txn_id).where(
+                        sa.or_(table.c.alert_id.in_(alert_ids), table.c.txn_id.in_(txn_ids))
                     )
                 )
-            )
-            for alert_id, customer_id, txn_id in rows:
-                stored_ids.add(alert_id)
-                stored_txns.add((customer_id, txn_id))
-            rows = conn.execute(
-                sa.select(
-                    alert_folds.c.alert_id, alert_folds.c.customer_id, alert_folds.c.txn_id
-                ).where(
-                    sa.or_(
-                        alert_folds.c.alert_id.in_([a.alert_id for a in chunk]),
-                        alert_folds.c.txn_id.in_([a.txn.txn_id for a in chunk]),
-                    )
-                )
-            )
-            for alert_id, customer_id, txn_id in rows:
-                stored_ids.add(alert_id)
-                stored_txns.add((customer_id, txn_id))
+                for alert_id, customer_id, txn_id in rows:
+                    stored_ids.add(alert_id)
+                    stored_txns.add((customer_id, txn_id))
         fresh = [a for a in batch if a.alert_id not in stored_ids]
         rescored = [a.alert_id for a in fresh if (a.customer_id, a.txn.txn_id) in stored_txns]
         if rescored:
