@@ -30,6 +30,7 @@ from detectors.features import build_features
 from detectors.fusion import fuse
 from detectors.learning import LearningContext, ModelVerdict, ShardLearning, ShardLearningState
 from detectors.state import CustomerStateStore
+from detectors.worker_models import WorkerModels
 from riskwatch.contracts import Alert, Label, ModelScore, Transaction, severity_for
 from rules.engine import Evaluation, count_outcomes
 from rules.runtime import RulesRuntime
@@ -118,7 +119,7 @@ class ShardAssessor(StatefulBatchLogic[Transaction | Label, Assessment, ShardLea
                 risk = round(exact, 1)
                 alert = None
                 if risk >= ctx.alert_threshold:
-                    alert = self._alert(txn, features, evaluation, verdict, risk, detected_at)
+                    alert = _alert(txn, features, evaluation, models, verdict, risk, detected_at)
                 out.append(
                     Assessment(
                         txn,
@@ -151,45 +152,6 @@ class ShardAssessor(StatefulBatchLogic[Transaction | Label, Assessment, ShardLea
         ctx.metrics.batch_seconds.observe(time.perf_counter() - started)
         return out, StatefulBatchLogic.RETAIN
 
-    def _alert(
-        self,
-        txn: Transaction,
-        features: dict[str, Any],
-        evaluation: Evaluation,
-        verdict: ModelVerdict,
-        risk: float,
-        detected_at: datetime,
-    ) -> Alert:
-        keeper = self._ctx.learning.keeper
-        models = keeper.models()
-        anomaly = ModelScore(
-            model=models.anomaly.name,
-            version=models.anomaly.version,
-            score=round(verdict.anomaly.score, 4),
-            top_features=verdict.anomaly.top_features(),
-        )
-        classifier = ModelScore(
-            model=models.classifier.name,
-            version=models.classifier.version,
-            score=round(verdict.fraud.probability, 4),
-            top_features=verdict.fraud.top_features(),
-        )
-        explained = {k: v for k, v in features.items() if v is not None}
-        explained["customer_normal"] = customer_normal(features)
-        return Alert(
-            # One alert per customer's transaction: replays map to the same id.
-            alert_id=f"AL-{txn.customer_id}-{txn.txn_id}",
-            txn=txn,
-            score=risk,
-            severity=severity_for(risk),
-            rules=evaluation.hits,
-            models=(classifier, anomaly),
-            features=explained,
-            rule_pack_version=evaluation.pack_version,
-            model_version=verdict.version,
-            detected_at=detected_at,
-        )
-
     def on_eof(self) -> tuple[list[Assessment], bool]:
         # The last batch's scored records would otherwise wait for a batch
         # that never comes.
@@ -199,3 +161,41 @@ class ShardAssessor(StatefulBatchLogic[Transaction | Label, Assessment, ShardLea
     def snapshot(self) -> ShardLearningState:
         # An int: immutable, as Bytewax requires of a snapshot.
         return self._learning.snapshot()
+
+
+def _alert(
+    txn: Transaction,
+    features: dict[str, Any],
+    evaluation: Evaluation,
+    models: WorkerModels,
+    verdict: ModelVerdict,
+    risk: float,
+    detected_at: datetime,
+) -> Alert:
+    anomaly = ModelScore(
+        model=models.anomaly.name,
+        version=models.anomaly.version,
+        score=round(verdict.anomaly.score, 4),
+        top_features=verdict.anomaly.top_features(),
+    )
+    classifier = ModelScore(
+        model=models.classifier.name,
+        version=models.classifier.version,
+        score=round(verdict.fraud.probability, 4),
+        top_features=verdict.fraud.top_features(),
+    )
+    explained = {k: v for k, v in features.items() if v is not None}
+    explained["customer_normal"] = customer_normal(features)
+    return Alert(
+        # One alert per customer's transaction: replays map to the same id.
+        alert_id=f"AL-{txn.customer_id}-{txn.txn_id}",
+        txn=txn,
+        score=risk,
+        severity=severity_for(risk),
+        rules=evaluation.hits,
+        models=(classifier, anomaly),
+        features=explained,
+        rule_pack_version=evaluation.pack_version,
+        model_version=verdict.version,
+        detected_at=detected_at,
+    )
