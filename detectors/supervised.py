@@ -135,6 +135,11 @@ class FraudScore:
     """Whether the model has learned enough of both classes for its probability to
     count in the fused score (:attr:`OnlineFraudClassifier.trained`)."""
 
+    @property
+    def evidence(self) -> float:
+        """The probability the fused score may count: an untrained model's 0.5 is none."""
+        return self.probability if self.trained else 0.0
+
     def top_features(self, n: int = 5) -> tuple[tuple[str, float], ...]:
         """The inputs that pushed the log-odds up the most (exact, not approximated)."""
         ranked = sorted(self.contributions.items(), key=lambda kv: kv[1], reverse=True)

@@ -110,11 +110,13 @@ class ShardAssessor(StatefulBatchLogic[Transaction | Label, Assessment, ShardLea
                 verdict = self._learning.score(models, txn, features, update.fresh)
                 anomaly = verdict.anomaly
                 probability = verdict.fraud.probability
-                # An untrained classifier's 0.5 is no evidence (detectors/supervised.py).
-                fused_probability = probability if verdict.fraud.trained else 0.0
                 scores = [h.score for h in evaluation.hits]
                 exact = fuse(
-                    scores, anomaly.excess, ctx.anomaly_weight, fused_probability, ctx.fraud_weight
+                    scores,
+                    anomaly.excess,
+                    ctx.anomaly_weight,
+                    verdict.fraud.evidence,
+                    ctx.fraud_weight,
                 )
                 risk = round(exact, 1)
                 alert = None

@@ -154,6 +154,7 @@ def test_an_untrained_classifier_is_not_fused_until_it_has_seen_both_classes() -
     clf = OnlineFraudClassifier(learning_rate=0.05, fraud_weight=2.0, min_frauds=5, min_legit=50)
     x = {"amount": 300.0}
     assert clf.score_one(x).probability == 0.5 and not clf.score_one(x).trained
+    assert clf.score_one(x).evidence == 0.0, "an untrained model's 0.5 is not fused"
     rng = random.Random(4)
     for _ in range(60):
         clf.learn_one(_event(rng, False), False)
@@ -162,6 +163,7 @@ def test_an_untrained_classifier_is_not_fused_until_it_has_seen_both_classes() -
     assert not clf.score_one(x).trained, "4 frauds are fewer than min_frauds"
     clf.learn_one(_event(rng, True), True)
     assert clf.score_one(x).trained
+    assert clf.score_one(x).evidence == clf.score_one(x).probability
 
 
 def test_the_shipped_model_weights_cannot_alert_without_a_rule() -> None:
