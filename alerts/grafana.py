@@ -10,6 +10,13 @@ share), with the transaction's event time in the text, and tagged
 ``riskwatch``, ``alert``, the severity, the channel and each rule id, which is
 what the detection dashboard's annotation query selects on.
 
+grafana-client is pinned at 3.11, the last release on ``requests``: from 4.0
+it depends on niquests, whose urllib3-future installs a ``.pth`` hook that
+overwrites the ``urllib3`` package in the environment at every interpreter
+start, which broke every requests-based tool beside it here (schemathesis,
+selenium). The HTTP API it calls (folders, dashboards, annotations) is the
+same.
+
 The dashboards are data (``config/grafana/dashboards/*.json``); Grafana's
 file provisioning (``config/grafana/provisioning``) loads them, or
 :func:`push_dashboards` (``riskwatch grafana push``) uploads them over the
@@ -27,7 +34,7 @@ from typing import Any
 
 from grafana_client import GrafanaApi
 from grafana_client.client import GrafanaClientError, GrafanaException
-from niquests.exceptions import RequestException
+from requests.exceptions import RequestException
 
 from alerts.metrics import PipelineMetrics
 from alerts.schema import SEVERITIES
