@@ -83,6 +83,7 @@ from __future__ import annotations
 
 import importlib.resources
 import logging
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from string import Template
@@ -90,7 +91,18 @@ from typing import Any
 
 import redis
 
-from detectors.customer_fold import Assessment, Event, FoldParams, Memo, assess, dump, load
+from detectors.customer_fold import (
+    KIND_CASH_IN,
+    KIND_CASH_OUT,
+    KIND_OTHER,
+    KIND_SALARY,
+    Assessment,
+    Event,
+    FoldParams,
+    assess,
+    dump,
+)
+from detectors.held_states import Held, HeldStates
 from detectors.keys import entity_key, key
 from riskwatch.contracts import Transaction
 
@@ -114,6 +126,7 @@ ENTITIES = (
     ("counterparty", "p", "counterparty_account"),
 )
 CARD_PRESENT = frozenset({"pos", "atm"})
+_CHANNEL_INDEX = {name: i for i, name in enumerate(CHANNEL_CODES)}
 
 _N_WINDOWS = 4 * len(WINDOWS)
 _N_CHANNELS = 4 * len(CHANNEL_CODES) * len(CHANNEL_WINDOWS)
@@ -197,21 +210,14 @@ def empty_update(ts_ms: int) -> StateUpdate:
     )  # fmt: skip
 
 
-def _kind_code(txn: Transaction) -> str:
+def _kind_code(txn: Transaction) -> int:
     if txn.kind == "cash_deposit":
-        return "x"
+        return KIND_CASH_IN
     if txn.kind == "cash_withdrawal":
-        return "w"
+        return KIND_CASH_OUT
     if txn.kind == "salary" and txn.direction == "credit":
-        return "s"
-    return "o"
-
-
-def _text(value: str | None) -> str:
-    """A field as stored in a packed event; '|' separates fields, so it is dropped."""
-    if value is None:
-        return ""
-    return value.replace("|", "") if "|" in value else value
+        return KIND_SALARY
+    return KIND_OTHER
 
 
 class CustomerStateStore:
@@ -232,6 +238,7 @@ class CustomerStateStore:
         dedup_horizon_seconds: int,
         ttl_seconds: int,
         allowed_lateness_seconds: int = 3600,
+        held_customers: int = 50_000,
     ) -> None:
         self._client = client
         self._namespace = namespace
@@ -244,6 +251,7 @@ class CustomerStateStore:
         self._ttl_ms = int(ttl_seconds * 1000)
         script = _ENTITY_SCRIPT.substitute(lateness=int(lateness_ms))
         self._entities = client.register_script(script)
+        self._held = HeldStates(client, self._ttl_ms, held_customers)
 
     @property
     def namespace(self) -> str:
@@ -256,12 +264,23 @@ class CustomerStateStore:
         ns = self._namespace
         keys = {txn.customer_id: key(ns, txn.customer_id, "st") for txn in txns}
         try:
-            raws = self._client.mget(list(keys.values()))
+            held = self._held.take(keys)
         except redis.RedisError as exc:
             msg = f"state update of a batch of {len(txns)} transactions failed: {exc}"
             raise StateUnavailable(msg) from exc
-        states = {cid: load(raw) for cid, raw in zip(keys, raws, strict=True)}
-        memos = {cid: Memo() for cid in states}
+        try:
+            return self._apply(txns, keys, held)
+        except BaseException:
+            # The batch's states may hold events Redis never got: read them again.
+            self._held.drop(keys)
+            raise
+
+    def _apply(
+        self, txns: Sequence[Transaction], keys: dict[str, str], held: dict[str, Held]
+    ) -> list[StateUpdate]:
+        ns = self._namespace
+        states = {cid: h.state for cid, h in held.items()}
+        memos = {cid: h.memo for cid, h in held.items()}
         changed: set[str] = set()
         assessed: list[tuple[Assessment, tuple[str, ...]]] = []
         entity_keys: list[str] = []
@@ -286,6 +305,7 @@ class CustomerStateStore:
             pipe = self._client.pipeline(transaction=True)
             for cid in changed:
                 pipe.set(keys[cid], dump(states[cid]), px=self._ttl_ms)
+            written = time.monotonic()
             if entity_args:
                 self._entities(keys=entity_keys, args=entity_args, client=pipe)
             try:
@@ -295,6 +315,7 @@ class CustomerStateStore:
                 raise StateUnavailable(msg) from exc
             if entity_args:
                 counts = replies[-1]
+            self._held.written(changed, written)
         out = []
         i = 0
         for a, names in assessed:
@@ -307,22 +328,20 @@ class CustomerStateStore:
 
 
 def _event(txn: Transaction) -> Event:
-    lat: float | str = ""
-    lon: float | str = ""
+    lat = lon = None
     if txn.channel in CARD_PRESENT and txn.lat is not None and txn.lon is not None:
         lat, lon = float(txn.lat), float(txn.lon)
+    credit = txn.direction == "credit"
     return Event(
         txn_id=txn.txn_id,
         ts=txn.ts_ms,
-        dir="d" if txn.direction == "debit" else "c",
-        ch=CHANNEL_CODES[txn.channel],
-        kind=_kind_code(txn),
+        code=_CHANNEL_INDEX[txn.channel] * 8 + (4 if credit else 0) + _kind_code(txn),
         amount=txn.amount_minor,
-        merchant=txn.merchant_id or "",
-        device=txn.device_id or "",
-        country=txn.country or "",
-        counterparty=txn.counterparty_account or "",
-        mcc=txn.mcc or "",
+        merchant=txn.merchant_id,
+        device=txn.device_id,
+        country=txn.country,
+        counterparty=txn.counterparty_account,
+        mcc=txn.mcc,
         lat=lat,
         lon=lon,
         base_kind=txn.kind or "",
