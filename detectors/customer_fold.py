@@ -16,14 +16,16 @@ on every batch that changes the customer::
          holds its own events' ids)
     ev   the exact log (48 h + lateness), in arrival order:
          [ms, txn_id, code, amount, merchant, device, country, counterparty,
-          mcc, lat, lon], nil where absent; code = channel index * 8
+          mcc, lat, lon], nil where absent, merchant, device and counterparty
+         as their :func:`digest`; code = channel index * 8
          (CHANNEL_CODES order) + 4 for a credit + kind (0 other, 1 salary
          credit, 2 cash deposit, 3 cash withdrawal)
     b    UTC day -> [largest credit, then (bucket code, count, sum) triples]
          for events folded out of the log; bucket code = channel index * 2
          + 1 for a credit, 12 cash in, 13 cash out
     seen [merchants, devices, countries, counterparties, mccs], each
-         value -> ms of its latest folded sighting
+         value (digests for the first, second and fourth) -> ms of its
+         latest folded sighting
     lt   latest folded event ms          lc   per channel index: latest folded ms, -1
     geo  [ms, lat, lon] latest folded card-present position (ms -1: none)
     sal  the six latest folded salary credits (ms)
@@ -37,6 +39,7 @@ Lua script before it, with one-letter codes) are converted when read.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from hashlib import blake2b
 from typing import Any
 
 import msgpack
@@ -59,6 +62,8 @@ VERSION, NW, PD, IDS, EV, B, SEEN, LT, LC, GEO, SAL, K = range(12)
 _CASH_IN_BUCKET, _CASH_OUT_BUCKET = 12, 13
 
 _packer = msgpack.Packer(use_bin_type=True)
+#: A value the fold tells apart: a text (country, mcc) or an id's digest.
+Value = int | str
 
 
 def _bucket_slots() -> tuple[tuple[tuple[int, ...], ...], tuple[tuple[int, ...], ...]]:
@@ -114,6 +119,22 @@ def dump(state: list[Any]) -> bytes:
     return _packer.pack(state)
 
 
+def digest(value: str | None) -> int | None:
+    """A 64-bit digest of an id, kept instead of the id where ids are long.
+
+    Merchant, device and counterparty ids are only ever compared for
+    equality (distinct counts, first-seen flags), so a digest serves; two
+    different ids of one customer collide with odds of about k^2 / 2^65 for
+    k ids of a kind (1e-15 for a hundred).
+
+    >>> digest("M-HGH-00006") == digest("M-HGH-00006") != digest("M-HGH-00007")
+    True
+    """
+    if value is None:
+        return None
+    return int.from_bytes(blake2b(value.encode(), digest_size=8).digest(), "big")
+
+
 def _as_map(value: Any) -> dict:
     """cmsgpack packs an empty Lua table as an array: read it as an empty map."""
     return value if isinstance(value, dict) else {}
@@ -134,7 +155,8 @@ def _from_map(old: dict[str, Any]) -> list[Any]:
     events = old.get("ev") if isinstance(old.get("ev"), list) else []
     s[EV] = [
         [e[0], e[1], CHANNELS.index(e[3]) * 8 + (_CREDIT if e[2] == "c" else 0) + _OLD_KIND[e[4]],
-         e[5], *(absent(v) for v in e[6:13])]
+         e[5], digest(absent(e[6])), digest(absent(e[7])), absent(e[8]), digest(absent(e[9])),
+         *(absent(v) for v in e[10:13])]
         for e in events
     ]  # fmt: skip
     for day, old_bucket in _as_map(old.get("b")).items():
@@ -146,7 +168,8 @@ def _from_map(old: dict[str, Any]) -> list[Any]:
                 bucket += [CHANNELS.index(name[1]) * 2 + (name[0] == "c"), v[0], v[1]]
         s[B][int(day)] = bucket
     for name, t in _as_map(old.get("seen")).items():
-        s[SEEN]["mdcpk".index(name[0])][name[1:]] = t
+        value = digest(name[1:]) if name[0] in "mdp" else name[1:]
+        s[SEEN]["mdcpk".index(name[0])][value] = t
     for ch, t in _as_map(old.get("lc")).items():
         s[LC][CHANNELS.index(ch)] = t
     geo = old.get("geo") or [-1, "", ""]
@@ -158,17 +181,18 @@ def _from_map(old: dict[str, Any]) -> list[Any]:
 
 @dataclass(slots=True)
 class Event:
-    """One transaction as the fold sees it; text fields None when absent."""
+    """One transaction as the fold sees it; fields None when absent."""
 
     txn_id: str
     ts: int
     code: int
     """Channel index * 8 + 4 for a credit + kind (KIND_*)."""
     amount: int
-    merchant: str | None
-    device: str | None
+    merchant: int | None
+    """The merchant id's :func:`digest`, as are ``device`` and ``counterparty``."""
+    device: int | None
     country: str | None
-    counterparty: str | None
+    counterparty: int | None
     mcc: str | None
     lat: float | None
     """Set for a card-present transaction with coordinates only (with ``lon``)."""
@@ -215,7 +239,7 @@ class Memo:
     def __init__(self) -> None:
         self.days: dict[int, list[int]] = {}
         """day -> totals of the buckets (N_TOTALS), then the largest folded credit."""
-        self.distinct: dict[int, tuple[set[str], ...]] = {}
+        self.distinct: dict[int, tuple[set[Value], ...]] = {}
         """day -> folded merchants, devices, countries, counterparties counted over 30 d."""
 
     def forget_through(self, pruned_day: int) -> None:
@@ -277,7 +301,7 @@ def _bucket_totals(s: list[Any], day: int, memo: Memo) -> list[int]:
     return tot
 
 
-def _folded_distinct(s: list[Any], day: int, memo: Memo) -> tuple[set[str], ...]:
+def _folded_distinct(s: list[Any], day: int, memo: Memo) -> tuple[set[Value], ...]:
     """Folded values whose latest sighting's day starts inside the 30 d window."""
     lo = (day - 29) * DAY
     seen = s[SEEN]
@@ -423,16 +447,16 @@ def assess(s: list[Any], ev: Event, p: FoldParams, memo: Memo | None = None) -> 
         folded = _bucket_totals(s, day, memo)
     tot = folded[:N_TOTALS]
     max_in = folded[N_TOTALS]
-    m24: set[str | None] = set()
-    v24: set[str | None] = set()
-    c24: set[str | None] = set()
-    p24: set[str | None] = set()
-    senders: set[str | None] = set()
-    recipients: set[str | None] = set()
-    m30: set[str | None] = set()
-    v30: set[str | None] = set()
-    c30: set[str | None] = set()
-    p30: set[str | None] = set()
+    m24: set[Value | None] = set()
+    v24: set[Value | None] = set()
+    c24: set[Value | None] = set()
+    p24: set[Value | None] = set()
+    senders: set[Value | None] = set()
+    recipients: set[Value | None] = set()
+    m30: set[Value | None] = set()
+    v30: set[Value | None] = set()
+    c30: set[Value | None] = set()
+    p30: set[Value | None] = set()
     # Whether another logged event in the 30 days up to this one has the
     # event's device, counterparty, country, mcc (its first-seen flags).
     dev, cp, country, mcc = ev.device, ev.counterparty, ev.country, ev.mcc
@@ -558,7 +582,7 @@ def assess(s: list[Any], ev: Event, p: FoldParams, memo: Memo | None = None) -> 
         fd = _folded_distinct(s, day, memo)
     seen = s[SEEN]
 
-    def new_flag(k: int, value: str | None, logged: bool) -> int:
+    def new_flag(k: int, value: Value | None, logged: bool) -> int:
         if value is None or logged:
             return 0
         return 0 if seen[k].get(value, lo) > lo else 1

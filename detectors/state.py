@@ -100,6 +100,7 @@ from detectors.customer_fold import (
     Event,
     FoldParams,
     assess,
+    digest,
     dump,
 )
 from detectors.held_states import Held, HeldStates
@@ -337,10 +338,10 @@ def _event(txn: Transaction) -> Event:
         ts=txn.ts_ms,
         code=_CHANNEL_INDEX[txn.channel] * 8 + (4 if credit else 0) + _kind_code(txn),
         amount=txn.amount_minor,
-        merchant=txn.merchant_id,
-        device=txn.device_id,
+        merchant=digest(txn.merchant_id),
+        device=digest(txn.device_id),
         country=txn.country,
-        counterparty=txn.counterparty_account,
+        counterparty=digest(txn.counterparty_account),
         mcc=txn.mcc,
         lat=lat,
         lon=lon,
