@@ -251,7 +251,7 @@ class Memo:
 
 
 #: Memo days kept beyond the one being read (older ones are summed again if asked for).
-_MEMO_DAYS = 3
+_MEMO_DAYS = 2
 
 
 def _add_day(tot: list[int], bucket: list[int], sign: int, w30: bool, w7: bool) -> None:

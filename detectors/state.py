@@ -239,7 +239,7 @@ class CustomerStateStore:
         dedup_horizon_seconds: int,
         ttl_seconds: int,
         allowed_lateness_seconds: int = 3600,
-        held_customers: int = 50_000,
+        held_customers: int = 20_000,
     ) -> None:
         self._client = client
         self._namespace = namespace
