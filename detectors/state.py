@@ -1,28 +1,31 @@
-"""Per-customer and per-entity state, kept in Redis, two round trips per batch.
+"""Per-customer and per-entity state, kept in Redis, at most two round trips per batch.
 
 A customer belongs to one shard and a shard to one worker, so each
-customer's blob has a single writer. A batch reads its customers' blobs
-with one MGET; ``detectors/customer_fold.py`` records every event in its
-customer's decoded blob (in arrival order) and reads the aggregates its
-features are built from; then one MULTI/EXEC writes the changed blobs back
-and runs ``entities.lua`` once, which records the batch's events at the
-entities they touch (shared by customers of every shard, so updated in
-Redis, atomically) and returns their counts. The second trip needs the
-first's answer: only a fresh event is counted at its entities. Bytewax
-snapshots none of this: Redis is the state store.
+customer's blob has a single writer. That worker keeps the blobs it last
+wrote decoded (``detectors/held_states.py``, a bounded LRU), so a batch
+reads with one MGET only the customers it does not hold;
+``detectors/customer_fold.py`` records every event in its customer's
+decoded state (in arrival order) and reads the aggregates its features are
+built from; then one MULTI/EXEC writes every changed blob back and runs
+``entities.lua`` once, which records the batch's events at the entities
+they touch (shared by customers of every shard, so updated in Redis,
+atomically) and returns their counts. That trip needs the customers' states
+first: only a fresh event is counted at its entities. Bytewax snapshots none
+of this: Redis is the state store, and a restarted worker holds nothing, so
+it reads what the last batch wrote.
 
 Key layout (namespace ``ns``; a customer's key carries the customer id as a
 hash tag, an entity's keys their entity)::
 
     ns:{C}:st     string  the customer's whole state as one MessagePack blob,
-                          read and written once per batch: newest event, the
-                          txn_ids of the dedup horizon, the exact log (48 h +
-                          lateness) of packed events, UTC-day buckets of the
+                          written once per batch that changes it: newest event,
+                          the txn_ids of the dedup horizon, the exact log (48 h
+                          + lateness) of coded events, UTC-day buckets of the
                           events folded out of it, each value's latest folded
                           sighting, the latest folded event overall / per
                           channel / card-present position, the six latest
                           salary credits, per-kind Welford baselines
-                          (``customer_fold.py`` lists the fields)
+                          (``customer_fold.py`` gives the layout)
     ns:{t|ID}:n   string  an entity's event counts in ring buffers of 5-minute,
                           hour and day buckets (m<i>, h<i>, d<i>) and its newest
                           event, one MessagePack blob holding only buckets a
@@ -48,6 +51,9 @@ behind its customer's newest event; "arrived" = recorded before it):
   folded events counts when the day of its latest sighting starts inside the
   window (the buckets' rule); the first-seen flags are exact over the 30
   days up to the event (each value's latest sighting is kept to the ms);
+- merchant, device and counterparty ids are told apart by a 64-bit digest
+  (distinct counts, first-seen flags): two ids of one customer would be
+  counted as one with odds of about k^2 / 2^65 for k ids of a kind;
 - time since the previous event (overall, per channel), the previous
   card-present position and the salary dates: exact in event time;
 - baselines (running mean and variance per kind): in arrival order, each
@@ -69,9 +75,10 @@ needs a single Redis (or a proxy that runs them across slots). Redis 6.2 or
 later (``ZADD GT``).
 
 A second writer of a customer's blob (two workers owning one shard during a
-rebalance) is not guarded against: the later write of the blob would win.
-Bytewax routes a shard to exactly one worker, so this does not arise in a
-running cluster.
+rebalance, or another process writing the namespace) is not guarded
+against: the later write of the blob would win, and a worker would not see
+the other's writes to a customer it holds until it drops it. Bytewax routes
+a shard to exactly one worker, so this does not arise in a running cluster.
 
 Errors::
 
@@ -224,12 +231,13 @@ def _kind_code(txn: Transaction) -> int:
 class CustomerStateStore:
     """Batched, idempotent updates of customers' and entities' state.
 
-    Two pipelined round trips per batch, whatever its size: an MGET of the
-    batch's customer blobs, then (in MULTI/EXEC, so a batch's customers and
-    entities change together or not at all) a SET of each changed blob and one
-    script that records the batch's events at their entities. The second
-    trip needs the first's answer: whether an event is fresh (and so counted
-    at its entities) is known only once its customer's blob is read.
+    At most two pipelined round trips per batch, whatever its size: an MGET
+    of the batch's customer blobs the worker does not hold, then (in
+    MULTI/EXEC, so a batch's customers and entities change together or not
+    at all) a SET of each changed blob and one script that records the
+    batch's events at their entities. The second trip needs the customers'
+    states: whether an event is fresh (and so counted at its entities) is
+    known only once its customer's state is read.
     """
 
     def __init__(
