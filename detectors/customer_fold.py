@@ -12,8 +12,9 @@ on every batch that changes the customer::
     [2, nw, pd, ids, ev, b, seen, lt, lc, geo, sal, k]
 
     nw   newest event ms                 pd   day of the last prune
-    ids  txn_id -> ms of folded events within the dedup horizon (the log
-         holds its own events' ids)
+    ids  txn_id's :func:`digest` -> ms of folded events within the dedup
+         horizon, counted from :func:`time_base` (the log holds its own
+         events' ids)
     ev   the exact log (48 h + lateness), in arrival order:
          [ms, txn_id, code, amount, merchant, device, country, counterparty,
           mcc, lat, lon], nil where absent, merchant, device and counterparty
@@ -25,7 +26,8 @@ on every batch that changes the customer::
          + 1 for a credit, 12 cash in, 13 cash out
     seen [merchants, devices, countries, counterparties, mccs], each
          value (digests for the first, second and fourth) -> ms of its
-         latest folded sighting
+         latest folded sighting, counted from :func:`time_base` (so that it
+         packs in 5 bytes, not 9)
     lt   latest folded event ms          lc   per channel index: latest folded ms, -1
     geo  [ms, lat, lon] latest folded card-present position (ms -1: none)
     sal  the six latest folded salary credits (ms)
@@ -123,9 +125,11 @@ def digest(value: str | None) -> int | None:
     """A 64-bit digest of an id, kept instead of the id where ids are long.
 
     Merchant, device and counterparty ids are only ever compared for
-    equality (distinct counts, first-seen flags), so a digest serves; two
-    different ids of one customer collide with odds of about k^2 / 2^65 for
-    k ids of a kind (1e-15 for a hundred).
+    equality (distinct counts, first-seen flags), as are the txn ids of folded
+    events (duplicates), so a digest serves; two different ids of one
+    customer collide with odds of about k^2 / 2^65 for k ids of a kind (1e-15
+    for a hundred), and a new txn id with a remembered one's with odds of
+    k / 2^64.
 
     >>> digest("M-HGH-00006") == digest("M-HGH-00006") != digest("M-HGH-00007")
     True
@@ -133,6 +137,17 @@ def digest(value: str | None) -> int | None:
     if value is None:
         return None
     return int.from_bytes(blake2b(value.encode(), digest_size=8).digest(), "big")
+
+
+def time_base(s: list[Any]) -> int:
+    """The ms that sightings and folded ids are counted from: 20 days before the last prune's day.
+
+    Every kept sighting lies within 30 days + lateness (at most a day) before
+    the newest event, whose day is the last prune's, so its offset lies
+    within about -11 and +21 days: a 32-bit int (as do the ids' with a dedup
+    horizon up to 44 days).
+    """
+    return s[PD] * DAY - 20 * DAY
 
 
 def _as_map(value: Any) -> dict:
@@ -151,7 +166,8 @@ def _from_map(old: dict[str, Any]) -> list[Any]:
         return None if v == "" else v
 
     s[NW], s[PD], s[LT] = old.get("nw", -1), old.get("pd", -1), old.get("lt", -1)
-    s[IDS] = _as_map(old.get("ids"))
+    base = time_base(s)
+    s[IDS] = {digest(i): t - base for i, t in _as_map(old.get("ids")).items()}
     events = old.get("ev") if isinstance(old.get("ev"), list) else []
     s[EV] = [
         [e[0], e[1], CHANNELS.index(e[3]) * 8 + (_CREDIT if e[2] == "c" else 0) + _OLD_KIND[e[4]],
@@ -169,7 +185,7 @@ def _from_map(old: dict[str, Any]) -> list[Any]:
         s[B][int(day)] = bucket
     for name, t in _as_map(old.get("seen")).items():
         value = digest(name[1:]) if name[0] in "mdp" else name[1:]
-        s[SEEN]["mdcpk".index(name[0])][value] = t
+        s[SEEN]["mdcpk".index(name[0])][value] = t - base
     for ch, t in _as_map(old.get("lc")).items():
         s[LC][CHANNELS.index(ch)] = t
     geo = old.get("geo") or [-1, "", ""]
@@ -303,7 +319,7 @@ def _bucket_totals(s: list[Any], day: int, memo: Memo) -> list[int]:
 
 def _folded_distinct(s: list[Any], day: int, memo: Memo) -> tuple[set[Value], ...]:
     """Folded values whose latest sighting's day starts inside the 30 d window."""
-    lo = (day - 29) * DAY
+    lo = (day - 29) * DAY - time_base(s)
     seen = s[SEEN]
     out = tuple({v for v, t in seen[k].items() if t >= lo} for k in range(4))
     kept = memo.distinct
@@ -325,7 +341,7 @@ def _bump(bucket: list[int], code: int, amount: int) -> None:
 def _fold(s: list[Any], e: list, memo: Memo) -> None:
     """Move one event leaving the exact log into its day bucket and the summaries."""
     t, code, amount = e[0], e[2], e[3]
-    s[IDS][e[1]] = t
+    s[IDS][digest(e[1])] = t - time_base(s)
     d = t // DAY
     b = s[B]
     bucket = b.get(d)
@@ -368,10 +384,13 @@ def _fold(s: list[Any], e: list, memo: Memo) -> None:
     if kind == KIND_SALARY and credit:
         s[SAL] = sorted([*s[SAL], t])[-6:]
     seen = s[SEEN]
+    rel = t - time_base(s)
     for k in range(5):
         v = e[4 + k]
-        if v is not None and t > seen[k].get(v, -1):
-            seen[k][v] = t
+        if v is not None:
+            latest = seen[k].get(v)
+            if latest is None or rel > latest:
+                seen[k][v] = rel
 
 
 def _record(s: list[Any], ev: Event, p: FoldParams, memo: Memo) -> None:
@@ -399,7 +418,7 @@ def _record(s: list[Any], ev: Event, p: FoldParams, memo: Memo) -> None:
         s[EV] = kept
     ids = s[IDS]
     if ids:
-        floor_dedup = newest - p.dedup
+        floor_dedup = newest - p.dedup - time_base(s)
         for txn_id in [i for i, t in ids.items() if t < floor_dedup]:
             del ids[txn_id]
     today = newest // DAY
@@ -407,8 +426,12 @@ def _record(s: list[Any], ev: Event, p: FoldParams, memo: Memo) -> None:
         # Once per day of the newest event: drop buckets and sightings no window reaches.
         floor_ts = newest - p.retain
         s[B] = {d: b for d, b in s[B].items() if d * DAY > floor_ts}
-        s[SEEN] = [{v: t for v, t in m.items() if t > floor_ts} for m in s[SEEN]]
+        old_base = time_base(s)
         s[PD] = today
+        floor_rel = floor_ts - old_base
+        shift = time_base(s) - old_base
+        s[SEEN] = [{v: t - shift for v, t in m.items() if t > floor_rel} for m in s[SEEN]]
+        s[IDS] = {i: t - shift for i, t in s[IDS].items()}
         memo.forget_through(floor_ts // DAY)
 
 
@@ -425,8 +448,10 @@ def assess(s: list[Any], ev: Event, p: FoldParams, memo: Memo | None = None) -> 
     txn_id = ev.txn_id
     n, mean, m2 = s[K].get(ev.base_kind) or (0, 0, 0)
     baseline = (int(n), float(mean), float(m2))
-    seen_ts = s[IDS].get(txn_id)
-    if seen_ts is None:
+    seen_ts = s[IDS].get(digest(txn_id))
+    if seen_ts is not None:
+        seen_ts += time_base(s)
+    else:
         for e in s[EV]:
             if e[1] == txn_id:
                 seen_ts = e[0]
@@ -581,11 +606,12 @@ def assess(s: list[Any], ev: Event, p: FoldParams, memo: Memo | None = None) -> 
     if fd is None:
         fd = _folded_distinct(s, day, memo)
     seen = s[SEEN]
+    lo_rel = lo - time_base(s)
 
     def new_flag(k: int, value: Value | None, logged: bool) -> int:
         if value is None or logged:
             return 0
-        return 0 if seen[k].get(value, lo) > lo else 1
+        return 0 if seen[k].get(value, lo_rel) > lo_rel else 1
 
     salaries.sort()
     return Assessment(

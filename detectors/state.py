@@ -53,7 +53,9 @@ behind its customer's newest event; "arrived" = recorded before it):
   days up to the event (each value's latest sighting is kept to the ms);
 - merchant, device and counterparty ids are told apart by a 64-bit digest
   (distinct counts, first-seen flags): two ids of one customer would be
-  counted as one with odds of about k^2 / 2^65 for k ids of a kind;
+  counted as one with odds of about k^2 / 2^65 for k ids of a kind; so are
+  the txn ids of events folded out of the log: a fresh event would be taken
+  for a duplicate (and not recorded) with odds of k / 2^64 for k ids kept;
 - time since the previous event (overall, per channel), the previous
   card-present position and the salary dates: exact in event time;
 - baselines (running mean and variance per kind): in arrival order, each
