@@ -12,13 +12,13 @@ on every batch that changes the customer::
     [2, nw, pd, ids, ev, b, seen, lt, lc, geo, sal, k]
 
     nw   newest event ms                 pd   day of the last prune
-    ids  txn_id's :func:`digest` -> ms of folded events within the dedup
+    ids  txn id :func:`digest` -> ms of folded events within the dedup
          horizon, counted from :func:`time_base` (the log holds its own
          events' ids)
     ev   the exact log (48 h + lateness), in arrival order:
-         [ms, txn_id, code, amount, merchant, device, country, counterparty,
-          mcc, lat, lon], nil where absent, merchant, device and counterparty
-         as their :func:`digest`; code = channel index * 8
+         [ms, txn, code, amount, merchant, device, country, counterparty,
+          mcc, lat, lon], nil where absent; txn (the txn id), merchant, device
+         and counterparty as their :func:`digest`; code = channel index * 8
          (CHANNEL_CODES order) + 4 for a credit + kind (0 other, 1 salary
          credit, 2 cash deposit, 3 cash withdrawal)
     b    UTC day -> [largest credit, then (bucket code, count, sum) triples]
@@ -170,7 +170,8 @@ def _from_map(old: dict[str, Any]) -> list[Any]:
     s[IDS] = {digest(i): t - base for i, t in _as_map(old.get("ids")).items()}
     events = old.get("ev") if isinstance(old.get("ev"), list) else []
     s[EV] = [
-        [e[0], e[1], CHANNELS.index(e[3]) * 8 + (_CREDIT if e[2] == "c" else 0) + _OLD_KIND[e[4]],
+        [e[0], digest(e[1]),
+         CHANNELS.index(e[3]) * 8 + (_CREDIT if e[2] == "c" else 0) + _OLD_KIND[e[4]],
          e[5], digest(absent(e[6])), digest(absent(e[7])), absent(e[8]), digest(absent(e[9])),
          *(absent(v) for v in e[10:13])]
         for e in events
@@ -199,7 +200,8 @@ def _from_map(old: dict[str, Any]) -> list[Any]:
 class Event:
     """One transaction as the fold sees it; fields None when absent."""
 
-    txn_id: str
+    txn: int
+    """The txn id's :func:`digest`."""
     ts: int
     code: int
     """Channel index * 8 + 4 for a credit + kind (KIND_*)."""
@@ -341,7 +343,7 @@ def _bump(bucket: list[int], code: int, amount: int) -> None:
 def _fold(s: list[Any], e: list, memo: Memo) -> None:
     """Move one event leaving the exact log into its day bucket and the summaries."""
     t, code, amount = e[0], e[2], e[3]
-    s[IDS][digest(e[1])] = t - time_base(s)
+    s[IDS][e[1]] = t - time_base(s)
     d = t // DAY
     b = s[B]
     bucket = b.get(d)
@@ -396,7 +398,7 @@ def _fold(s: list[Any], e: list, memo: Memo) -> None:
 def _record(s: list[Any], ev: Event, p: FoldParams, memo: Memo) -> None:
     """Append a fresh event, update its baseline, trim the log and prune old summaries."""
     log = s[EV]
-    log.append([ev.ts, ev.txn_id, ev.code, ev.amount, ev.merchant, ev.device, ev.country,
+    log.append([ev.ts, ev.txn, ev.code, ev.amount, ev.merchant, ev.device, ev.country,
                 ev.counterparty, ev.mcc, ev.lat, ev.lon])  # fmt: skip
     baselines = s[K]
     n, mean, m2 = baselines.get(ev.base_kind) or (0, 0, 0)
@@ -445,15 +447,15 @@ def assess(s: list[Any], ev: Event, p: FoldParams, memo: Memo | None = None) -> 
     if memo is None:
         memo = Memo()
     ts = ev.ts
-    txn_id = ev.txn_id
+    txn = ev.txn
     n, mean, m2 = s[K].get(ev.base_kind) or (0, 0, 0)
     baseline = (int(n), float(mean), float(m2))
-    seen_ts = s[IDS].get(digest(txn_id))
+    seen_ts = s[IDS].get(txn)
     if seen_ts is not None:
         seen_ts += time_base(s)
     else:
         for e in s[EV]:
-            if e[1] == txn_id:
+            if e[1] == txn:
                 seen_ts = e[0]
     fresh = stale = False
     if seen_ts is not None:
@@ -489,7 +491,7 @@ def assess(s: list[Any], ev: Event, p: FoldParams, memo: Memo | None = None) -> 
     prev_ts = prev_ch_ts = geo_ts = -1
     geo_lat: float | None = None
     geo_lon: float | None = None
-    geo_id = ""
+    geo_txn = -1
     first_credit = -1
     debits24: list[tuple[int, int]] = []
     salaries: list[int] = []
@@ -564,13 +566,14 @@ def assess(s: list[Any], ev: Event, p: FoldParams, memo: Memo | None = None) -> 
             else:
                 recipients.add(party)
                 debits24.append((t, amount))
-        if e[1] != txn_id:
+        if e[1] != txn:
             if t > prev_ts:
                 prev_ts = t
             if ch == my_ch and t > prev_ch_ts:
                 prev_ch_ts = t
-            if e[9] is not None and (t > geo_ts or (t == geo_ts and e[1] + "|" > geo_id)):
-                geo_ts, geo_lat, geo_lon, geo_id = t, e[9], e[10], e[1] + "|"
+            # Of two card-present events at the same ms, the greater txn digest.
+            if e[9] is not None and (t > geo_ts or (t == geo_ts and e[1] > geo_txn)):
+                geo_ts, geo_lat, geo_lon, geo_txn = t, e[9], e[10], e[1]
             if device == dev:
                 seen_dev = True
             if party == cp:

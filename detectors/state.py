@@ -57,7 +57,8 @@ behind its customer's newest event; "arrived" = recorded before it):
   the txn ids of events folded out of the log: a fresh event would be taken
   for a duplicate (and not recorded) with odds of k / 2^64 for k ids kept;
 - time since the previous event (overall, per channel), the previous
-  card-present position and the salary dates: exact in event time;
+  card-present position (of two at the same ms, the one whose txn id has
+  the greater digest) and the salary dates: exact in event time;
 - baselines (running mean and variance per kind): in arrival order, each
   event updating them once;
 - entities (shared by many customers, so updated by several workers in
@@ -344,7 +345,7 @@ def _event(txn: Transaction) -> Event:
         lat, lon = float(txn.lat), float(txn.lon)
     credit = txn.direction == "credit"
     return Event(
-        txn_id=txn.txn_id,
+        txn=digest(txn.txn_id),
         ts=txn.ts_ms,
         code=_CHANNEL_INDEX[txn.channel] * 8 + (4 if credit else 0) + _kind_code(txn),
         amount=txn.amount_minor,
