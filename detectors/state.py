@@ -96,6 +96,7 @@ import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from string import Template
 from typing import Any
 
@@ -138,6 +139,9 @@ ENTITIES = (
 )
 CARD_PRESENT = frozenset({"pos", "atm"})
 _CHANNEL_INDEX = {name: i for i, name in enumerate(CHANNEL_CODES)}
+#: Merchants, devices and counterparties recur from event to event: their digests are
+#: remembered (a look-up is a tenth of a digest's cost). Txn ids do not recur.
+_id_digest = lru_cache(maxsize=65_536)(digest)
 
 _N_WINDOWS = 4 * len(WINDOWS)
 _N_CHANNELS = 4 * len(CHANNEL_CODES) * len(CHANNEL_WINDOWS)
@@ -349,10 +353,10 @@ def _event(txn: Transaction) -> Event:
         ts=txn.ts_ms,
         code=_CHANNEL_INDEX[txn.channel] * 8 + (4 if credit else 0) + _kind_code(txn),
         amount=txn.amount_minor,
-        merchant=digest(txn.merchant_id),
-        device=digest(txn.device_id),
+        merchant=_id_digest(txn.merchant_id),
+        device=_id_digest(txn.device_id),
         country=txn.country,
-        counterparty=digest(txn.counterparty_account),
+        counterparty=_id_digest(txn.counterparty_account),
         mcc=txn.mcc,
         lat=lat,
         lon=lon,
