@@ -57,6 +57,8 @@ added by the labels stream's own module, not here.
 from __future__ import annotations
 
 import math
+from datetime import UTC, datetime
+from operator import mul
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -188,16 +190,23 @@ def salary_regularity(salary_ts_ms: tuple[int, ...], tz: ZoneInfo) -> float:
     """
     if len(salary_ts_ms) < 2:
         return 0.0
-    from datetime import UTC, datetime
-
     days = [datetime.fromtimestamp(t / 1000, UTC).astimezone(tz).day for t in salary_ts_ms]
     return max(0.0, 1.0 - (max(days) - min(days)) / 10)
 
 
 def state_features(txn: Transaction, update: StateUpdate, tz: ZoneInfo) -> dict[str, float]:
     """The features read from the customer's and its entities' state."""
+    out: dict[str, float] = {}
+    _add_state_features(out, txn, update, tz)
+    return out
+
+
+def _add_state_features(
+    out: dict[str, Any], txn: Transaction, update: StateUpdate, tz: ZoneInfo
+) -> None:
     totals = update.totals
-    out = {n: v * s for n, v, s in zip(_TOTAL_NAMES, totals, _TOTAL_SCALES, strict=True)}
+    # Built by C loops (zip, map): this is the largest part of every feature dict.
+    out.update(zip(_TOTAL_NAMES, map(mul, totals, _TOTAL_SCALES), strict=True))
     for name, credit, debit in _NET_FLOWS:
         out[name] = (totals[credit] - totals[debit]) / 100
     inflow = totals[4 * 3 + 3]  # credit sum of 24 h
@@ -206,8 +215,7 @@ def state_features(txn: Transaction, update: StateUpdate, tz: ZoneInfo) -> dict[
     )
     out["max_inflow_30d"] = update.max_inflow_minor / 100
     out["salary_regularity"] = salary_regularity(update.salary_ts_ms, tz)
-    for name, value in zip(_DISTINCT_NAMES, update.distinct, strict=True):
-        out[name] = float(value)
+    out.update(zip(_DISTINCT_NAMES, map(float, update.distinct), strict=True))
     ts = update.ts_ms
     since = (ts - update.prev_ts_ms) / 1000 if update.prev_ts_ms >= 0 else 0.0
     out["seconds_since_last"] = since
@@ -215,8 +223,7 @@ def state_features(txn: Transaction, update: StateUpdate, tz: ZoneInfo) -> dict[
         (ts - update.prev_channel_ts_ms) / 1000 if update.prev_channel_ts_ms >= 0 else 0.0
     )
     out["dormant_days"] = float(since // 86400)
-    for name, flag in zip(FIRST_SEEN, update.new_flags, strict=True):
-        out[name] = float(flag)
+    out.update(zip(FIRST_SEEN, map(float, update.new_flags), strict=True))
     distance = velocity = 0.0
     if update.prev_geo is not None and txn.channel in CARD_PRESENT and txn.lat is not None \
             and txn.lon is not None:  # fmt: skip
@@ -236,15 +243,13 @@ def state_features(txn: Transaction, update: StateUpdate, tz: ZoneInfo) -> dict[
     out["baseline_n"] = float(n)
     out.update(_ENTITY_ZEROS)
     for prefix, values in update.entities.items():
-        for name, value in zip(_ENTITY_NAMES[prefix], values, strict=True):
-            out[name] = float(value)
-    return out
+        out.update(zip(_ENTITY_NAMES[prefix], map(float, values), strict=True))
 
 
 def build_features(txn: Transaction, update: StateUpdate, tz: ZoneInfo) -> dict[str, Any]:
     """Everything the detectors see about one transaction."""
     out = transaction_features(txn, tz)
-    out.update(state_features(txn, update, tz))
+    _add_state_features(out, txn, update, tz)
     out["is_late"] = 1.0 if update.late else 0.0
     return out
 

@@ -1,7 +1,7 @@
 """A customer's live income and expenditure profile, read from the state store.
 
-Read-only: it parses the same keys the Lua script keeps (see
-:mod:`detectors.state` for the layout) and applies the same window rules as
+Read-only: it decodes the customer's blob as the state store does (see
+:mod:`detectors.customer_fold` for the layout) and applies the same window rules as
 of the customer's newest event, so the figures are those the next event's
 features would start from. The case UI and ``riskwatch profile`` show it.
 """
@@ -11,11 +11,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
 
-import orjson
 import redis
 
+from detectors.customer_fold import CHANNELS, EV, KIND_SALARY, LC, NW, SAL, B, K, load
 from detectors.keys import key
 from detectors.state import CHANNEL_CODES, WINDOWS, StateUnavailable, window_label
 
@@ -69,70 +68,65 @@ class CustomerProfile:
     last_by_channel: dict[str, int] = field(default_factory=dict)
 
 
-#: Reads a customer's blob without changing it, as JSON (Python needs no MessagePack).
-_READ = (
-    "local raw = redis.call('GET', KEYS[1]) if not raw then return false end "
-    "return cjson.encode(cmsgpack.unpack(raw))"
-)
-
-
-def _plus_bucket(totals: Totals, name: str, value: Any) -> Totals:
-    """Add a day bucket's debit or credit entry (``d``/``c`` + channel code)."""
-    if len(name) == 2 and name[0] in "dc":
-        return totals.plus(name[0], int(value[0]), int(value[1]))
+def _plus_bucket(totals: Totals, bucket: list[int], channel: int | None = None) -> Totals:
+    """Add a day bucket's debit and credit entries (of one channel index, or all)."""
+    for p in range(1, len(bucket), 3):
+        code, count, minor = bucket[p], bucket[p + 1], bucket[p + 2]
+        if code < 2 * len(CHANNELS) and (channel is None or code >> 1 == channel):
+            totals = totals.plus("c" if code & 1 else "d", count, minor)
     return totals
 
 
 def read_profile(client: redis.Redis, namespace: str, customer_id: str) -> CustomerProfile:
     """The profile as of the customer's newest event; raises ProfileNotFound."""
     try:
-        raw = client.eval(_READ, 1, key(namespace, customer_id, "st"))
+        raw = client.get(key(namespace, customer_id, "st"))
     except redis.RedisError as exc:
         msg = f"reading the profile of {customer_id} failed: {exc}"
         raise StateUnavailable(msg) from exc
     if not raw:
         msg = f"no state for customer {customer_id!r} in namespace {namespace!r}"
         raise ProfileNotFound(msg)
-    state = orjson.loads(raw)
-    newest = int(state["nw"])
-    events = state["ev"] if isinstance(state["ev"], list) else []
-    buckets = {int(day): b for day, b in (state["b"] or {}).items()}
+    state = load(raw)
+    newest = int(state[NW])
+    events = state[EV]
+    buckets: dict[int, list[int]] = state[B]
     windows: dict[int, Totals] = {}
     for seconds in WINDOWS:
         w = seconds * 1000
         totals = Totals()
         for e in events:
             if newest - w < e[0] <= newest:
-                totals = totals.plus(e[2], 1, int(e[5]))
+                totals = totals.plus("c" if e[2] & 4 else "d", 1, int(e[3]))
         for day, b in buckets.items():
             if day * DAY_MS > newest - w:
-                for name, value in b.items():
-                    totals = _plus_bucket(totals, name, value)
+                totals = _plus_bucket(totals, b)
         windows[seconds] = totals
     channels = {name: Totals() for name in CHANNEL_CODES}
     largest = 0
     for e in events:
         if e[0] > newest - 30 * DAY_MS:
-            ch = _CHANNEL_OF[e[3]]
-            channels[ch] = channels[ch].plus(e[2], 1, int(e[5]))
-            if e[2] == "c":
-                largest = max(largest, int(e[5]))
+            ch = _CHANNEL_OF[CHANNELS[e[2] >> 3]]
+            credit = bool(e[2] & 4)
+            channels[ch] = channels[ch].plus("c" if credit else "d", 1, int(e[3]))
+            if credit:
+                largest = max(largest, int(e[3]))
     for day, b in buckets.items():
         if day * DAY_MS > newest - 30 * DAY_MS:
-            for name, value in b.items():
-                if name == "mx":
-                    largest = max(largest, int(value))
-                elif len(name) == 2 and name[0] in "dc":
-                    ch = _CHANNEL_OF[name[1]]
-                    channels[ch] = _plus_bucket(channels[ch], name, value)
-    salaries = [int(t) for t in state["sal"] or []] + [e[0] for e in events if e[4] == "s"]
+            largest = max(largest, int(b[0]))
+            for i, code in enumerate(CHANNELS):
+                ch = _CHANNEL_OF[code]
+                channels[ch] = _plus_bucket(channels[ch], b, i)
+    salaries = [int(t) for t in state[SAL]] + [e[0] for e in events if e[2] & 7 == 4 + KIND_SALARY]
     baselines = []
-    for kind, (n, mean, m2) in sorted((state["k"] or {}).items()):
+    for kind, (n, mean, m2) in sorted(state[K].items()):
         std = math.sqrt(m2 / (n - 1)) if n >= 2 else 0.0
         baselines.append(Baseline(kind, int(n), float(mean), std))
-    last = {_CHANNEL_OF[code]: int(t) for code, t in (state["lc"] or {}).items()}
+    last = {
+        _CHANNEL_OF[code]: int(t) for code, t in zip(CHANNELS, state[LC], strict=True) if t >= 0
+    }
     for e in events:
-        ch = _CHANNEL_OF[e[3]]
+        ch = _CHANNEL_OF[CHANNELS[e[2] >> 3]]
         last[ch] = max(last.get(ch, e[0]), e[0])
     return CustomerProfile(
         customer_id=customer_id,

@@ -1,28 +1,31 @@
-"""Per-customer and per-entity state, kept in Redis, two round trips per batch.
+"""Per-customer and per-entity state, kept in Redis, at most two round trips per batch.
 
 A customer belongs to one shard and a shard to one worker, so each
-customer's blob has a single writer. A batch reads its customers' blobs
-with one MGET; ``detectors/customer_fold.py`` records every event in its
-customer's decoded blob (in arrival order) and reads the aggregates its
-features are built from; then one MULTI/EXEC writes the changed blobs back
-and runs ``entities.lua`` once, which records the batch's events at the
-entities they touch (shared by customers of every shard, so updated in
-Redis, atomically) and returns their counts. The second trip needs the
-first's answer: only a fresh event is counted at its entities. Bytewax
-snapshots none of this: Redis is the state store.
+customer's blob has a single writer. That worker keeps the blobs it last
+wrote decoded (``detectors/held_states.py``, a bounded LRU), so a batch
+reads with one MGET only the customers it does not hold;
+``detectors/customer_fold.py`` records every event in its customer's
+decoded state (in arrival order) and reads the aggregates its features are
+built from; then one MULTI/EXEC writes every changed blob back and runs
+``entities.lua`` once, which records the batch's events at the entities
+they touch (shared by customers of every shard, so updated in Redis,
+atomically) and returns their counts. That trip needs the customers' states
+first: only a fresh event is counted at its entities. Bytewax snapshots none
+of this: Redis is the state store, and a restarted worker holds nothing, so
+it reads what the last batch wrote.
 
 Key layout (namespace ``ns``; a customer's key carries the customer id as a
 hash tag, an entity's keys their entity)::
 
     ns:{C}:st     string  the customer's whole state as one MessagePack blob,
-                          read and written once per batch: newest event, the
-                          txn_ids of the dedup horizon, the exact log (48 h +
-                          lateness) of packed events, UTC-day buckets of the
+                          written once per batch that changes it: newest event,
+                          the txn_ids of the dedup horizon, the exact log (48 h
+                          + lateness) of coded events, UTC-day buckets of the
                           events folded out of it, each value's latest folded
                           sighting, the latest folded event overall / per
                           channel / card-present position, the six latest
                           salary credits, per-kind Welford baselines
-                          (``customer_fold.py`` lists the fields)
+                          (``customer_fold.py`` gives the layout)
     ns:{t|ID}:n   string  an entity's event counts in ring buffers of 5-minute,
                           hour and day buckets (m<i>, h<i>, d<i>) and its newest
                           event, one MessagePack blob holding only buckets a
@@ -48,8 +51,14 @@ behind its customer's newest event; "arrived" = recorded before it):
   folded events counts when the day of its latest sighting starts inside the
   window (the buckets' rule); the first-seen flags are exact over the 30
   days up to the event (each value's latest sighting is kept to the ms);
+- merchant, device and counterparty ids are told apart by a 64-bit digest
+  (distinct counts, first-seen flags): two ids of one customer would be
+  counted as one with odds of about k^2 / 2^65 for k ids of a kind; so are
+  the txn ids of events folded out of the log: a fresh event would be taken
+  for a duplicate (and not recorded) with odds of k / 2^64 for k ids kept;
 - time since the previous event (overall, per channel), the previous
-  card-present position and the salary dates: exact in event time;
+  card-present position (of two at the same ms, the one whose txn id has
+  the greater digest) and the salary dates: exact in event time;
 - baselines (running mean and variance per kind): in arrival order, each
   event updating them once;
 - entities (shared by many customers, so updated by several workers in
@@ -69,9 +78,10 @@ needs a single Redis (or a proxy that runs them across slots). Redis 6.2 or
 later (``ZADD GT``).
 
 A second writer of a customer's blob (two workers owning one shard during a
-rebalance) is not guarded against: the later write of the blob would win.
-Bytewax routes a shard to exactly one worker, so this does not arise in a
-running cluster.
+rebalance, or another process writing the namespace) is not guarded
+against: the later write of the blob would win, and a worker would not see
+the other's writes to a customer it holds until it drops it. Bytewax routes
+a shard to exactly one worker, so this does not arise in a running cluster.
 
 Errors::
 
@@ -83,14 +93,28 @@ from __future__ import annotations
 
 import importlib.resources
 import logging
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from string import Template
 from typing import Any
 
 import redis
 
-from detectors.customer_fold import Assessment, Event, FoldParams, Memo, assess, dump, load
+from detectors.customer_fold import (
+    KIND_CASH_IN,
+    KIND_CASH_OUT,
+    KIND_OTHER,
+    KIND_SALARY,
+    Assessment,
+    Event,
+    FoldParams,
+    assess,
+    digest,
+    dump,
+)
+from detectors.held_states import Held, HeldStates
 from detectors.keys import entity_key, key
 from riskwatch.contracts import Transaction
 
@@ -114,6 +138,10 @@ ENTITIES = (
     ("counterparty", "p", "counterparty_account"),
 )
 CARD_PRESENT = frozenset({"pos", "atm"})
+_CHANNEL_INDEX = {name: i for i, name in enumerate(CHANNEL_CODES)}
+#: Merchants, devices and counterparties recur from event to event: their digests are
+#: remembered (a look-up is a tenth of a digest's cost). Txn ids do not recur.
+_id_digest = lru_cache(maxsize=65_536)(digest)
 
 _N_WINDOWS = 4 * len(WINDOWS)
 _N_CHANNELS = 4 * len(CHANNEL_CODES) * len(CHANNEL_WINDOWS)
@@ -197,32 +225,26 @@ def empty_update(ts_ms: int) -> StateUpdate:
     )  # fmt: skip
 
 
-def _kind_code(txn: Transaction) -> str:
+def _kind_code(txn: Transaction) -> int:
     if txn.kind == "cash_deposit":
-        return "x"
+        return KIND_CASH_IN
     if txn.kind == "cash_withdrawal":
-        return "w"
+        return KIND_CASH_OUT
     if txn.kind == "salary" and txn.direction == "credit":
-        return "s"
-    return "o"
-
-
-def _text(value: str | None) -> str:
-    """A field as stored in a packed event; '|' separates fields, so it is dropped."""
-    if value is None:
-        return ""
-    return value.replace("|", "") if "|" in value else value
+        return KIND_SALARY
+    return KIND_OTHER
 
 
 class CustomerStateStore:
     """Batched, idempotent updates of customers' and entities' state.
 
-    Two pipelined round trips per batch, whatever its size: an MGET of the
-    batch's customer blobs, then (in MULTI/EXEC, so a batch's customers and
-    entities change together or not at all) a SET of each changed blob and one
-    script that records the batch's events at their entities. The second
-    trip needs the first's answer: whether an event is fresh (and so counted
-    at its entities) is known only once its customer's blob is read.
+    At most two pipelined round trips per batch, whatever its size: an MGET
+    of the batch's customer blobs the worker does not hold, then (in
+    MULTI/EXEC, so a batch's customers and entities change together or not
+    at all) a SET of each changed blob and one script that records the
+    batch's events at their entities. The second trip needs the customers'
+    states: whether an event is fresh (and so counted at its entities) is
+    known only once its customer's state is read.
     """
 
     def __init__(
@@ -232,6 +254,7 @@ class CustomerStateStore:
         dedup_horizon_seconds: int,
         ttl_seconds: int,
         allowed_lateness_seconds: int = 3600,
+        held_customers: int = 20_000,
     ) -> None:
         self._client = client
         self._namespace = namespace
@@ -244,6 +267,7 @@ class CustomerStateStore:
         self._ttl_ms = int(ttl_seconds * 1000)
         script = _ENTITY_SCRIPT.substitute(lateness=int(lateness_ms))
         self._entities = client.register_script(script)
+        self._held = HeldStates(client, self._ttl_ms, held_customers)
 
     @property
     def namespace(self) -> str:
@@ -256,12 +280,23 @@ class CustomerStateStore:
         ns = self._namespace
         keys = {txn.customer_id: key(ns, txn.customer_id, "st") for txn in txns}
         try:
-            raws = self._client.mget(list(keys.values()))
+            held = self._held.take(keys)
         except redis.RedisError as exc:
             msg = f"state update of a batch of {len(txns)} transactions failed: {exc}"
             raise StateUnavailable(msg) from exc
-        states = {cid: load(raw) for cid, raw in zip(keys, raws, strict=True)}
-        memos = {cid: Memo() for cid in states}
+        try:
+            return self._apply(txns, keys, held)
+        except BaseException:
+            # The batch's states may hold events Redis never got: read them again.
+            self._held.drop(keys)
+            raise
+
+    def _apply(
+        self, txns: Sequence[Transaction], keys: dict[str, str], held: dict[str, Held]
+    ) -> list[StateUpdate]:
+        ns = self._namespace
+        states = {cid: h.state for cid, h in held.items()}
+        memos = {cid: h.memo for cid, h in held.items()}
         changed: set[str] = set()
         assessed: list[tuple[Assessment, tuple[str, ...]]] = []
         entity_keys: list[str] = []
@@ -286,6 +321,7 @@ class CustomerStateStore:
             pipe = self._client.pipeline(transaction=True)
             for cid in changed:
                 pipe.set(keys[cid], dump(states[cid]), px=self._ttl_ms)
+            written = time.monotonic()
             if entity_args:
                 self._entities(keys=entity_keys, args=entity_args, client=pipe)
             try:
@@ -295,6 +331,7 @@ class CustomerStateStore:
                 raise StateUnavailable(msg) from exc
             if entity_args:
                 counts = replies[-1]
+            self._held.written(changed, written)
         out = []
         i = 0
         for a, names in assessed:
@@ -307,22 +344,20 @@ class CustomerStateStore:
 
 
 def _event(txn: Transaction) -> Event:
-    lat: float | str = ""
-    lon: float | str = ""
+    lat = lon = None
     if txn.channel in CARD_PRESENT and txn.lat is not None and txn.lon is not None:
         lat, lon = float(txn.lat), float(txn.lon)
+    credit = txn.direction == "credit"
     return Event(
-        txn_id=txn.txn_id,
+        txn=digest(txn.txn_id),
         ts=txn.ts_ms,
-        dir="d" if txn.direction == "debit" else "c",
-        ch=CHANNEL_CODES[txn.channel],
-        kind=_kind_code(txn),
+        code=_CHANNEL_INDEX[txn.channel] * 8 + (4 if credit else 0) + _kind_code(txn),
         amount=txn.amount_minor,
-        merchant=txn.merchant_id or "",
-        device=txn.device_id or "",
-        country=txn.country or "",
-        counterparty=txn.counterparty_account or "",
-        mcc=txn.mcc or "",
+        merchant=_id_digest(txn.merchant_id),
+        device=_id_digest(txn.device_id),
+        country=txn.country,
+        counterparty=_id_digest(txn.counterparty_account),
+        mcc=txn.mcc,
         lat=lat,
         lon=lon,
         base_kind=txn.kind or "",

@@ -92,6 +92,7 @@ def build_context(settings: Settings, metrics: PipelineMetrics, clock: Clock) ->
             settings.state.dedup_horizon_seconds,
             settings.state.ttl_seconds,
             settings.state.allowed_lateness_seconds,
+            settings.state.held_customers,
         ),
         rules=rules_from_settings(
             settings, client, lambda outcome: metrics.rule_reloads.labels(outcome=outcome).inc()

@@ -51,6 +51,7 @@ _PAN_BYTES = re.compile(_PAN_SHAPE.encode())
 _CARD_FIELDS = ("card_id", "counterparty_account")
 _TS_KEY_BEFORE = re.compile(rb'"ts"\s*:\s*$')
 _PLAIN_DECIMAL = re.compile(r"[0-9]+(?:\.[0-9]+)?")
+_CURRENCY = re.compile(r"[A-Z]{3}")
 _CENT = Decimal("0.01")
 _ID_FIELDS = ("txn_id", "customer_id", "account_id")
 _OPTIONAL_IDS = (
@@ -320,31 +321,40 @@ def validate(record: Any, now: datetime, limits: ValidationLimits) -> Transactio
         raise InvalidRecord("invalid_field", msg)
     kind = _check_id("kind", _require_text(record, "kind"), limits)
     currency = _require_text(record, "currency")
-    if not re.fullmatch(r"[A-Z]{3}", currency):
+    if not _CURRENCY.fullmatch(currency):
         msg = f"currency must be an ISO 4217 code such as CNY, got {currency!r}"
         raise InvalidRecord("invalid_field", msg)
-    optional_ids = {}
+    # Most optional fields are absent from most records: only present ones are
+    # checked, in the order the checks always ran (the first failure is reported).
+    optional: dict[str, Any] = {}
     for name in _OPTIONAL_IDS:
-        value = _optional_text(record, name, limits.max_id_length)
-        optional_ids[name] = None if value is None else _check_id(name, value, limits)
-    if (record.get("lat") is None) != (record.get("lon") is None):
+        if record.get(name) is not None:
+            value = _optional_text(record, name, limits.max_id_length)
+            optional[name] = _check_id(name, value, limits)  # type: ignore[arg-type]
+    lat, lon = record.get("lat"), record.get("lon")
+    if (lat is None) != (lon is None):
         msg = "lat and lon must come together"
         raise InvalidRecord("invalid_field", msg)
+    ts = parse_timestamp(record["ts"], now, limits)
+    amount = parse_amount(record["amount"], limits)
+    if lat is not None:
+        optional["lat"] = _optional_float(record, "lat", -90.0, 90.0)
+        optional["lon"] = _optional_float(record, "lon", -180.0, 180.0)
+    for name in _OPTIONAL_TEXT:
+        if record.get(name) is not None:
+            optional[name] = _optional_text(record, name, _MAX_TEXT)
     # Fields outside the contract are tolerated (channels add their own) and dropped.
     return Transaction(
         txn_id=ids["txn_id"],
-        ts=parse_timestamp(record["ts"], now, limits),
+        ts=ts,
         customer_id=ids["customer_id"],
         account_id=ids["account_id"],
         channel=channel,
         direction=direction,
         kind=kind,
-        amount=parse_amount(record["amount"], limits),
+        amount=amount,
         currency=currency,
-        lat=_optional_float(record, "lat", -90.0, 90.0),
-        lon=_optional_float(record, "lon", -180.0, 180.0),
-        **{name: _optional_text(record, name, _MAX_TEXT) for name in _OPTIONAL_TEXT},
-        **optional_ids,
+        **optional,
     )
 
 

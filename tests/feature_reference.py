@@ -7,6 +7,7 @@ over the events that arrived before it (and itself), by scanning them all.
 
 from __future__ import annotations
 
+import hashlib
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,6 +27,11 @@ from detectors.state import (
 from riskwatch.contracts import Transaction
 
 DAY = 86_400_000
+
+
+def _digest(txn_id: str) -> int:
+    """The state's tie-break between card-present events at the same ms: blake2b, 8 bytes."""
+    return int.from_bytes(hashlib.blake2b(txn_id.encode(), digest_size=8).digest(), "big")
 
 
 @dataclass
@@ -165,7 +171,7 @@ class Reference:
             if e.channel in CARD_PRESENT and e.lat is not None and e.lon is not None
         ]
         if placed and x.channel in CARD_PRESENT and x.lat is not None and x.lon is not None:
-            p = max(placed, key=lambda e: (e.ts_ms, e.txn_id + "|"))
+            p = max(placed, key=lambda e: (e.ts_ms, _digest(e.txn_id)))
             distance = haversine_km(p.lat, p.lon, x.lat, x.lon)
             velocity = distance / (max(ts - p.ts_ms, 60_000) / 3_600_000)
         out["distance_from_last_km"] = distance

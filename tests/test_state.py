@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 import pytest
 import redis
@@ -151,3 +152,34 @@ def test_a_blob_packed_by_redis_cmsgpack_is_read(
     assert again.fresh is False, "the old blob's log holds 'a'"
     assert totals(second, 3600) == (1, 1000, 1, 10000)
     assert second.baseline[0] == 0, "'purchase' has no baseline yet"
+
+
+def test_a_blob_of_the_former_map_layout_keeps_its_history(
+    store: CustomerStateStore, redis_url: str, key_prefix: str
+) -> None:
+    """Day buckets, sightings, folded ids and summaries of a map-layout blob carry over."""
+    import msgpack
+
+    from detectors.features import build_features
+
+    client = redis.Redis.from_url(redis_url)
+    t0 = txn("x", 0).ts_ms
+    day = t0 // 86_400_000
+    old = {
+        "nw": t0 + 3_600_000, "pd": day, "ids": {"old1": t0}, "ev": [],
+        "b": {str(day): {"dp": [2, 3000], "cp": [1, 50000], "mx": 50000, "xo": [1, 1000]}},
+        "seen": {"mM1": t0, "dD1": t0, "cCN": t0, "pP1": t0, "k5411": t0},
+        "lt": t0 + 3_600_000, "lc": {"p": t0 + 3_600_000}, "geo": [-1, "", ""], "sal": [],
+        "k": {"purchase": [2, 1500.0, 5000.0]},
+    }  # fmt: skip
+    client.set(f"{key_prefix}:{{C1}}:st", msgpack.packb(old))
+    later = txn("new", 3 * 24 * 60 + 60, device_id="D1", merchant_id="M2", country="CN")
+    replay, fresh = store.apply([txn("old1", 0), later])
+    assert replay.fresh is False, "the folded id is remembered"
+    f = build_features(later, fresh, ZoneInfo("UTC"))
+    assert f["debit_count_30d"] == 3 and f["debit_count_24h"] == 1
+    assert f["cash_out_count_7d"] == 1 and f["max_inflow_30d"] == 500.0
+    assert f["new_device"] == 0.0 and f["new_country"] == 0.0
+    assert f["distinct_merchants_30d"] == 2.0, "M1 (folded) and M2"
+    assert f["seconds_since_last"] == 3 * 86400
+    assert f["baseline_n"] == 2.0
