@@ -42,6 +42,8 @@ import pickle
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 #: Thermometer bin edges: input ``f">{edge}"`` is 1.0 when the value exceeds the edge.
 AMOUNT_EDGES = (25.0, 50.0, 75.0, 100.0, 125.0, 150.0, 175.0, 200.0, 220.0, 250.0, 300.0)
 RATIO_EDGES = (1.5, 2.0, 2.5, 3.0, 3.5, 4.0, 5.0, 6.0)
@@ -289,11 +291,11 @@ class OnlineFraudClassifier:
         self._legit_every = 1.0 / legit_sample_rate
         self._log_rate = math.log(legit_sample_rate)
         size = len(INPUT_NAMES)
-        self._weights = [0.0] * size
+        self._weights = np.zeros(size)
         self._intercept = 0.0
         self._n = 0  # examples the scaler has seen (the ones learned)
-        self._means = [0.0] * size
-        self._m2 = [0.0] * size
+        self._means = np.zeros(size)
+        self._m2 = np.zeros(size)
         self._legit_credit = 0.0
         self._frozen: _Linear | None = None
         self.learned = 0
@@ -314,16 +316,16 @@ class OnlineFraudClassifier:
         frozen = self._frozen
         if frozen is None:
             n = self._n
-            scales = [math.sqrt(m2 / n) if n else 0.0 for m2 in self._m2]
-            slope = [w / s if s > 0.0 else 0.0 for w, s in zip(self._weights, scales, strict=True)]
+            scales = np.sqrt(self._m2 / n) if n else np.zeros(len(INPUT_NAMES))
+            slope = np.divide(self._weights, scales, out=np.zeros_like(scales), where=scales > 0.0)
             intercept = self._intercept + (self._log_rate if n else 0.0)
-            offset = intercept - sum(a * m for a, m in zip(slope, self._means, strict=True))
+            offset = intercept - float(slope @ self._means)
             frozen = _Linear(
-                tuple(self._weights),
-                tuple(self._means),
-                tuple(scales),
+                tuple(self._weights.tolist()),
+                tuple(self._means.tolist()),
+                tuple(scales.tolist()),
                 intercept,
-                tuple(slope),
+                tuple(slope.tolist()),
                 offset,
             )
             self._frozen = frozen
@@ -369,27 +371,28 @@ class OnlineFraudClassifier:
                 return
             self._legit_credit -= self._legit_every
             weight = 1.0
-        self._step([float(x.get(name, 0.0)) for name in INPUT_NAMES], is_fraud, weight)
+        self._step(x, is_fraud, weight)
         self._frozen = None
 
-    def _step(self, values: list[float], is_fraud: bool, weight: float) -> None:
+    def _step(self, x: dict[str, float], is_fraud: bool, weight: float) -> None:
         """Scaler first (Welford), then one SGD step on the log loss, as River orders them."""
+        values = np.zeros(len(INPUT_NAMES))
+        index = _INDEX
+        for name, value in x.items():
+            i = index.get(name)
+            if i is not None:
+                values[i] = value
         self._n += 1
-        n = self._n
         means, m2 = self._means, self._m2
-        z = [0.0] * len(values)
-        for i, v in enumerate(values):
-            delta = v - means[i]
-            means[i] += delta / n
-            m2[i] += delta * (v - means[i])
-            var = m2[i] / n
-            if var > 0.0:
-                z[i] = (v - means[i]) / math.sqrt(var)
+        delta = values - means
+        means += delta / self._n
+        centred = values - means
+        m2 += delta * centred
+        scale = np.sqrt(m2 / self._n)
+        z = np.divide(centred, scale, out=np.zeros_like(centred), where=scale > 0.0)
         w = self._weights
-        logit = self._intercept + sum(wi * zi for wi, zi in zip(w, z, strict=True))
+        logit = self._intercept + float(w @ z)
         p = 1.0 / (1.0 + math.exp(-max(min(logit, 50.0), -50.0)))
         g = (p - (1.0 if is_fraud else 0.0)) * weight
-        rate, l2 = self._rate, self._l2
-        for i, zi in enumerate(z):
-            w[i] -= rate * (g * zi + l2 * w[i])
-        self._intercept -= rate * g
+        w -= self._rate * (g * z + self._l2 * w) if self._l2 else self._rate * g * z
+        self._intercept -= self._rate * g
