@@ -36,7 +36,6 @@ the probability (:meth:`FraudScore.top_features`).
 
 from __future__ import annotations
 
-import functools
 import math
 import pickle
 from dataclasses import dataclass
@@ -86,14 +85,38 @@ def past_mean(features: dict[str, Any]) -> tuple[float, float]:
     return 0.0, 0.0
 
 
-@functools.cache
-def _bin_names(edges: tuple[float, ...], name: str) -> tuple[tuple[float, str], ...]:
-    return tuple((edge, f"{name}>{edge:g}") for edge in edges)
+#: Each binned quantity's edges.
+BINNED: dict[str, tuple[float, ...]] = {
+    "amount": AMOUNT_EDGES,
+    "ratio": RATIO_EDGES,
+    "amount_zscore": ZSCORE_EDGES,
+    **{f"mean_ratio_{w}": MEAN_RATIO_EDGES for w in RECENT_WINDOWS},
+    **{
+        f"{entity}_{stem}_{w}": edges
+        for entity in ENTITIES
+        for w in FRAUD_WINDOWS
+        for stem, edges in (("fraud", FRAUD_COUNT_EDGES), ("risk", RISK_EDGES))
+    },
+}
+#: Per binned quantity, (edge, bin name) in ascending order, named once at import.
+_BIN_TABLE = {
+    name: tuple((edge, f"{name}>{edge:g}") for edge in edges) for name, edges in BINNED.items()
+}
+#: Feature names read per window, built once (model_inputs runs per event).
+_CUSTOMER = tuple(
+    (f"debit_count_{w}", f"debit_sum_{w}", f"debit_mean_{w}") for w in CUSTOMER_WINDOWS
+)
+_RECENT = tuple((f"debit_count_{w}", f"debit_sum_{w}", f"mean_ratio_{w}") for w in RECENT_WINDOWS)
+_ENTITY = tuple(
+    (f"{e}_fraud_{w}", f"log_{e}_fraud_{w}", f"{e}_risk_{w}")
+    for e in ENTITIES
+    for w in FRAUD_WINDOWS
+)
 
 
-def _bins(value: float, edges: tuple[float, ...], name: str, out: dict[str, float]) -> None:
-    """Thermometer bins; ``edges`` ascend, so the first edge not passed ends the loop."""
-    for edge, bin_name in _bin_names(edges, name):
+def _bins(value: float, name: str, out: dict[str, float]) -> None:
+    """Thermometer bins; the edges ascend, so the first edge not passed ends the loop."""
+    for edge, bin_name in _BIN_TABLE[name]:
         if value <= edge:
             return
         out[bin_name] = 1.0
@@ -101,22 +124,14 @@ def _bins(value: float, edges: tuple[float, ...], name: str, out: dict[str, floa
 
 def _input_names() -> tuple[str, ...]:
     names = ["amount", "log_amount", "is_weekend", "is_night"]
-    for window in CUSTOMER_WINDOWS:
-        names += [f"debit_count_{window}", f"debit_mean_{window}"]
+    for count, _, mean in _CUSTOMER:
+        names += [count, mean]
     names += ["ratio", "log_ratio"]
-    binned = [(AMOUNT_EDGES, "amount"), (RATIO_EDGES, "ratio"), (ZSCORE_EDGES, "amount_zscore")]
-    for window in RECENT_WINDOWS:
-        names.append(f"mean_ratio_{window}")
-        binned.append((MEAN_RATIO_EDGES, f"mean_ratio_{window}"))
-    for entity in ENTITIES:
-        for window in FRAUD_WINDOWS:
-            names += [f"log_{entity}_fraud_{window}", f"{entity}_risk_{window}"]
-            binned += [
-                (FRAUD_COUNT_EDGES, f"{entity}_fraud_{window}"),
-                (RISK_EDGES, f"{entity}_risk_{window}"),
-            ]
-    for edges, name in binned:
-        names += [bin_name for _, bin_name in _bin_names(edges, name)]
+    names += [recent for _, _, recent in _RECENT]
+    for _, log_frauds, risk in _ENTITY:
+        names += [log_frauds, risk]
+    for table in _BIN_TABLE.values():
+        names += [bin_name for _, bin_name in table]
     return tuple(names)
 
 
@@ -131,52 +146,48 @@ def model_inputs(features: dict[str, Any]) -> dict[str, float]:
     >>> x["amount>220"], x["ratio"], x["ratio>3"], "amount>250" in x
     (1.0, 4.6, 1.0, False)
     """
-    amount = float(features.get("amount", 0.0))
+    get = features.get
+    amount = float(get("amount", 0.0))
     x: dict[str, float] = {
         "amount": amount,
         "log_amount": math.log1p(amount),
-        "is_weekend": float(features.get("is_weekend", 0.0)),
-        "is_night": float(features.get("is_night", float(features.get("hour", 12)) < 6)),
+        "is_weekend": float(get("is_weekend", 0.0)),
+        "is_night": float(get("is_night", float(get("hour", 12)) < 6)),
     }
-    for window in CUSTOMER_WINDOWS:
-        count = float(features.get(f"debit_count_{window}", 0.0))
-        x[f"debit_count_{window}"] = count
-        total = float(features.get(f"debit_sum_{window}", 0.0))
-        x[f"debit_mean_{window}"] = total / count if count else 0.0
+    for count_name, sum_name, mean_name in _CUSTOMER:
+        count = float(get(count_name, 0.0))
+        x[count_name] = count
+        x[mean_name] = float(get(sum_name, 0.0)) / count if count else 0.0
     mean, n = past_mean(features)
     known = mean > 0 and n >= MIN_HISTORY
     ratio = amount / mean if known else 1.0
     x["ratio"] = round(ratio, 6)
     x["log_ratio"] = math.log(max(ratio, 1e-3))
-    _bins(amount, AMOUNT_EDGES, "amount", x)
-    _bins(ratio, RATIO_EDGES, "ratio", x)
+    _bins(amount, "amount", x)
+    _bins(ratio, "ratio", x)
     if n >= MIN_HISTORY and "amount_zscore" in features:
-        _bins(float(features["amount_zscore"]), ZSCORE_EDGES, "amount_zscore", x)
-    this = amount if features.get("is_debit", 1.0) else 0.0
-    for window in RECENT_WINDOWS:
+        _bins(float(features["amount_zscore"]), "amount_zscore", x)
+    this = amount if get("is_debit", 1.0) else 0.0
+    for count_name, sum_name, name in _RECENT:
         # The window's other debits against the past mean: a compromised card
         # used for inflated amounts lifts it for every transaction of the day
         # and the week, not only for the inflated ones.
-        others = float(features.get(f"debit_count_{window}", 0.0)) - (1.0 if this else 0.0)
+        others = float(get(count_name, 0.0)) - (1.0 if this else 0.0)
         recent = 1.0
         if known and others > 0:
-            recent = (float(features.get(f"debit_sum_{window}", 0.0)) - this) / others / mean
-        name = f"mean_ratio_{window}"
+            recent = (float(get(sum_name, 0.0)) - this) / others / mean
         x[name] = round(recent, 6)
-        _bins(recent, MEAN_RATIO_EDGES, name, x)
-    for entity in ENTITIES:
-        for window in FRAUD_WINDOWS:
-            # Counts enter as log and bins: raw counts of a compromised
-            # terminal reach the tens and made the standardised SGD unstable
-            # in the probes (README, "Models").
-            name = f"{entity}_fraud_{window}"
-            frauds = float(features.get(name, 0.0))
-            x[f"log_{name}"] = math.log1p(frauds)
-            _bins(frauds, FRAUD_COUNT_EDGES, name, x)
-            risk_name = f"{entity}_risk_{window}"
-            risk = float(features.get(risk_name, 0.0))
-            x[risk_name] = risk
-            _bins(risk, RISK_EDGES, risk_name, x)
+        _bins(recent, name, x)
+    for name, log_name, risk_name in _ENTITY:
+        # Counts enter as log and bins: raw counts of a compromised
+        # terminal reach the tens and made the standardised SGD unstable
+        # in the probes (README, "Models").
+        frauds = float(get(name, 0.0))
+        x[log_name] = math.log1p(frauds)
+        _bins(frauds, name, x)
+        risk = float(get(risk_name, 0.0))
+        x[risk_name] = risk
+        _bins(risk, risk_name, x)
     return x
 
 
