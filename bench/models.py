@@ -11,7 +11,9 @@ dicts in the same process and run, the microseconds per event of:
 
 * ``baseline``: copying the numeric part of the feature dict (the least a model step does)
 * ``inputs``: :func:`detectors.supervised.model_inputs` (engineered, binned inputs)
-* ``classifier_score`` / ``classifier_learn``: the online logistic regression
+* ``classifier_score`` / ``classifier_learn``: the online logistic regression,
+  as shipped (``[detection.supervised]``: learn is per labelled example offered,
+  most legitimate ones subsampled away)
 * ``anomaly``: HalfSpaceTrees score then learn
 * ``drift``: the ADWIN watch over the watched inputs and two scores
 * ``arf_score_learn``: River's adaptive random forest (10 trees) on the same
@@ -41,6 +43,7 @@ from detectors.anomaly import HalfSpaceTreesDetector
 from detectors.drift import DriftWatch
 from detectors.features import numeric_only
 from detectors.supervised import OnlineFraudClassifier, model_inputs
+from riskwatch.settings import load_settings
 
 DEFAULT_EVENTS = 20_000
 DEFAULT_REPEAT = 3
@@ -89,7 +92,13 @@ def _time(
 
 
 def _stages(events: list[tuple[dict[str, Any], bool]], with_arf: bool) -> dict[str, float]:
-    clf = OnlineFraudClassifier(learning_rate=0.01, fraud_weight=1.0)
+    shipped = load_settings().detection.supervised
+    clf = OnlineFraudClassifier(
+        shipped.learning_rate,
+        shipped.fraud_weight,
+        shipped.l2,
+        legit_sample_rate=shipped.legit_sample_rate,
+    )
     hst = HalfSpaceTreesDetector(n_trees=10, height=8, window_size=250, seed=42, quantile=0.995)
     watch = DriftWatch(delta=0.002)
     inputs = [model_inputs(f) for f, _ in events]

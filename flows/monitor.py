@@ -68,6 +68,7 @@ def build_context(settings: Settings, metrics: PipelineMetrics, clock: Clock) ->
                 supervised.l2,
                 supervised.min_frauds,
                 supervised.min_legit,
+                supervised.legit_sample_rate,
             ),
             DriftWatch(settings.detection.models.drift_delta),
         )

@@ -84,9 +84,10 @@ class AnomalySettings(BaseModel):
 
 
 class SupervisedSettings(BaseModel):
-    learning_rate: float = Field(0.01, gt=0.0, le=1.0)
+    learning_rate: float = Field(0.001, gt=0.0, le=1.0)
     fraud_weight: float = Field(1.0, ge=1.0)
     l2: float = Field(0.0, ge=0.0)
+    legit_sample_rate: float = Field(0.1, gt=0.0, le=1.0)
     weight: float = Field(0.35, ge=0.0, le=1.0)
     min_frauds: int = Field(30, ge=0)
     min_legit: int = Field(1000, ge=0)

@@ -15,7 +15,7 @@ from detectors.anomaly import HalfSpaceTreesDetector
 from detectors.drift import DriftWatch
 from detectors.explain import customer_normal
 from detectors.fusion import fuse
-from detectors.supervised import OnlineFraudClassifier, model_inputs
+from detectors.supervised import INPUT_NAMES, OnlineFraudClassifier, model_inputs
 from detectors.worker_models import ModelKeeper, WorkerModels
 from riskwatch.settings import load_settings
 
@@ -122,6 +122,70 @@ def test_fraud_weight_raises_the_probability_of_a_rare_class() -> None:
     assert weighted.score_one(x).probability > plain.score_one(x).probability
 
 
+def test_a_bin_absent_from_the_inputs_counts_as_zero_and_learns_a_weight() -> None:
+    """A bin is in the dict only when it is 1; the model must still learn its weight.
+
+    River's StandardScaler on such sparse dicts saw each bin as the constant 1
+    and scaled it to 0, so a threshold like amount>220 never moved the score.
+    Here the amount itself says nothing (same range on both sides of the
+    label); only the bin ``ratio>3`` does.
+    """
+    clf = OnlineFraudClassifier(learning_rate=0.05, fraud_weight=1.0)
+    rng = random.Random(3)
+    for _ in range(3000):
+        fraud = rng.random() < 0.2
+        x = {"amount": rng.uniform(10, 100)}
+        if fraud:
+            x["ratio>3"] = 1.0
+        clf.learn_inputs(x, fraud)
+    above = clf.score_inputs({"amount": 50.0, "ratio>3": 1.0})
+    below = clf.score_inputs({"amount": 50.0})
+    assert above.probability > 0.9 and below.probability < 0.1
+    assert above.top_features()[0][0] == "ratio>3"
+    assert below.contributions["ratio>3"] < 0, "being under the edge is evidence too"
+
+
+def test_legit_examples_are_subsampled_and_the_probability_corrected() -> None:
+    """One legit example in 1/rate is learned; the odds it adds are taken back."""
+    full = OnlineFraudClassifier(learning_rate=0.02, fraud_weight=1.0)
+    sampled = OnlineFraudClassifier(learning_rate=0.02, fraud_weight=1.0, legit_sample_rate=0.1)
+    rng = random.Random(5)
+    for _ in range(20000):
+        fraud = rng.random() < 0.02
+        x = {"amount": rng.uniform(10, 100), "is_night": float(rng.random() < 0.5)}
+        full.learn_inputs(x, fraud)
+        sampled.learn_inputs(x, fraud)
+    assert sampled.learned == full.learned == 20000
+    assert sampled.frauds_learned == full.frauds_learned
+    # Only the frauds and every tenth legitimate example reached the scaler.
+    legit = full.learned - full.frauds_learned
+    assert sampled._n == sampled.frauds_learned + legit // 10
+    # No input tells the classes apart: both answer the base rate, about 2 %.
+    probe = {"amount": 50.0, "is_night": 0.0}
+    assert full.score_inputs(probe).probability == pytest.approx(0.02, abs=0.01)
+    assert sampled.score_inputs(probe).probability == pytest.approx(0.02, abs=0.01)
+    fraud = sampled.score_inputs(probe)
+    logit = fraud.intercept + sum(fraud.contributions.values())
+    assert fraud.probability == pytest.approx(1 / (1 + math.exp(-logit))), "still exact"
+
+
+def test_a_snapshot_of_the_river_based_classifier_is_refused(
+    redis_url: str, key_prefix: str
+) -> None:
+    """An old pickle would load with none of the new state: the keeper starts afresh."""
+    old = OnlineFraudClassifier.__new__(OnlineFraudClassifier)
+    old.__dict__.update({"_scaler": None, "_model": None, "learned": 5, "frauds_learned": 1})
+    with pytest.raises(pickle.UnpicklingError):
+        pickle.loads(pickle.dumps(old))
+    models = _models()
+    models.classifier = old
+    client = redis.Redis.from_url(redis_url)
+    client.set(f"{key_prefix}:{{ml}}:models", pickle.dumps(models))
+    keeper = ModelKeeper(client, key_prefix, _models, 60.0)
+    with keeper.lock:
+        assert keeper.models().classifier.learned == 0
+
+
 def test_model_inputs_bin_amount_and_ratio_and_pass_fraud_counts() -> None:
     x = model_inputs(
         {
@@ -141,6 +205,19 @@ def test_model_inputs_bin_amount_and_ratio_and_pass_fraud_counts() -> None:
     assert x["terminal_risk_7d"] == 0.3 and x["terminal_risk_7d>0.2"] == 1.0
     thin = model_inputs({"amount": 300.0, "debit_count_30d": 2.0, "debit_sum_30d": 310.0})
     assert thin["ratio"] == 1.0, "too little history for a ratio"
+    assert set(x) <= set(INPUT_NAMES) and set(thin) <= set(INPUT_NAMES), "every input has a weight"
+
+
+def test_recent_mean_against_the_past_mean_marks_a_card_spending_inflated_amounts() -> None:
+    base = {"amount": 40.0, "is_debit": 1.0, "baseline_n": 50.0, "amount_mean_kind": 20.0}
+    # Four other debits today averaging 60, three times the customer's past mean.
+    x = model_inputs({**base, "debit_count_24h": 5.0, "debit_sum_24h": 280.0})
+    assert x["mean_ratio_24h"] == 3.0
+    assert {"mean_ratio_24h>2.5", "mean_ratio_24h>1.2"} <= set(x) and "mean_ratio_24h>3" not in x
+    alone = model_inputs({**base, "debit_count_24h": 1.0, "debit_sum_24h": 40.0})
+    assert alone["mean_ratio_24h"] == 1.0, "no other debit today: nothing to compare"
+    new = model_inputs({**base, "baseline_n": 1.0, "debit_count_24h": 5.0, "debit_sum_24h": 280.0})
+    assert new["mean_ratio_24h"] == 1.0, "too little history for a past mean"
 
 
 def test_the_classifier_raises_the_fused_score() -> None:
