@@ -19,6 +19,7 @@ clock or any module-level state: one config, one event sequence.
 from __future__ import annotations
 
 import bisect
+import hashlib
 import math
 import random
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -27,6 +28,8 @@ from datetime import timedelta
 from decimal import Decimal
 from operator import attrgetter
 from typing import TypeVar
+
+import numpy as np
 
 from riskwatch.contracts import Label, Transaction, ts_to_ms
 from simulator.collector import collector_paused
@@ -111,12 +114,20 @@ def _wire(config: SimulationConfig) -> Iterator[WireEvent]:
 def _numbered(config: SimulationConfig, render: Callable[[int, Draft], _Event]) -> Iterator[_Event]:
     """Every draft of the run, numbered from 1 and rendered, a day at a time.
 
-    Rendering happens with the collector paused, like building the day, and
-    the day's drafts are freed before it is back on (see :func:`_days`).
+    Each day is built and rendered with the cyclic garbage collector paused
+    (see :func:`simulator.collector.collector_paused`), and its drafts are
+    freed before the collector is back on: what the consumer then holds are
+    rendered events, which the collector drops from its lists on its first
+    look, instead of a day of drafts, whose promotion to the old generation
+    made full collections walk the whole world again and again.
     """
     n = 0
-    for drafts in _days(config):
+    days = _days(config)
+    while True:
         with collector_paused():
+            drafts = next(days, None)
+            if drafts is None:
+                return
             events = [render(n, draft) for n, draft in enumerate(drafts, n + 1)]
             n += len(drafts)
             drafts.clear()
@@ -144,16 +155,21 @@ def _stream(config: SimulationConfig, purpose: str) -> random.Random:
     return random.Random(f"riskwatch-simulator/{config.seed}/{purpose}")
 
 
+def _vector_stream(config: SimulationConfig, purpose: str) -> np.random.Generator:
+    """A numpy generator for ``purpose``, seeded like :func:`_stream` from a stable hash."""
+    digest = hashlib.sha512(f"riskwatch-simulator/{config.seed}/{purpose}".encode()).digest()
+    return np.random.Generator(np.random.PCG64(int.from_bytes(digest[:16], "big")))
+
+
 def _days(config: SimulationConfig) -> Iterator[list[Draft]]:
     """The drafts of the run that happen, a day at a time, in event-time order.
 
-    Each day is built with the cyclic garbage collector paused (see
-    :func:`simulator.collector.collector_paused`), and control returns to the
-    consumer only between days. A day's list is the consumer's to empty.
+    Meant to be advanced with the collector paused (:func:`_numbered` does).
+    A day's list is the consumer's to empty.
     """
-    with collector_paused():
-        population, minter = _world(config)
+    population, minter = _world(config)
     legit_rng = _stream(config, "legit")
+    legit_gen = _vector_stream(config, "legit")
     fraud_rng = _stream(config, "fraud")
     routine = Routine(population, minter)
     customers = population.customers
@@ -167,68 +183,64 @@ def _days(config: SimulationConfig) -> Iterator[list[Draft]]:
 
     pending: list[Draft] = []
     for day in local_days(config.start, config.days):
-        with collector_paused():
-            attacks = _victims(active, pools, day, fraud_rng)
-            for customer, state in zip(customers, states, strict=True):
-                drafts = routine.day(customer, state, day, legit_rng)
-                if state.later:
-                    drafts.extend(_due(state, day.end_ms))
-                if state.compromise is not None:
-                    _inflate(drafts, state, day, fraud_rng)
-                planned = attacks.get(customer.index)
-                if planned is None:
-                    if drafts:  # most customer-days have none or one: skip the calls
-                        if len(drafts) > 1:
-                            drafts.sort(key=_TS)
-                        state.balance_cents = _settle(
-                            drafts, state.balance_cents, day, end_ms, pending
-                        )
-                    continue
-                drafts.sort(key=_TS)
-                opening = state.balance_cents
-                settled: list[Draft] = []
-                _settle(drafts, opening, day, end_ms, settled)
-                injected: list[Draft] = []
-                for scenario in planned:
-                    latest = min(day.end_ms, end_ms - scenario.max_span_ms)
-                    if latest <= day.lo_ms:
-                        continue  # too little of the window left for this attack
-                    target = Target(
-                        customer,
-                        state,
-                        day,
-                        day.lo_ms,
-                        latest,
-                        population,
-                        minter,
-                        opening,
-                        settled,
+        attacks = _victims(active, pools, day, fraud_rng)
+        everyone = routine.day(states, day, legit_rng, legit_gen)
+        for customer, state, drafts in zip(customers, states, everyone, strict=True):
+            if state.later:
+                drafts.extend(_due(state, day.end_ms))
+            if state.compromise is not None:
+                _inflate(drafts, state, day, fraud_rng)
+            planned = attacks.get(customer.index)
+            if planned is None:
+                if drafts:  # most customer-days have none or one: skip the calls
+                    if len(drafts) > 1:
+                        drafts.sort(key=_TS)
+                    state.balance_cents = _settle(drafts, state.balance_cents, day, end_ms, pending)
+                continue
+            drafts.sort(key=_TS)
+            opening = state.balance_cents
+            settled: list[Draft] = []
+            _settle(drafts, opening, day, end_ms, settled)
+            injected: list[Draft] = []
+            for scenario in planned:
+                latest = min(day.end_ms, end_ms - scenario.max_span_ms)
+                if latest <= day.lo_ms:
+                    continue  # too little of the window left for this attack
+                target = Target(
+                    customer,
+                    state,
+                    day,
+                    day.lo_ms,
+                    latest,
+                    population,
+                    minter,
+                    opening,
+                    settled,
+                )
+                incident = scenario.inject(target, fraud_rng)
+                if incident:
+                    lo, hi = delays[scenario.label]
+                    known = max(d.ts_ms for d in incident) + int(
+                        lo + (hi - lo) * fraud_rng.random()
                     )
-                    incident = scenario.inject(target, fraud_rng)
-                    if incident:
-                        lo, hi = delays[scenario.label]
-                        known = max(d.ts_ms for d in incident) + int(
-                            lo + (hi - lo) * fraud_rng.random()
-                        )
-                        injected.extend(
-                            d if d.scenario is None else d._replace(known_ms=known)
-                            for d in incident
-                        )
-                    elif (leak := state.compromise) is not None and leak.scenario == scenario.name:
-                        if leak.known_ms:
-                            continue  # an earlier leak is still running; it is reported as one
-                        lo, hi = delays[scenario.label]
-                        last = day.start_ms + (leak.last_day - day.index + 1) * DAY_MS
-                        known = last + int(lo + (hi - lo) * fraud_rng.random())
-                        state.compromise = replace(leak, known_ms=known)
-                today = [d for d in injected if d.ts_ms < day.end_ms]
-                state.later.extend(d for d in injected if d.ts_ms >= day.end_ms)
-                merged = sorted(settled + today, key=_TS)
-                state.balance_cents = _settle(merged, opening, day, end_ms, pending)
-            pending.sort(key=_TS)
-            cut = bisect.bisect_left(pending, day.end_ms, key=_TS)
-            due = pending[:cut]
-            del pending[:cut]
+                    injected.extend(
+                        d if d.scenario is None else d._replace(known_ms=known) for d in incident
+                    )
+                elif (leak := state.compromise) is not None and leak.scenario == scenario.name:
+                    if leak.known_ms:
+                        continue  # an earlier leak is still running; it is reported as one
+                    lo, hi = delays[scenario.label]
+                    last = day.start_ms + (leak.last_day - day.index + 1) * DAY_MS
+                    known = last + int(lo + (hi - lo) * fraud_rng.random())
+                    state.compromise = replace(leak, known_ms=known)
+            today = [d for d in injected if d.ts_ms < day.end_ms]
+            state.later.extend(d for d in injected if d.ts_ms >= day.end_ms)
+            merged = sorted(settled + today, key=_TS)
+            state.balance_cents = _settle(merged, opening, day, end_ms, pending)
+        pending.sort(key=_TS)
+        cut = bisect.bisect_left(pending, day.end_ms, key=_TS)
+        due = pending[:cut]
+        del pending[:cut]
         yield due
     yield pending
 
