@@ -23,6 +23,7 @@ import hashlib
 import math
 import random
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import ExitStack
 from dataclasses import replace
 from datetime import timedelta
 from decimal import Decimal
@@ -32,7 +33,7 @@ from typing import TypeVar
 import numpy as np
 
 from riskwatch.contracts import Label, Transaction, ts_to_ms
-from simulator.collector import collector_paused
+from simulator.collector import collector_paused, world_frozen
 from simulator.config import SimulationConfig
 from simulator.days import DAY_MS, EPOCH, HOUR_MS, Day, local_days
 from simulator.errors import ConfigError
@@ -123,15 +124,20 @@ def _numbered(config: SimulationConfig, render: Callable[[int, Draft], _Event]) 
     """
     n = 0
     days = _days(config)
-    while True:
-        with collector_paused():
-            drafts = next(days, None)
-            if drafts is None:
-                return
-            events = [render(n, draft) for n, draft in enumerate(drafts, n + 1)]
-            n += len(drafts)
-            drafts.clear()
-        yield from events
+    with ExitStack() as frozen:
+        while True:
+            with collector_paused():
+                drafts = next(days, None)
+                if drafts is None:
+                    return
+                if n == 0:
+                    # The world is built now and lives as long as the run: the
+                    # collector need not walk it (simulator.collector.world_frozen).
+                    frozen.enter_context(world_frozen())
+                events = [render(n, draft) for n, draft in enumerate(drafts, n + 1)]
+                n += len(drafts)
+                drafts.clear()
+            yield from events
 
 
 def population_of(config: SimulationConfig) -> Population:
@@ -237,6 +243,10 @@ def _days(config: SimulationConfig) -> Iterator[list[Draft]]:
             state.later.extend(d for d in injected if d.ts_ms >= day.end_ms)
             merged = sorted(settled + today, key=_TS)
             state.balance_cents = _settle(merged, opening, day, end_ms, pending)
+        # Nothing of the day may outlive it but what is due: drafts still held
+        # here when the collector runs again would be walked by it.
+        everyone.clear()
+        drafts = settled = merged = today = injected = []
         pending.sort(key=_TS)
         cut = bisect.bisect_left(pending, day.end_ms, key=_TS)
         due = pending[:cut]

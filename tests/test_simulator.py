@@ -8,6 +8,7 @@ rate and shape to be checked.
 
 from __future__ import annotations
 
+import gc
 import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable
@@ -360,3 +361,17 @@ def test_kafka_sink_raises_when_nothing_is_acknowledged() -> None:
     events = simulate_wire(SimulationConfig(seed=1, customers=3, days=1))
     with pytest.raises(KafkaDeliveryError):
         write_events(events, sink)
+
+
+def test_a_run_leaves_the_garbage_collector_as_it_found_it() -> None:
+    config = SimulationConfig(seed=2, customers=30, days=2)
+    before = gc.get_freeze_count()
+    assert gc.isenabled()
+    for run in (simulate_wire(config), simulate(config)):
+        assert next(run) is not None
+        assert gc.isenabled()  # the consumer never runs with the collector paused
+        assert gc.get_freeze_count() > before  # the world is kept out of its walks
+        run.close()  # abandoned early: the world is handed back
+        assert gc.isenabled() and gc.get_freeze_count() == before
+    assert sum(1 for _ in simulate_wire(config)) > 0
+    assert gc.isenabled() and gc.get_freeze_count() == before
