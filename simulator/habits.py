@@ -9,8 +9,7 @@ rates), the channel (by the habit's weights), the time (in one of the
 habit's windows) and the amount (log-normal around the customer's median,
 truncated to the habit's range). The same laws as drawing them one by one;
 what is left to Python (:mod:`simulator.routine`) is choosing merchants,
-cards and devices, which depends on the customer's changing state, from
-uniforms drawn here too.
+cards and devices, which depends on the customer's changing state.
 
 Dormant customers have no habits: their rates are zero.
 """
@@ -27,9 +26,6 @@ from simulator.days import HOUR_MS, Day
 from simulator.population import MONTH_DAYS, Customer
 from simulator.segments import Habit
 
-#: Uniforms drawn per habit event for the choices made in Python (category,
-#: favourite or not, merchant, card, terminal, device, address, payee).
-CHOICES = 6
 #: Tries at drawing a truncated log-normal amount inside the habit's range
 #: before falling back near the bound the median is beyond.
 _TRIES = 4
@@ -41,8 +37,7 @@ class HabitDraws:
 
     ``customer`` is the customer's index, ``habit`` the index into
     :attr:`HabitTable.habits`, ``channel`` the channel drawn, ``ts_ms`` the
-    moment, ``cents`` the amount and ``choices`` :data:`CHOICES` uniforms
-    per event for what Python decides.
+    moment and ``cents`` the amount.
     """
 
     customer: list[int]
@@ -50,7 +45,6 @@ class HabitDraws:
     channel: list[str]
     ts_ms: list[int]
     cents: list[int]
-    choices: list[list[float]]
 
 
 class HabitTable:
@@ -128,14 +122,8 @@ class HabitTable:
         ts_ms = day.start_ms + (hours * HOUR_MS).astype(np.int64)
 
         cents = self._cents(self._median[customer, local], habit, rows, gen)
-        choices = gen.random((size, CHOICES))
         return HabitDraws(
-            customer.tolist(),
-            habit.tolist(),
-            channel.tolist(),
-            ts_ms.tolist(),
-            cents.tolist(),
-            choices.tolist(),
+            customer.tolist(), habit.tolist(), channel.tolist(), ts_ms.tolist(), cents.tolist()
         )
 
     def _cents(

@@ -21,7 +21,7 @@ not reshuffle the legitimate traffic.
 from __future__ import annotations
 
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -95,7 +95,7 @@ class Routine:
             draft = self._bill(bill, customer, states[customer.index], day, rng)
             if draft is not None:
                 out[customer.index].append(draft)
-        self._everyday(states, day, gen, out)
+        self._everyday(states, day, rng, gen, out)
         for customer in arrived:
             state = states[customer.index]
             draft = self._hotel(customer, state, day, state.trip.city if state.trip else None, rng)
@@ -179,14 +179,13 @@ class Routine:
         channel = bill.channel
         extras: channels.Extras | None
         if channel == "counter":
-            branch = self._branch(customer, state, rng.random())
+            branch = self._branch(customer, state, rng.random)
             if branch is None:  # abroad: the bill waits
                 return None
             extras = channels.counter(branch, payee=bill.payee, biller=bill.biller)
         else:
-            draws = (rng.random(), rng.random(), rng.random())
             extras = self._remote(
-                channel, bill.spec.kind, customer, state, draws, bill.payee, bill.biller
+                channel, bill.spec.kind, customer, state, rng.random, bill.payee, bill.biller
             )
         if extras is None:
             return None
@@ -198,45 +197,39 @@ class Routine:
         self,
         states: Sequence[CustomerState],
         day: Day,
+        rng: random.Random,
         gen: np.random.Generator,
         out: list[list[Draft]],
     ) -> None:
         """Dress the day's drawn habit events with who and where, into ``out``."""
         draws = self._table.draw(day, gen)
-        customers, habits, make = self._population.customers, self._habits, self._habit
-        for i, h, channel, ts, cents, u in zip(
-            draws.customer,
-            draws.habit,
-            draws.channel,
-            draws.ts_ms,
-            draws.cents,
-            draws.choices,
-            strict=True,
+        customers, habits, make, draw = (
+            self._population.customers,
+            self._habits,
+            self._habit,
+            rng.random,
+        )
+        for i, h, channel, ts, cents in zip(
+            draws.customer, draws.habit, draws.channel, draws.ts_ms, draws.cents, strict=True
         ):
-            customer = customers[i]
-            state = states[i]
-            habit = habits[h]
-            extras = make(habit, channel, customer, state, u)
-            if extras is not None:
-                out[i].append(
-                    _new_draft(
-                        Draft,
-                        (ts, customer, extras[0], habit.kind, cents, extras[1], None, True, 0),
-                    )
-                )
+            draft = make(habits[h], channel, ts, cents, customers[i], states[i], draw)
+            if draft is not None:
+                out[i].append(draft)
 
     def _habit(
         self,
         habit: Habit,
         channel: str,
+        ts: int,
+        cents: int,
         customer: Customer,
         state: CustomerState,
-        u: list[float],
-    ) -> tuple[str, channels.Extras] | None:
-        """The channel the event really goes through and its fields; None if it cannot happen.
+        draw: Callable[[], float],
+    ) -> Draft | None:
+        """The event through the channel it really takes, with its fields; None if it cannot happen.
 
-        ``u`` holds uniforms for the choices: category, favourite or not,
-        merchant, card or device, terminal or address, card of an online purchase.
+        ``draw`` gives the uniforms for the choices left: category, favourite
+        or not, merchant, card, terminal, device, address, payee.
         """
         kind = habit.kind
         if habit.payee != "platform" and (
@@ -250,12 +243,14 @@ class Routine:
         extras: channels.Extras | None
         if kind == "purchase" or kind == "refund":
             categories = habit.categories
-            category = categories[int(u[0] * len(categories))]
+            category = (
+                categories[int(draw() * len(categories))] if len(categories) > 1 else categories[0]
+            )
             # Which merchant: online ones for online habits, else a favourite
             # more often than not at home, else any in the city where they are.
             if channel == "online" or habit.online:
                 choices = self._merchants.online.get(category, ())
-            elif trip is None and u[1] < FAVOURITE_SHARE:
+            elif trip is None and draw() < FAVOURITE_SHARE:
                 choices = customer.favourites.get(category, ())
             else:
                 choices = self._merchants.in_city(
@@ -263,30 +258,30 @@ class Routine:
                 )
             if not choices:
                 return None
-            merchant = choices[int(u[2] * len(choices))]
+            merchant = choices[int(draw() * len(choices))]
             if channel == "pos":
                 cards = state.cards
-                card = cards[0] if len(cards) == 1 or u[3] < 0.75 else cards[1]
+                card = cards[0] if len(cards) == 1 or draw() < 0.75 else cards[1]
                 terminals = merchant.terminals
-                extras = channels.pos(card, merchant, terminals[int(u[4] * len(terminals))])
+                extras = channels.pos(card, merchant, terminals[int(draw() * len(terminals))])
             else:
-                extras = self._remote(channel, kind, customer, state, u[3:], None, merchant)
+                extras = self._remote(channel, kind, customer, state, draw, None, merchant)
         elif channel == "atm":
             cards = state.cards
-            card = cards[0] if len(cards) == 1 or u[0] < 0.75 else cards[1]
-            extras = channels.atm(card, self._atm(customer, trip, u[1], u[2]))
+            card = cards[0] if len(cards) == 1 or draw() < 0.75 else cards[1]
+            extras = channels.atm(card, self._atm(customer, trip, draw))
         elif channel == "counter":
-            branch = self._branch(customer, state, u[0])
+            branch = self._branch(customer, state, draw)
             if branch is None:
                 return None
-            party = self._party(habit, customer, u[1]) if kind.startswith("transfer") else None
+            party = self._party(habit, customer, draw) if kind.startswith("transfer") else None
             extras = channels.counter(branch, payee=party)
         else:
-            party = self._party(habit, customer, u[0])
-            extras = self._remote(channel, kind, customer, state, u[1:], party, None)
+            party = self._party(habit, customer, draw)
+            extras = self._remote(channel, kind, customer, state, draw, party, None)
         if extras is None:
             return None
-        return channel, extras
+        return _new_draft(Draft, (ts, customer, channel, kind, cents, extras, None, True, 0))
 
     def _hotel(
         self,
@@ -316,11 +311,11 @@ class Routine:
         kind: str,
         customer: Customer,
         state: CustomerState,
-        u: Sequence[float],
+        draw: Callable[[], float],
         party: Counterparty | None,
         merchant: Merchant | None,
     ) -> channels.Extras | None:
-        """Fields of the online, mobile and thirdparty channels; ``u``: device, address, card."""
+        """Fields of the online, mobile and thirdparty channels."""
         incoming = kind == "transfer_in"
         if channel == "thirdparty":
             if party is not None and party.bank == customer.platform and incoming:
@@ -334,7 +329,7 @@ class Routine:
             device = state.phone
         elif incoming:
             device = None
-        elif state.computer is not None and (state.phone is None or u[0] < 0.7):
+        elif state.computer is not None and (state.phone is None or draw() < 0.7):
             device = state.computer
         else:
             device = state.phone
@@ -342,31 +337,34 @@ class Routine:
             if channel == "mobile":
                 return None
             return channels.remote(None, None, party=party)
-        ip = device.ips[int(u[1] * len(device.ips))]
+        ips = device.ips
+        ip = ips[0] if len(ips) == 1 else ips[int(draw() * len(ips))]
         card = None
         if kind == "purchase" and channel == "online":
             cards = state.cards
-            card = cards[0] if len(cards) == 1 or u[2] < 0.75 else cards[1]
+            card = cards[0] if len(cards) == 1 or draw() < 0.75 else cards[1]
         return channels.remote(device.device_id, ip, card_id=card, merchant=merchant, party=party)
 
-    def _party(self, habit: Habit, customer: Customer, u: float) -> Counterparty:
+    def _party(self, habit: Habit, customer: Customer, draw: Callable[[], float]) -> Counterparty:
         if habit.payee == "platform":
             return self._population.settlements[customer.platform]
         if habit.payee == "abroad" and customer.overseas is not None:
             return customer.overseas
         pool = customer.suppliers if habit.payee == "suppliers" else customer.contacts
-        return pool[int(u * len(pool))]
+        return pool[int(draw() * len(pool))]
 
-    def _atm(self, customer: Customer, trip: Trip | None, u_pool: float, u: float) -> Terminal:
-        if trip is None and u_pool < 0.85:
+    def _atm(self, customer: Customer, trip: Trip | None, draw: Callable[[], float]) -> Terminal:
+        if trip is None and draw() < 0.85:
             pool = customer.atms
         else:
             pool = self._merchants.atms[(customer.home if trip is None else trip.city).code]
-        return pool[int(u * len(pool))]
+        return pool[int(draw() * len(pool))]
 
-    def _branch(self, customer: Customer, state: CustomerState, u: float) -> Terminal | None:
+    def _branch(
+        self, customer: Customer, state: CustomerState, draw: Callable[[], float]
+    ) -> Terminal | None:
         trip = state.trip
         if trip is None:
             return customer.branch
         branches = self._merchants.branches.get(trip.city.code, ())
-        return branches[int(u * len(branches))] if branches else None
+        return branches[int(draw() * len(branches))] if branches else None

@@ -64,6 +64,7 @@ def to_wire(event: SimulatedEvent) -> WireEvent:
 #: minute's ``YYYY-MM-DDTHH:MM``, a timestamp is two look-ups, not divisions
 #: and a format (formatting was a third of a simulated event's cost).
 _SECONDS = tuple(f":{s:02d}.{m:03d}Z" for s in range(60) for m in range(1000))
+_MINUTES = tuple(f"{h:02d}:{m:02d}" for h in range(24) for m in range(60))
 _CENTS = tuple(f".{c:02d}" for c in range(100))
 #: The last four digits of a transaction number: ``f"{n:010d}"`` cost as much
 #: as the rest of the record's fixed part.
@@ -84,6 +85,7 @@ class WireFormatter:
 
     __slots__ = (
         "_currency",
+        "_dates",
         "_high",
         "_high_digits",
         "_id",
@@ -99,6 +101,7 @@ class WireFormatter:
         self._tag = tag
         self._currency = currency
         self._minutes: dict[int, str] = {}
+        self._dates: dict[int, str] = {}
         self._kinds: dict[tuple[str, str], str] = {}
         self._who: dict[int, str] = {}
         if not _PLAIN.fullmatch(tag + currency):
@@ -121,7 +124,13 @@ class WireFormatter:
     def _minute(self, minute: int) -> str:
         if len(self._minutes) >= _MINUTE_CACHE:
             self._minutes.clear()
-        stamp = (EPOCH + timedelta(minutes=minute)).strftime("%Y-%m-%dT%H:%M")
+            self._dates.clear()
+        day, of_day = divmod(minute, 1440)
+        date = self._dates.get(day)
+        if date is None:
+            date = (EPOCH + timedelta(days=day)).strftime("%Y-%m-%dT")
+            self._dates[day] = date
+        stamp = date + _MINUTES[of_day]
         self._minutes[minute] = stamp
         return stamp
 
