@@ -138,6 +138,13 @@ class JsonlSink:
         them (the pending transactions go first), so both files get the same
         bytes, and so does one stream used for both.
         """
+        if self._labels is not None and self._labels is not self._stream:
+            wires = [e if isinstance(e, WireEvent) else to_wire(e) for e in events]
+            stamps = [w.ts_ms for w in wires]
+            if stamps == sorted(stamps):
+                self._write_apart(wires)
+                return
+            events = wires
         lines: list[bytes] = []
         stream, has_labels, held = self._stream, self._labels is not None, self._held
         heap = held.heap
@@ -161,6 +168,28 @@ class JsonlSink:
                 f"writing events {self.transactions + 1}-{self.transactions + len(lines)}"
                 f" to {self._name} failed: {exc}"
             )
+            raise SinkError(msg) from exc
+
+    def _write_apart(self, wires: list[WireEvent]) -> None:
+        """:meth:`write_batch` of events in time order, when labels have a stream of their own.
+
+        Each file then gets the same bytes whenever within the batch a label
+        is released (labels leave in label-time order either way, and only
+        once the transaction stream has passed them), so the batch's
+        transactions are written at once and its due labels after them.
+        """
+        if not wires:
+            return
+        try:
+            self._stream.write(b"\n".join([w.txn for w in wires]) + b"\n")
+            self.transactions += len(wires)
+            push = self._held.push
+            for wire in wires:
+                if wire.label is not None:
+                    push(wire.label_ms, wire.label)
+            self._write_labels(self._held.due(wires[-1].ts_ms))
+        except OSError as exc:
+            msg = f"writing {len(wires)} events to {self._name} failed: {exc}"
             raise SinkError(msg) from exc
 
     def _write_labels(self, labels: list[bytes]) -> None:
