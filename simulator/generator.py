@@ -105,15 +105,22 @@ def _events(config: SimulationConfig) -> Iterator[SimulatedEvent]:
         )
         return SimulatedEvent(txn, label)
 
-    return _numbered(config, event)
+    def day(first: int, drafts: list[Draft]) -> list[SimulatedEvent]:
+        return [event(n, draft) for n, draft in enumerate(drafts, first)]
+
+    return _numbered(config, day)
 
 
 def _wire(config: SimulationConfig) -> Iterator[WireEvent]:
-    return _numbered(config, WireFormatter(config.tag(), config.currency).format)
+    return _numbered(config, WireFormatter(config.tag(), config.currency).format_day)
 
 
-def _numbered(config: SimulationConfig, render: Callable[[int, Draft], _Event]) -> Iterator[_Event]:
-    """Every draft of the run, numbered from 1 and rendered, a day at a time.
+def _numbered(
+    config: SimulationConfig, render: Callable[[int, list[Draft]], list[_Event]]
+) -> Iterator[_Event]:
+    """Every draft of the run, numbered from 1 and rendered a day at a time.
+
+    ``render(first, drafts)`` renders a day's drafts, numbering them from ``first``.
 
     Each day is built and rendered with the cyclic garbage collector paused
     (see :func:`simulator.collector.collector_paused`), and its drafts are
@@ -134,7 +141,7 @@ def _numbered(config: SimulationConfig, render: Callable[[int, Draft], _Event]) 
                     # The world is built now and lives as long as the run: the
                     # collector need not walk it (simulator.collector.world_frozen).
                     frozen.enter_context(world_frozen())
-                events = [render(n, draft) for n, draft in enumerate(drafts, n + 1)]
+                events = render(n + 1, drafts)
                 n += len(drafts)
                 drafts.clear()
             yield from events

@@ -12,6 +12,7 @@ the test suite holds the two to byte equality over whole runs.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, NamedTuple
 
@@ -86,8 +87,6 @@ class WireFormatter:
     __slots__ = (
         "_currency",
         "_dates",
-        "_high",
-        "_high_digits",
         "_id",
         "_kinds",
         "_labels",
@@ -112,8 +111,6 @@ class WireFormatter:
         self._labels = {name: scenario.label for name, scenario in SCENARIOS.items()}
         self._id = f'{{"txn_id":"T{tag}-'
         self._tail = f'","currency":"{currency}",'
-        self._high = 0
-        self._high_digits = "000000"
 
     def iso(self, ts_ms: int) -> str:
         """``riskwatch.contracts.ts_to_iso`` of the same instant, from epoch ms."""
@@ -134,14 +131,6 @@ class WireFormatter:
         self._minutes[minute] = stamp
         return stamp
 
-    def _number(self, n: int) -> str:
-        """``f"{n:010d}"``; the leading digits change once in 10,000 events."""
-        high, low = divmod(n, 10_000)
-        if high != self._high:
-            self._high = high
-            self._high_digits = f"{high:06d}"
-        return self._high_digits + _DIGITS[low]
-
     def _kind_fragment(self, channel: str, kind: str) -> str:
         direction = "credit" if kind in CREDIT_KINDS else "debit"
         fragment = orjson.dumps({"channel": channel, "direction": direction, "kind": kind})
@@ -158,34 +147,67 @@ class WireFormatter:
         return text
 
     def format(self, n: int, draft: Draft) -> WireEvent:
-        ts_ms, customer, channel, kind, cents, extras, scenario, _, known_ms = draft
-        minute = ts_ms // 60_000
-        stamp = self._minutes.get(minute) or self._minute(minute)
-        who = self._who.get(customer.index) or self._who_fragment(customer)
-        what = self._kinds.get((channel, kind)) or self._kind_fragment(channel, kind)
-        units, hundredths = divmod(cents, 100)
-        high, low = divmod(n, 10_000)
-        number = self._high_digits + _DIGITS[low] if high == self._high else self._number(n)
-        # The fixed part of the record is spliced from cached fragments, only the
-        # optional fields go through orjson: the bytes are those of
-        # orjson.dumps(record) (the test suite holds the two equal), in a fraction
-        # of the time. The id is simulator.ids.txn_id, inlined.
-        head = (
-            f'{self._id}{number}","ts":"{stamp}{_SECONDS[ts_ms - minute * 60_000]}'
-            f"{who}{what}{units}{_CENTS[hundredths]}{self._tail}"
-        ).encode()
-        # orjson's "{" gives way to the head's ",": one copy fewer than splicing in a comma.
-        txn = head + orjson.dumps(extras)[1:] if extras else head[:-1] + b"}"
-        if scenario is None:
-            return _new_event(WireEvent, (customer.key, txn, None, ts_ms, 0, channel))
-        label = orjson.dumps(
-            {
-                "txn_id": f"T{self._tag}-{number}",
-                "customer_id": customer.customer_id,
-                "label": self._labels[scenario],
-                "source": "simulator",
-                "ts": self.iso(known_ms),
-                "scenario": scenario,
-            }
+        """The wire form of one draft numbered ``n``."""
+        return self.format_day(n, [draft])[0]
+
+    def format_day(self, first: int, drafts: Sequence[Draft]) -> list[WireEvent]:
+        """The wire forms of ``drafts``, numbered from ``first``, best in time order.
+
+        One call per day, so that the caches are local variables and the
+        minute's stamp and the number's leading digits carry over from one
+        event to the next.
+        """
+        minutes, whos, kinds, labels = self._minutes, self._who, self._kinds, self._labels
+        ident, tail, tag, seconds, cents_of, digits = (
+            self._id,
+            self._tail,
+            self._tag,
+            _SECONDS,
+            _CENTS,
+            _DIGITS,
         )
-        return _new_event(WireEvent, (customer.key, txn, label, ts_ms, known_ms, channel))
+        dumps, new = orjson.dumps, _new_event
+        high, low = divmod(first, 10_000)
+        leading = f"{high:06d}"
+        last_minute, stamp = -1, ""
+        out: list[WireEvent] = []
+        append = out.append
+        for draft in drafts:
+            ts_ms, customer, channel, kind, cents, extras, scenario, _, known_ms = draft
+            minute = ts_ms // 60_000
+            if minute != last_minute:
+                last_minute = minute
+                stamp = minutes.get(minute) or self._minute(minute)
+            who = whos.get(customer.index) or self._who_fragment(customer)
+            what = kinds.get((channel, kind)) or self._kind_fragment(channel, kind)
+            units, hundredths = divmod(cents, 100)
+            number = leading + digits[low]
+            low += 1
+            if low == 10_000:
+                high, low = high + 1, 0
+                leading = f"{high:06d}"
+            # The fixed part of the record is spliced from cached fragments, only the
+            # optional fields go through orjson: the bytes are those of
+            # orjson.dumps(record) (the test suite holds the two equal), in a fraction
+            # of the time. The id is simulator.ids.txn_id, inlined.
+            head = (
+                f'{ident}{number}","ts":"{stamp}{seconds[ts_ms - minute * 60_000]}'
+                f"{who}{what}{units}{cents_of[hundredths]}{tail}"
+            ).encode()
+            # orjson's "{" gives way to the head's ",": one copy fewer than splicing in a comma.
+            txn = head + dumps(extras)[1:] if extras else head[:-1] + b"}"
+            if scenario is None:
+                append(new(WireEvent, (customer.key, txn, None, ts_ms, 0, channel)))
+                continue
+            label = dumps(
+                {
+                    "txn_id": f"T{tag}-{number}",
+                    "customer_id": customer.customer_id,
+                    "label": labels[scenario],
+                    "source": "simulator",
+                    "ts": self.iso(known_ms),
+                    "scenario": scenario,
+                }
+            )
+            append(new(WireEvent, (customer.key, txn, label, ts_ms, known_ms, channel)))
+        return out

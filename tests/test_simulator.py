@@ -36,7 +36,10 @@ from simulator import (
     write_events,
 )
 from simulator.counterparties import PLATFORMS
+from simulator.generator import _days
 from simulator.geography import LOCAL_TZ
+from simulator.ids import txn_id
+from simulator.wire import WireFormatter
 
 RATES = {"stolen_card_spree": 0.01, "account_takeover": 0.01, "card_testing": 0.01}
 FRAUD = SimulationConfig(seed=11, customers=300, days=21, rates=RATES)
@@ -81,6 +84,21 @@ def test_fast_wire_form_matches_the_contract_serialisation(tmp_path: Path) -> No
     assert _write(simulate(config), tmp_path / "objects") == _write(
         simulate_wire(config), tmp_path / "wire"
     )
+
+
+def test_wire_numbers_match_the_contract_across_their_leading_digits() -> None:
+    """Numbers are spliced from cached leading digits and a table of the last four."""
+    config = SimulationConfig(seed=4, customers=60, days=3, rates=RATES)
+    drafts = [d for day in _days(config) for d in day][:30]
+    formatter = WireFormatter(config.tag(), config.currency)
+    for first in (1, 9_990, 99_999_995, 9_999_999_990):
+        wired = formatter.format_day(first, drafts)
+        ids = [orjson.loads(w.txn)["txn_id"] for w in wired]
+        assert ids == [txn_id(config.tag(), n) for n in range(first, first + len(drafts))]
+        assert [w.txn for w in wired[3:5]] == [
+            formatter.format(n, d).txn
+            for n, d in zip((first + 3, first + 4), drafts[3:5], strict=True)
+        ]
 
 
 def test_a_different_seed_gives_different_traffic(tmp_path: Path) -> None:
