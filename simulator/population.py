@@ -18,7 +18,7 @@ import math
 import random
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import NamedTuple, TypeVar
 
 import numpy as np
 
@@ -40,9 +40,12 @@ T = TypeVar("T")
 DORMANT_SHARE = 0.03
 
 
-@dataclass(frozen=True, slots=True)
-class ScheduledBill:
-    """One customer's instance of a monthly bill: when, how much, to whom."""
+class ScheduledBill(NamedTuple):
+    """One customer's instance of a monthly bill: when, how much, to whom.
+
+    A named tuple, like :class:`~simulator.counterparties.Counterparty`:
+    cheap to make, immutable.
+    """
 
     spec: BillSpec
     day: int
@@ -52,9 +55,14 @@ class ScheduledBill:
     biller: Merchant | None = None
 
 
-@dataclass(frozen=True, slots=True, eq=False)
+@dataclass(slots=True, eq=False)
 class Customer:
-    """A customer's fixed profile. What changes lives in ``CustomerState``."""
+    """A customer's fixed profile. What changes lives in ``CustomerState``.
+
+    Read-only by convention, not frozen: a frozen dataclass sets each of its
+    35 fields through ``object.__setattr__``, which made building customers
+    several times slower. Nothing assigns to a customer after it is built.
+    """
 
     index: int
     customer_id: str
