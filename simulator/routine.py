@@ -264,6 +264,12 @@ class Routine:
                 card = cards[0] if len(cards) == 1 or draw() < 0.75 else cards[1]
                 terminals = merchant.terminals
                 extras = channels.pos(card, merchant, terminals[int(draw() * len(terminals))])
+            elif channel == "thirdparty":  # _remote's case for a purchase, inlined: the commonest
+                if state.phone is None:
+                    return None
+                extras = channels.platform(
+                    customer.platform, state.phone.device_id, merchant=merchant
+                )
             else:
                 extras = self._remote(channel, kind, customer, state, draw, None, merchant)
         elif channel == "atm":
