@@ -63,34 +63,30 @@ class HabitTable:
             base[name] = len(self.habits)
             self.habits.extend(habits)
         width = max((len(h) for h in segments.values()), default=1)
-        inf = float("inf")
-        base_of, count, medians = [], [], []
-        weekday, weekend, weekday_total, weekend_total = [], [], [], []
-        for customer in customers:  # in index order: population.customers[i].index == i
-            habits = customer.segment.habits
-            pad = [inf] * (width - len(habits))
-            base_of.append(base[customer.segment.name])
-            count.append(len(habits))
-            medians.append([median_of(h, customer) for h in habits] + [1.0] * len(pad))
-            if customer.dormant:  # no habits: nothing at or below any draw, a total of 0
-                weekday.append([inf] * width)
-                weekend.append([inf] * width)
-                weekday_total.append(0.0)
-                weekend_total.append(0.0)
-                continue
-            weekday.append([*customer.weekday_rates[1], *pad])
-            weekend.append([*customer.weekend_rates[1], *pad])
-            weekday_total.append(customer.weekday_rates[0])
-            weekend_total.append(customer.weekend_rates[0])
-        self._base = np.array(base_of, dtype=np.int64)
-        self._count = np.array(count, dtype=np.int64)
+        n = len(customers)
+        self._base = np.zeros(n, dtype=np.int64)
+        self._count = np.ones(n, dtype=np.int64)
         # Cumulative rates per customer; unused slots are +inf, so that
         # counting the entries at or below a draw gives ``bisect_right``.
-        self._weekday = np.array(weekday, dtype=float).reshape(len(customers), width)
-        self._weekend = np.array(weekend, dtype=float).reshape(len(customers), width)
-        self._weekday_total = np.array(weekday_total, dtype=float)
-        self._weekend_total = np.array(weekend_total, dtype=float)
-        self._median = np.array(medians, dtype=float).reshape(len(customers), width)
+        self._weekday = np.full((n, width), np.inf)
+        self._weekend = np.full((n, width), np.inf)
+        self._weekday_total = np.zeros(n)
+        self._weekend_total = np.zeros(n)
+        self._median = np.ones((n, width))
+        for customer in customers:
+            i = customer.index
+            habits = customer.segment.habits
+            self._base[i] = base[customer.segment.name]
+            self._count[i] = len(habits)
+            self._median[i, : len(habits)] = [median_of(h, customer) for h in habits]
+            if customer.dormant:
+                continue
+            for totals, table, (total, cumulative) in (
+                (self._weekday_total, self._weekday, customer.weekday_rates),
+                (self._weekend_total, self._weekend, customer.weekend_rates),
+            ):
+                totals[i] = total
+                table[i, : len(cumulative)] = cumulative
         self._channels = _padded([[c for c, _ in h.channels] for h in self.habits], "")
         self._channel_cum = _cumulative([[w for _, w in h.channels] for h in self.habits])
         self._channel_n = np.array([len(h.channels) for h in self.habits])
