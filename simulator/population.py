@@ -17,7 +17,7 @@ import itertools
 import math
 import random
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import NamedTuple, TypeVar
 
 import numpy as np
@@ -102,8 +102,6 @@ class Customer:
     #: Where in the home city the customer lives.
     lat: float = 0.0
     lon: float = 0.0
-    #: ``bills`` by their day of the month, for the daily loop.
-    bills_by_day: Mapping[int, tuple[ScheduledBill, ...]] = field(default_factory=dict)
 
     def counterparties(self) -> Iterator[Counterparty]:
         """Every account this customer legitimately sends money to or gets it from."""
@@ -238,9 +236,10 @@ def _customer(
     ]
     weekend = [r * h.weekend for r, h in zip(rates, segment.habits, strict=True)]
 
+    ident = customer_id(index)
     return Customer(
         index=index,
-        customer_id=customer_id(index),
+        customer_id=ident,
         account_id=account_id(index),
         segment=segment,
         home=home,
@@ -265,12 +264,9 @@ def _customer(
         weekend_rates=_cumulative(weekend),
         dormant=rng.random() < DORMANT_SHARE,
         overseas=cp.abroad(minter, rng, cp.USUAL_ABROAD),
-        key=customer_id(index).encode("ascii"),
+        key=ident.encode("ascii"),
         lat=home_at[0],
         lon=home_at[1],
-        bills_by_day={
-            d: tuple(b for b in bills if b.day == d) for d in sorted({b.day for b in bills})
-        },
     )
 
 
