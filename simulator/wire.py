@@ -102,7 +102,9 @@ class WireFormatter:
         self._minutes: dict[int, str] = {}
         self._dates: dict[int, str] = {}
         self._kinds: dict[tuple[str, str], str] = {}
-        self._who: dict[int, str] = {}
+        #: Per customer (by identity: no look-up into the customer's own
+        #: memory, a cache miss per event), its id fields and Kafka key.
+        self._who: dict[Customer, tuple[str, bytes]] = {}
         if not _PLAIN.fullmatch(tag + currency):
             msg = (
                 f"run tag {tag!r} and currency {currency!r} must be plain ASCII letters and digits"
@@ -138,13 +140,13 @@ class WireFormatter:
         self._kinds[(channel, kind)] = text
         return text
 
-    def _who_fragment(self, customer: Customer) -> str:
+    def _who_fragment(self, customer: Customer) -> tuple[str, bytes]:
         if not _PLAIN.fullmatch(customer.customer_id + customer.account_id):
             msg = f"customer ids {customer.customer_id!r}, {customer.account_id!r} are not plain"
             raise ValueError(msg)
         text = f'","customer_id":"{customer.customer_id}","account_id":"{customer.account_id}",'
-        self._who[customer.index] = text
-        return text
+        self._who[customer] = (text, customer.key)
+        return text, customer.key
 
     def format(self, n: int, draft: Draft) -> WireEvent:
         """The wire form of one draft numbered ``n``."""
@@ -178,7 +180,7 @@ class WireFormatter:
             if minute != last_minute:
                 last_minute = minute
                 stamp = minutes.get(minute) or self._minute(minute)
-            who = whos.get(customer.index) or self._who_fragment(customer)
+            who, key = whos.get(customer) or self._who_fragment(customer)
             what = kinds.get((channel, kind)) or self._kind_fragment(channel, kind)
             units, hundredths = divmod(cents, 100)
             number = leading + digits[low]
@@ -197,7 +199,7 @@ class WireFormatter:
             # orjson's "{" gives way to the head's ",": one copy fewer than splicing in a comma.
             txn = head + dumps(extras)[1:] if extras else head[:-1] + b"}"
             if scenario is None:
-                append(new(WireEvent, (customer.key, txn, None, ts_ms, 0, channel)))
+                append(new(WireEvent, (key, txn, None, ts_ms, 0, channel)))
                 continue
             label = dumps(
                 {
@@ -209,5 +211,5 @@ class WireFormatter:
                     "scenario": scenario,
                 }
             )
-            append(new(WireEvent, (customer.key, txn, label, ts_ms, known_ms, channel)))
+            append(new(WireEvent, (key, txn, label, ts_ms, known_ms, channel)))
         return out
