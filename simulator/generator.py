@@ -18,7 +18,6 @@ clock or any module-level state: one config, one event sequence.
 
 from __future__ import annotations
 
-import bisect
 import hashlib
 import math
 import random
@@ -105,8 +104,11 @@ def _events(config: SimulationConfig) -> Iterator[SimulatedEvent]:
         )
         return SimulatedEvent(txn, label)
 
-    def day(first: int, drafts: list[Draft]) -> list[SimulatedEvent]:
-        return [event(n, draft) for n, draft in enumerate(drafts, first)]
+    def day(first: int, drafts: list[Draft], ranks: list[int]) -> list[SimulatedEvent]:
+        out: list[SimulatedEvent | None] = [None] * len(drafts)
+        for draft, rank in zip(drafts, ranks, strict=True):
+            out[rank] = event(first + rank, draft)
+        return out  # type: ignore[return-value]  # every rank is filled
 
     return _numbered(config, day)
 
@@ -116,11 +118,16 @@ def _wire(config: SimulationConfig) -> Iterator[WireEvent]:
 
 
 def _numbered(
-    config: SimulationConfig, render: Callable[[int, list[Draft]], list[_Event]]
+    config: SimulationConfig, render: Callable[[int, list[Draft], list[int]], list[_Event]]
 ) -> Iterator[_Event]:
-    """Every draft of the run, numbered from 1 and rendered a day at a time.
+    """Every draft of the run, numbered from 1 in time order and rendered a day at a time.
 
-    ``render(first, drafts)`` renders a day's drafts, numbering them from ``first``.
+    ``render(first, drafts, ranks)`` gets a day's drafts in the order they
+    were made and each one's place in time order, and returns the rendered
+    events in time order, numbered from ``first``: rendering (and freeing)
+    drafts in the order they were made walks memory in the order it was
+    allocated, where time order jumps from customer to customer (a quarter
+    of the formatter's time went to cache misses).
 
     Each day is built and rendered with the cyclic garbage collector paused
     (see :func:`simulator.collector.collector_paused`), and its drafts are
@@ -134,14 +141,15 @@ def _numbered(
     with ExitStack() as frozen:
         while True:
             with collector_paused():
-                drafts = next(days, None)
-                if drafts is None:
+                day = next(days, None)
+                if day is None:
                     return
+                drafts, ranks = day
                 if n == 0:
                     # The world is built now and lives as long as the run: the
                     # collector need not walk it (simulator.collector.world_frozen).
                     frozen.enter_context(world_frozen())
-                events = render(n + 1, drafts)
+                events = render(n + 1, drafts, ranks)
                 n += len(drafts)
                 drafts.clear()
             yield from events
@@ -174,7 +182,7 @@ def _vector_stream(config: SimulationConfig, purpose: str) -> np.random.Generato
     return np.random.Generator(np.random.PCG64(int.from_bytes(digest[:16], "big")))
 
 
-def _days(config: SimulationConfig) -> Iterator[list[Draft]]:
+def _days(config: SimulationConfig) -> Iterator[tuple[list[Draft], list[int]]]:
     """The drafts of the run that happen, a day at a time, in event-time order.
 
     Meant to be advanced with the collector paused (:func:`_numbered` does).
@@ -254,12 +262,19 @@ def _days(config: SimulationConfig) -> Iterator[list[Draft]]:
         # here when the collector runs again would be walked by it.
         everyone.clear()
         drafts = settled = merged = today = injected = []
-        pending.sort(key=_TS)
-        cut = bisect.bisect_left(pending, day.end_ms, key=_TS)
-        due = pending[:cut]
-        del pending[:cut]
-        yield due
-    yield pending
+        end = day.end_ms
+        due = [d for d in pending if d.ts_ms < end]
+        pending = [d for d in pending if d.ts_ms >= end]
+        yield due, _ranks(due)
+    yield pending, _ranks(pending)
+
+
+def _ranks(drafts: list[Draft]) -> list[int]:
+    """Each draft's place in time order (ties keep their order), as ``sorted`` would put it."""
+    order = np.argsort(np.fromiter((d.ts_ms for d in drafts), np.int64, len(drafts)), kind="stable")
+    ranks = np.empty(len(drafts), dtype=np.int64)
+    ranks[order] = np.arange(len(drafts))
+    return ranks.tolist()
 
 
 def _due(state: CustomerState, before_ms: int) -> list[Draft]:

@@ -150,14 +150,16 @@ class WireFormatter:
 
     def format(self, n: int, draft: Draft) -> WireEvent:
         """The wire form of one draft numbered ``n``."""
-        return self.format_day(n, [draft])[0]
+        return self.format_day(n, [draft], [0])[0]
 
-    def format_day(self, first: int, drafts: Sequence[Draft]) -> list[WireEvent]:
-        """The wire forms of ``drafts``, numbered from ``first``, best in time order.
+    def format_day(
+        self, first: int, drafts: Sequence[Draft], ranks: Sequence[int]
+    ) -> list[WireEvent]:
+        """The wire forms of ``drafts`` in time order, numbered from ``first``.
 
-        One call per day, so that the caches are local variables and the
-        minute's stamp and the number's leading digits carry over from one
-        event to the next.
+        ``ranks[i]`` is the place of ``drafts[i]`` in time order; the drafts
+        come in the order they were made, which walks memory in the order it
+        was allocated. One call per day, so that the caches are local variables.
         """
         minutes, whos, kinds, labels = self._minutes, self._who, self._kinds, self._labels
         ident, tail, tag, seconds, cents_of, digits = (
@@ -169,25 +171,20 @@ class WireFormatter:
             _DIGITS,
         )
         dumps, new = orjson.dumps, _new_event
-        high, low = divmod(first, 10_000)
-        leading = f"{high:06d}"
-        last_minute, stamp = -1, ""
-        out: list[WireEvent] = []
-        append = out.append
-        for draft in drafts:
+        leading: dict[int, str] = {}
+        out: list[WireEvent | None] = [None] * len(drafts)
+        for draft, rank in zip(drafts, ranks, strict=True):
             ts_ms, customer, channel, kind, cents, extras, scenario, _, known_ms = draft
             minute = ts_ms // 60_000
-            if minute != last_minute:
-                last_minute = minute
-                stamp = minutes.get(minute) or self._minute(minute)
+            stamp = minutes.get(minute) or self._minute(minute)
             who, key = whos.get(customer) or self._who_fragment(customer)
             what = kinds.get((channel, kind)) or self._kind_fragment(channel, kind)
             units, hundredths = divmod(cents, 100)
-            number = leading + digits[low]
-            low += 1
-            if low == 10_000:
-                high, low = high + 1, 0
-                leading = f"{high:06d}"
+            high, low = divmod(first + rank, 10_000)
+            head_digits = leading.get(high)
+            if head_digits is None:
+                head_digits = leading[high] = f"{high:06d}"
+            number = head_digits + digits[low]
             # The fixed part of the record is spliced from cached fragments, only the
             # optional fields go through orjson: the bytes are those of
             # orjson.dumps(record) (the test suite holds the two equal), in a fraction
@@ -199,7 +196,7 @@ class WireFormatter:
             # orjson's "{" gives way to the head's ",": one copy fewer than splicing in a comma.
             txn = head + dumps(extras)[1:] if extras else head[:-1] + b"}"
             if scenario is None:
-                append(new(WireEvent, (key, txn, None, ts_ms, 0, channel)))
+                out[rank] = new(WireEvent, (key, txn, None, ts_ms, 0, channel))
                 continue
             label = dumps(
                 {
@@ -211,5 +208,5 @@ class WireFormatter:
                     "scenario": scenario,
                 }
             )
-            append(new(WireEvent, (key, txn, label, ts_ms, known_ms, channel)))
-        return out
+            out[rank] = new(WireEvent, (key, txn, label, ts_ms, known_ms, channel))
+        return out  # type: ignore[return-value]  # every rank is filled

@@ -89,16 +89,31 @@ def test_fast_wire_form_matches_the_contract_serialisation(tmp_path: Path) -> No
 def test_wire_numbers_match_the_contract_across_their_leading_digits() -> None:
     """Numbers are spliced from cached leading digits and a table of the last four."""
     config = SimulationConfig(seed=4, customers=60, days=3, rates=RATES)
-    drafts = [d for day in _days(config) for d in day][:30]
+    drafts = sorted((d for day, _ in _days(config) for d in day), key=lambda d: d.ts_ms)[:30]
     formatter = WireFormatter(config.tag(), config.currency)
     for first in (1, 9_990, 99_999_995, 9_999_999_990):
-        wired = formatter.format_day(first, drafts)
+        wired = formatter.format_day(first, drafts, list(range(len(drafts))))
         ids = [orjson.loads(w.txn)["txn_id"] for w in wired]
         assert ids == [txn_id(config.tag(), n) for n in range(first, first + len(drafts))]
         assert [w.txn for w in wired[3:5]] == [
             formatter.format(n, d).txn
             for n, d in zip((first + 3, first + 4), drafts[3:5], strict=True)
         ]
+
+
+def test_a_day_is_rendered_in_time_order_whatever_order_its_drafts_come_in() -> None:
+    config = SimulationConfig(seed=4, customers=60, days=3, rates=RATES)
+    drafts, ranks = next(_days(config))
+    assert sorted(ranks) == list(range(len(drafts))) and ranks != sorted(ranks)
+    formatter = WireFormatter(config.tag(), config.currency)
+    by_time = sorted(drafts, key=lambda d: d.ts_ms)
+    assert [d.ts_ms for d in by_time] == [
+        d.ts_ms for _, d in sorted(zip(ranks, drafts, strict=True))
+    ]
+    expected = formatter.format_day(7, by_time, list(range(len(drafts))))
+    assert formatter.format_day(7, drafts, ranks) == expected
+    reversed_ranks = list(reversed(ranks))
+    assert formatter.format_day(7, drafts[::-1], reversed_ranks) == expected
 
 
 def test_a_different_seed_gives_different_traffic(tmp_path: Path) -> None:
