@@ -10,9 +10,11 @@ time, numbered, and emitted. Attack drafts that fall on later days wait in
 the victim's state and are settled on their own day, so the balance moves
 when the money does; the stream is sorted by event time from end to end.
 
-Three independent random streams are derived from the seed: one builds the
-world, one drives legitimate behaviour, one drives fraud. Changing the fraud
-rates therefore leaves the legitimate draws alone. Nothing reads the wall
+Independent random streams are derived from the seed: one builds the
+world, two drive legitimate behaviour (a numpy generator for the everyday
+habits, drawn for the whole population a day at a time, and a
+``random.Random`` for the rest), one drives fraud. Changing the fraud rates
+therefore leaves the legitimate draws alone. Nothing reads the wall
 clock or any module-level state: one config, one event sequence.
 """
 
