@@ -43,7 +43,9 @@ def world_frozen() -> Iterator[None]:
     error or when a generator holding the block is closed) gives them back
     to the oldest generation. Objects that exist when the block starts and
     become cyclic garbage inside it are freed after it instead of during it;
-    reference counting frees everything else as usual.
+    reference counting frees everything else as usual. Freezing is
+    process-wide: with two runs open at once, the first to end thaws the
+    other's world too (slower collections for the rest of it, nothing worse).
     """
     gc.freeze()
     try:
