@@ -22,7 +22,9 @@ The family, one concept per module:
 * :mod:`~simulator.generator` the day-by-day loop (``simulate``)
 * :mod:`~simulator.population` customers and their world
 * :mod:`~simulator.segments` what each kind of customer earns and spends
-* :mod:`~simulator.routine` legitimate traffic of one customer-day
+* :mod:`~simulator.routine` legitimate traffic of a day, for every customer
+* :mod:`~simulator.habits` everyday habits of a day, drawn as numpy arrays
+* :mod:`~simulator.collector` keeping the garbage collector off a run's world
 * :mod:`~simulator.scenarios` injected fraud, laundering and look-alikes
 * :mod:`~simulator.labels` labels released in the order they become known
 * :mod:`~simulator.pacing` events paced to wall time, and replay of files

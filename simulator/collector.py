@@ -29,3 +29,26 @@ def collector_paused() -> Iterator[None]:
     finally:
         if was_enabled:
             gc.enable()
+
+
+@contextmanager
+def world_frozen() -> Iterator[None]:
+    """Keep what exists now out of the collector's walks until the block ends.
+
+    A run's world (customers, their accounts and devices, merchants: a few
+    hundred thousand containers for 5,000 customers) lives as long as the
+    run. Each collection that reached it walked all of it to free nothing:
+    another tenth of the run. ``gc.freeze`` moves every object tracked now to
+    a generation the collector skips, ``gc.unfreeze`` (on leaving, also on
+    error or when a generator holding the block is closed) gives them back
+    to the oldest generation. Objects that exist when the block starts and
+    become cyclic garbage inside it are freed after it instead of during it;
+    reference counting frees everything else as usual. Freezing is
+    process-wide: with two runs open at once, the first to end thaws the
+    other's world too (slower collections for the rest of it, nothing worse).
+    """
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()

@@ -11,15 +11,18 @@ prefix alone gives nothing away.
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from simulator.geography import City
 from simulator.ids import TokenMinter
 
 
-@dataclass(frozen=True, slots=True)
-class Device:
-    """A phone or computer, with the addresses it is usually seen from."""
+class Device(NamedTuple):
+    """A phone or computer, with the addresses it is usually seen from.
+
+    A named tuple, like :class:`~simulator.counterparties.Counterparty`:
+    cheap to make, immutable.
+    """
 
     device_id: str
     kind: str  # "phone" | "computer"

@@ -12,6 +12,8 @@ from __future__ import annotations
 import hashlib
 import random
 
+_BIT_48 = 1 << 48
+
 
 class TokenMinter:
     """Issues opaque tokens that are unique within one simulated world.
@@ -27,7 +29,8 @@ class TokenMinter:
 
     def mint(self, prefix: str, rng: random.Random) -> str:
         while True:
-            token = f"{prefix}-{rng.getrandbits(48):012x}"
+            # hex() of the bits above a leading 1 is f"{bits:012x}" at a fraction of the cost.
+            token = f"{prefix}-{hex(rng.getrandbits(48) | _BIT_48)[3:]}"
             if token not in self._issued:
                 self._issued.add(token)
                 return token

@@ -1,4 +1,4 @@
-"""Legitimate traffic: what one customer does on one local day.
+"""Legitimate traffic: what every customer does on one local day.
 
 Income arrives on payday, bills leave on their day, and each everyday habit
 fires a Poisson number of times, at its usual hours, through one of its
@@ -8,20 +8,22 @@ customer travels (their card then turns up in another city, legitimately),
 or replaces their phone (a new device, legitimately), so that neither is a
 sure sign of fraud.
 
-Every draw comes from the ``rng`` passed in; fraud scenarios draw from a
-stream of their own, so changing injection rates does not reshuffle the
-legitimate traffic.
+A day is built for the whole population at once: the habits' counts,
+times, channels and amounts, and who replaces a phone or sets off on a
+trip, are drawn as arrays (:mod:`simulator.habits`); Python then only
+dresses each event with its merchant, card and device. The rare events
+(income, bills, trips, phones, dormant top-ups) draw from a
+``random.Random`` stream, the arrays from a numpy generator; fraud
+scenarios draw from a stream of their own, so changing injection rates does
+not reshuffle the legitimate traffic.
 """
 
 from __future__ import annotations
 
-import bisect
-import math
 import random
-from math import cos as _cos
-from math import exp as _exp
-from math import log as _log
-from math import sqrt as _sqrt
+from collections.abc import Callable, Sequence
+
+import numpy as np
 
 from simulator import channels
 from simulator.counterparties import Counterparty
@@ -30,10 +32,11 @@ from simulator.devices import Device
 from simulator.errors import SimulatorError
 from simulator.events import Draft
 from simulator.geography import City, away_from
+from simulator.habits import HabitTable
 from simulator.ids import TokenMinter
 from simulator.merchants import Merchant, Terminal
-from simulator.population import MONTH_DAYS, Customer, Population, ScheduledBill
-from simulator.segments import Habit, Hours, weighted
+from simulator.population import Customer, Population, ScheduledBill
+from simulator.segments import Habit
 from simulator.state import CustomerState, Trip
 
 #: Chance per day that a customer with a phone replaces it (about every two years).
@@ -42,7 +45,6 @@ PHONE_REPLACEMENT = 0.0015
 FAVOURITE_SHARE = 0.8
 #: Chance per day that family tops up a dormant account (about twice a year).
 DORMANT_TOP_UP = 0.005
-_TWO_PI = 2.0 * math.pi
 _new_draft = tuple.__new__  # Draft(...) without the named tuple's Python-level __new__
 _NEEDS_PHONE = frozenset({"mobile", "thirdparty"})
 #: Where a habit goes when the customer lacks the device its channel needs.
@@ -50,83 +52,100 @@ _FALLBACK = {"purchase": "pos", "transfer_out": "counter", "bill_payment": "coun
 
 
 class Routine:
-    """Builds the legitimate drafts of one customer-day."""
+    """Builds the legitimate drafts of every customer for one day."""
 
     def __init__(self, population: Population, minter: TokenMinter) -> None:
         self._population = population
         self._merchants = population.merchants
         self._minter = minter
-        #: Per customer, the median amount of each habit (computed on first use).
-        self._medians: list[tuple[float, ...] | None] = [None] * len(population.customers)
+        customers = population.customers
+        self._table = HabitTable(customers)
+        self._habits = self._table.habits
+        active = [c for c in customers if not c.dormant]
+        self._dormant = np.array([c.index for c in customers if c.dormant], dtype=np.int64)
+        self._trip_rate = np.zeros(len(customers))
+        for c in active:
+            self._trip_rate[c.index] = c.segment.trip_rate
+        #: Who is paid on each nominal payday, and whose bills fall on each day of the month.
+        self._paid: dict[int, list[Customer]] = {}
+        self._bills: dict[int, list[tuple[Customer, ScheduledBill]]] = {}
+        for c in active:
+            if c.payday:
+                self._paid.setdefault(c.payday, []).append(c)
+            for bill in c.bills:
+                self._bills.setdefault(bill.day, []).append((c, bill))
 
     def day(
-        self, customer: Customer, state: CustomerState, day: Day, rng: random.Random
-    ) -> list[Draft]:
-        """The customer's drafts for ``day``, in no particular order."""
-        if customer.dormant:
-            return self._dormant(customer, day, rng)
-        arrived = self._housekeeping(customer, state, day, rng)
-        where = state.trip.city if state.trip is not None else customer.home
-        out: list[Draft] = []
-        if customer.payday and customer.payday in day.paydays:
-            out.append(self._income(customer, day, rng))
-        for bill in customer.bills_by_day.get(day.date.day, ()):
-            draft = self._bill(bill, customer, state, day, rng)
+        self,
+        states: Sequence[CustomerState],
+        day: Day,
+        rng: random.Random,
+        gen: np.random.Generator,
+    ) -> list[list[Draft]]:
+        """Every customer's drafts for ``day``, by customer index, each in no particular order."""
+        customers = self._population.customers
+        out: list[list[Draft]] = [[] for _ in customers]
+        for i in self._dormant[gen.random(len(self._dormant)) < DORMANT_TOP_UP].tolist():
+            out[i].append(self._top_up(customers[i], day, rng))
+        arrived = self._housekeeping(states, day, rng, gen)
+        for nominal in sorted(day.paydays):
+            for customer in self._paid.get(nominal, ()):
+                out[customer.index].append(self._income(customer, day, rng))
+        for customer, bill in self._bills.get(day.date.day, ()):
+            draft = self._bill(bill, customer, states[customer.index], day, rng)
             if draft is not None:
-                out.append(draft)
-        # One Poisson draw for the whole day, each event then given to a habit
-        # in proportion to its rate: the same law as one draw per habit, and
-        # much cheaper when most habits fire less than once a day.
-        total, cumulative = customer.weekend_rates if day.weekend else customer.weekday_rates
-        habits = customer.segment.habits
-        medians = self._medians[customer.index] or self._medians_of(customer)
-        for _ in range(_poisson(total, rng)):
-            i = bisect.bisect_right(cumulative, rng.random() * total)
-            draft = self._habit(habits[i], medians[i], customer, state, day, where, rng)
+                out[customer.index].append(draft)
+        self._everyday(states, day, rng, gen, out)
+        for customer in arrived:
+            state = states[customer.index]
+            draft = self._hotel(customer, state, day, state.trip.city if state.trip else None, rng)
             if draft is not None:
-                out.append(draft)
-        if arrived:
-            draft = self._hotel(customer, state, day, where, rng)
-            if draft is not None:
-                out.append(draft)
+                out[customer.index].append(draft)
         return out
 
-    def _medians_of(self, customer: Customer) -> tuple[float, ...]:
-        medians = tuple(_median(habit, customer) for habit in customer.segment.habits)
-        self._medians[customer.index] = medians
-        return medians
-
-    def _dormant(self, customer: Customer, day: Day, rng: random.Random) -> list[Draft]:
-        if rng.random() >= DORMANT_TOP_UP:
-            return []
+    def _top_up(self, customer: Customer, day: Day, rng: random.Random) -> Draft:
+        """Family tops up a dormant account now and then."""
         party = customer.contacts[int(rng.random() * len(customer.contacts))]
         cents = round(rng.uniform(50.0, 500.0)) * 100
         ts = day.start_ms + int((9.0 + 12.0 * rng.random()) * HOUR_MS)
         extras = channels.remote(None, None, party=party)
-        return [Draft(ts, customer, "online", "transfer_in", cents, extras)]
+        return Draft(ts, customer, "online", "transfer_in", cents, extras)
 
-    # -- the customer's life outside single transactions ------------------
+    # -- the customers' lives outside single transactions ------------------
 
     def _housekeeping(
-        self, customer: Customer, state: CustomerState, day: Day, rng: random.Random
-    ) -> bool:
-        """Apply card reissues, phone changes and trips; True if a trip starts today."""
-        if state.reissues:
-            for reissue in [r for r in state.reissues if r.due_day <= day.index]:
-                state.cards = [reissue.new if c == reissue.old else c for c in state.cards]
-                state.reissues.remove(reissue)
-        if state.phone is not None and rng.random() < PHONE_REPLACEMENT:
-            old = state.phone
-            state.phone = Device(self._minter.mint("dev", rng), "phone", old.ips)
-            state.known_devices.add(state.phone.device_id)
-        if state.trip is not None and state.trip.until_day < day.index:
-            state.trip = None
-        segment = customer.segment
-        if state.trip is None and rng.random() < segment.trip_rate:
-            city = away_from(customer.home, rng, segment.abroad_share)
-            state.trip = Trip(city, day.index + int(rng.random() * 5))
-            return True
-        return False
+        self,
+        states: Sequence[CustomerState],
+        day: Day,
+        rng: random.Random,
+        gen: np.random.Generator,
+    ) -> list[Customer]:
+        """Apply card reissues, phone changes and trips; return who sets off today."""
+        customers = self._population.customers
+        index = day.index
+        for state in states:
+            if state.reissues:
+                for reissue in [r for r in state.reissues if r.due_day <= index]:
+                    state.cards = [reissue.new if c == reissue.old else c for c in state.cards]
+                    state.reissues.remove(reissue)
+            if state.trip is not None and state.trip.until_day < index:
+                state.trip = None
+        draws = gen.random((2, len(customers)))
+        for i in np.flatnonzero(draws[0] < PHONE_REPLACEMENT).tolist():
+            state = states[i]
+            if state.phone is not None and not customers[i].dormant:
+                old = state.phone
+                state.phone = Device(self._minter.mint("dev", rng), "phone", old.ips)
+                state.known_devices.add(state.phone.device_id)
+        arrived: list[Customer] = []
+        for i in np.flatnonzero(draws[1] < self._trip_rate).tolist():
+            state = states[i]
+            if state.trip is None:
+                customer = customers[i]
+                city = away_from(customer.home, rng, customer.segment.abroad_share)
+                state.trip = Trip(city, index + int(rng.random() * 5))
+                arrived.append(customer)
+        return arrived
 
     # -- income and bills --------------------------------------------------
 
@@ -160,13 +179,13 @@ class Routine:
         channel = bill.channel
         extras: channels.Extras | None
         if channel == "counter":
-            branch = self._branch(customer, state, rng)
+            branch = self._branch(customer, state, rng.random)
             if branch is None:  # abroad: the bill waits
                 return None
             extras = channels.counter(branch, payee=bill.payee, biller=bill.biller)
         else:
             extras = self._remote(
-                channel, bill.spec.kind, customer, state, rng, bill.payee, bill.biller
+                channel, bill.spec.kind, customer, state, rng.random, bill.payee, bill.biller
             )
         if extras is None:
             return None
@@ -174,19 +193,45 @@ class Routine:
 
     # -- everyday habits ----------------------------------------------------
 
+    def _everyday(
+        self,
+        states: Sequence[CustomerState],
+        day: Day,
+        rng: random.Random,
+        gen: np.random.Generator,
+        out: list[list[Draft]],
+    ) -> None:
+        """Dress the day's drawn habit events with who and where, into ``out``."""
+        draws = self._table.draw(day, gen)
+        customers, habits, make, draw = (
+            self._population.customers,
+            self._habits,
+            self._habit,
+            rng.random,
+        )
+        for i, h, channel, ts, cents in zip(
+            draws.customer, draws.habit, draws.channel, draws.ts_ms, draws.cents, strict=True
+        ):
+            draft = make(habits[h], channel, ts, cents, customers[i], states[i], draw)
+            if draft is not None:
+                out[i].append(draft)
+
     def _habit(
         self,
         habit: Habit,
-        median: float,
+        channel: str,
+        ts: int,
+        cents: int,
         customer: Customer,
         state: CustomerState,
-        day: Day,
-        where: City,
-        rng: random.Random,
+        draw: Callable[[], float],
     ) -> Draft | None:
+        """The event through the channel it really takes, with its fields; None if it cannot happen.
+
+        ``draw`` gives the uniforms for the choices left: category, favourite
+        or not, merchant, card, terminal, device, address, payee.
+        """
         kind = habit.kind
-        pairs = habit.channels
-        channel = pairs[0][0] if len(pairs) == 1 else weighted(pairs, rng)
         if habit.payee != "platform" and (
             (channel in _NEEDS_PHONE and state.phone is None)
             or (channel == "online" and state.phone is None and state.computer is None)
@@ -194,62 +239,74 @@ class Routine:
             if habit.online:
                 return None
             channel = _FALLBACK.get(kind, "online")
-        hours = habit.hours
-        if len(hours) == 1:  # _time_of_day, inlined for the common single window
-            start, end, _ = hours[0]
-            ts = day.start_ms + int((start + (end - start) * rng.random()) * HOUR_MS)
-        else:
-            ts = day.start_ms + _time_of_day(hours, rng)
-        cents = _habit_cents(habit, median, rng)
-
+        trip = state.trip
         extras: channels.Extras | None
         if kind == "purchase" or kind == "refund":
             categories = habit.categories
-            category = categories[int(rng.random() * len(categories))]
+            category = (
+                categories[int(draw() * len(categories))] if len(categories) > 1 else categories[0]
+            )
             # Which merchant: online ones for online habits, else a favourite
             # more often than not at home, else any in the city where they are.
             if channel == "online" or habit.online:
                 choices = self._merchants.online.get(category, ())
-            elif state.trip is None and rng.random() < FAVOURITE_SHARE:
+            elif trip is None and draw() < FAVOURITE_SHARE:
                 choices = customer.favourites.get(category, ())
             else:
-                choices = self._merchants.in_city(where, category)
+                choices = self._merchants.in_city(
+                    customer.home if trip is None else trip.city, category
+                )
             if not choices:
                 return None
-            merchant = choices[int(rng.random() * len(choices))]
+            merchant = choices[int(draw() * len(choices))]
             if channel == "pos":
-                cards = state.cards  # _card, inlined
-                card = cards[0] if len(cards) == 1 or rng.random() < 0.75 else cards[1]
+                cards = state.cards
+                card = cards[0] if len(cards) == 1 or draw() < 0.75 else cards[1]
                 terminals = merchant.terminals
-                extras = channels.pos(card, merchant, terminals[int(rng.random() * len(terminals))])
+                extras = channels.pos(card, merchant, terminals[int(draw() * len(terminals))])
+            elif channel == "thirdparty":  # _remote's case for a purchase, inlined: the commonest
+                if state.phone is None:
+                    return None
+                extras = channels.platform(
+                    customer.platform, state.phone.device_id, merchant=merchant
+                )
             else:
-                extras = self._remote(channel, kind, customer, state, rng, None, merchant)
+                extras = self._remote(channel, kind, customer, state, draw, None, merchant)
         elif channel == "atm":
-            extras = channels.atm(_card(state, rng), self._atm(customer, state, where, rng))
+            cards = state.cards
+            card = cards[0] if len(cards) == 1 or draw() < 0.75 else cards[1]
+            extras = channels.atm(card, self._atm(customer, trip, draw))
         elif channel == "counter":
-            branch = self._branch(customer, state, rng)
+            branch = self._branch(customer, state, draw)
             if branch is None:
                 return None
-            party = self._party(habit, customer, rng) if kind.startswith("transfer") else None
+            party = self._party(habit, customer, draw) if kind.startswith("transfer") else None
             extras = channels.counter(branch, payee=party)
         else:
-            party = self._party(habit, customer, rng)
-            extras = self._remote(channel, kind, customer, state, rng, party, None)
+            party = self._party(habit, customer, draw)
+            extras = self._remote(channel, kind, customer, state, draw, party, None)
         if extras is None:
             return None
         return _new_draft(Draft, (ts, customer, channel, kind, cents, extras, None, True, 0))
 
     def _hotel(
-        self, customer: Customer, state: CustomerState, day: Day, where: City, rng: random.Random
+        self,
+        customer: Customer,
+        state: CustomerState,
+        day: Day,
+        where: City | None,
+        rng: random.Random,
     ) -> Draft | None:
         """Checking in on the first day of a trip: a card purchase far from home."""
-        hotels = self._merchants.in_city(where, "hotel")
+        hotels = self._merchants.in_city(where, "hotel") if where is not None else ()
         if not hotels or rng.random() < 0.4:
             return None
         merchant = hotels[int(rng.random() * len(hotels))]
         cents = round(rng.uniform(300.0, 1500.0) * 100)
         ts = day.start_ms + int((14.0 + 8.0 * rng.random()) * HOUR_MS)
-        extras = channels.pos(_card(state, rng), merchant, merchant.terminals[0])
+        cards = state.cards
+        card = cards[0] if len(cards) == 1 or rng.random() < 0.75 else cards[1]
+        extras = channels.pos(card, merchant, merchant.terminals[0])
         return Draft(ts, customer, "pos", "purchase", cents, extras)
 
     # -- who and where ------------------------------------------------------
@@ -260,7 +317,7 @@ class Routine:
         kind: str,
         customer: Customer,
         state: CustomerState,
-        rng: random.Random,
+        draw: Callable[[], float],
         party: Counterparty | None,
         merchant: Merchant | None,
     ) -> channels.Extras | None:
@@ -278,7 +335,7 @@ class Routine:
             device = state.phone
         elif incoming:
             device = None
-        elif state.computer is not None and (state.phone is None or rng.random() < 0.7):
+        elif state.computer is not None and (state.phone is None or draw() < 0.7):
             device = state.computer
         else:
             device = state.phone
@@ -286,93 +343,34 @@ class Routine:
             if channel == "mobile":
                 return None
             return channels.remote(None, None, party=party)
-        ip = device.ips[int(rng.random() * len(device.ips))]
-        card = _card(state, rng) if kind == "purchase" and channel == "online" else None
+        ips = device.ips
+        ip = ips[0] if len(ips) == 1 else ips[int(draw() * len(ips))]
+        card = None
+        if kind == "purchase" and channel == "online":
+            cards = state.cards
+            card = cards[0] if len(cards) == 1 or draw() < 0.75 else cards[1]
         return channels.remote(device.device_id, ip, card_id=card, merchant=merchant, party=party)
 
-    def _party(self, habit: Habit, customer: Customer, rng: random.Random) -> Counterparty:
+    def _party(self, habit: Habit, customer: Customer, draw: Callable[[], float]) -> Counterparty:
         if habit.payee == "platform":
             return self._population.settlements[customer.platform]
         if habit.payee == "abroad" and customer.overseas is not None:
             return customer.overseas
         pool = customer.suppliers if habit.payee == "suppliers" else customer.contacts
-        return pool[int(rng.random() * len(pool))]
+        return pool[int(draw() * len(pool))]
 
-    def _atm(
-        self, customer: Customer, state: CustomerState, where: City, rng: random.Random
-    ) -> Terminal:
-        if state.trip is None and rng.random() < 0.85:
+    def _atm(self, customer: Customer, trip: Trip | None, draw: Callable[[], float]) -> Terminal:
+        if trip is None and draw() < 0.85:
             pool = customer.atms
         else:
-            pool = self._merchants.atms[where.code]
-        return pool[int(rng.random() * len(pool))]
+            pool = self._merchants.atms[(customer.home if trip is None else trip.city).code]
+        return pool[int(draw() * len(pool))]
 
     def _branch(
-        self, customer: Customer, state: CustomerState, rng: random.Random
+        self, customer: Customer, state: CustomerState, draw: Callable[[], float]
     ) -> Terminal | None:
         trip = state.trip
         if trip is None:
             return customer.branch
         branches = self._merchants.branches.get(trip.city.code, ())
-        return branches[int(rng.random() * len(branches))] if branches else None
-
-
-def _card(state: CustomerState, rng: random.Random) -> str:
-    cards = state.cards
-    return cards[0] if len(cards) == 1 or rng.random() < 0.75 else cards[1]
-
-
-def _median(habit: Habit, customer: Customer) -> float:
-    """The median amount of ``habit`` for ``customer``, fixed for the run."""
-    sigma = habit.sigma
-    if habit.income_share:
-        daily = habit.income_share * customer.income_cents / 100 / MONTH_DAYS
-        return daily / (habit.per_day * customer.activity) / math.exp(sigma * sigma / 2.0)
-    if habit.scaled:
-        return habit.median * customer.amount_scale
-    return habit.median
-
-
-def _habit_cents(habit: Habit, median: float, rng: random.Random) -> int:
-    sigma = habit.sigma
-    low, high = habit.low, habit.high
-    draw = rng.random
-    # Truncated log-normal: redraw what falls outside the habit's range, so
-    # the bounds do not pile up as spikes of identical amounts.
-    for _ in range(4):
-        z = _sqrt(-2.0 * _log(1.0 - draw())) * _cos(_TWO_PI * draw())
-        amount = median * _exp(sigma * z)
-        if low <= amount <= high:
-            break
-    else:  # the median itself is far outside: stay near the bound it is beyond
-        amount = low * (1.0 + 0.5 * draw()) if median < low else high * (1.0 - 0.3 * draw())
-        amount = min(max(amount, low), high)
-    if habit.round_to:
-        step = habit.round_to
-        amount = min(max(step, round(amount / step) * step), habit.high)
-    return round(amount * 100)
-
-
-def _time_of_day(hours: Hours, rng: random.Random) -> int:
-    """Milliseconds after local midnight, within one of the habit's windows."""
-    window = hours[-1]
-    if len(hours) > 1:
-        u = rng.random()
-        for candidate in hours:
-            u -= candidate[2]
-            if u < 0.0:
-                window = candidate
-                break
-    start, end, _ = window
-    return int((start + (end - start) * rng.random()) * HOUR_MS)
-
-
-def _poisson(rate: float, rng: random.Random) -> int:
-    """A Poisson draw by Knuth's method; rates here are small."""
-    limit = math.exp(-rate)
-    count = 0
-    product = rng.random()
-    while product > limit:
-        count += 1
-        product *= rng.random()
-    return count
+        return branches[int(draw() * len(branches))] if branches else None

@@ -52,28 +52,54 @@ class Compromise:
 
 @dataclass(slots=True)
 class CustomerState:
+    """The mutable part of a customer.
+
+    What the bank has seen from the customer (devices, addresses,
+    counterparties) is only asked about by the few customers an attack
+    picks, so each set is made from the profile on first use.
+    """
+
+    customer: Customer
     balance_cents: int
     cards: list[str]
     phone: Device | None
     computer: Device | None
-    known_devices: set[str]
-    known_ips: set[str]
-    known_counterparties: set[str]
     trip: Trip | None = None
     reissues: list[Reissue] = field(default_factory=list)
     compromise: Compromise | None = None
     #: Drafts of an attack that fall on later days, settled on their own day.
     later: list[Draft] = field(default_factory=list)
+    _devices: set[str] | None = None
+    _ips: set[str] | None = None
+    _counterparties: set[str] | None = None
 
     @classmethod
     def opening(cls, customer: Customer) -> CustomerState:
-        devices = [d for d in (customer.phone, customer.computer) if d is not None]
         return cls(
-            balance_cents=customer.opening_balance_cents,
-            cards=list(customer.cards),
-            phone=customer.phone,
-            computer=customer.computer,
-            known_devices={d.device_id for d in devices},
-            known_ips={ip for d in devices for ip in d.ips},
-            known_counterparties={p.account for p in customer.counterparties()},
+            customer,
+            customer.opening_balance_cents,
+            list(customer.cards),
+            customer.phone,
+            customer.computer,
         )
+
+    @property
+    def known_devices(self) -> set[str]:
+        if self._devices is None:
+            self._devices = {d.device_id for d in self._opening_devices()}
+        return self._devices
+
+    @property
+    def known_ips(self) -> set[str]:
+        if self._ips is None:
+            self._ips = {ip for d in self._opening_devices() for ip in d.ips}
+        return self._ips
+
+    @property
+    def known_counterparties(self) -> set[str]:
+        if self._counterparties is None:
+            self._counterparties = {p.account for p in self.customer.counterparties()}
+        return self._counterparties
+
+    def _opening_devices(self) -> list[Device]:
+        return [d for d in (self.customer.phone, self.customer.computer) if d is not None]

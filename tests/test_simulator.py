@@ -8,6 +8,7 @@ rate and shape to be checked.
 
 from __future__ import annotations
 
+import gc
 import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable
@@ -35,7 +36,10 @@ from simulator import (
     write_events,
 )
 from simulator.counterparties import PLATFORMS
+from simulator.generator import _days
 from simulator.geography import LOCAL_TZ
+from simulator.ids import txn_id
+from simulator.wire import WireFormatter
 
 RATES = {"stolen_card_spree": 0.01, "account_takeover": 0.01, "card_testing": 0.01}
 FRAUD = SimulationConfig(seed=11, customers=300, days=21, rates=RATES)
@@ -80,6 +84,36 @@ def test_fast_wire_form_matches_the_contract_serialisation(tmp_path: Path) -> No
     assert _write(simulate(config), tmp_path / "objects") == _write(
         simulate_wire(config), tmp_path / "wire"
     )
+
+
+def test_wire_numbers_match_the_contract_across_their_leading_digits() -> None:
+    """Numbers are spliced from cached leading digits and a table of the last four."""
+    config = SimulationConfig(seed=4, customers=60, days=3, rates=RATES)
+    drafts = sorted((d for day, _ in _days(config) for d in day), key=lambda d: d.ts_ms)[:30]
+    formatter = WireFormatter(config.tag(), config.currency)
+    for first in (1, 9_990, 99_999_995, 9_999_999_990):
+        wired = formatter.format_day(first, drafts, list(range(len(drafts))))
+        ids = [orjson.loads(w.txn)["txn_id"] for w in wired]
+        assert ids == [txn_id(config.tag(), n) for n in range(first, first + len(drafts))]
+        assert [w.txn for w in wired[3:5]] == [
+            formatter.format(n, d).txn
+            for n, d in zip((first + 3, first + 4), drafts[3:5], strict=True)
+        ]
+
+
+def test_a_day_is_rendered_in_time_order_whatever_order_its_drafts_come_in() -> None:
+    config = SimulationConfig(seed=4, customers=60, days=3, rates=RATES)
+    drafts, ranks = next(_days(config))
+    assert sorted(ranks) == list(range(len(drafts))) and ranks != sorted(ranks)
+    formatter = WireFormatter(config.tag(), config.currency)
+    by_time = sorted(drafts, key=lambda d: d.ts_ms)
+    assert [d.ts_ms for d in by_time] == [
+        d.ts_ms for _, d in sorted(zip(ranks, drafts, strict=True))
+    ]
+    expected = formatter.format_day(7, by_time, list(range(len(drafts))))
+    assert formatter.format_day(7, drafts, ranks) == expected
+    reversed_ranks = list(reversed(ranks))
+    assert formatter.format_day(7, drafts[::-1], reversed_ranks) == expected
 
 
 def test_a_different_seed_gives_different_traffic(tmp_path: Path) -> None:
@@ -360,3 +394,19 @@ def test_kafka_sink_raises_when_nothing_is_acknowledged() -> None:
     events = simulate_wire(SimulationConfig(seed=1, customers=3, days=1))
     with pytest.raises(KafkaDeliveryError):
         write_events(events, sink)
+
+
+def test_a_run_leaves_the_garbage_collector_as_it_found_it() -> None:
+    # gc.freeze is process-wide: a run still open elsewhere would be thawed by
+    # this one's end, so start from nothing frozen.
+    gc.unfreeze()
+    config = SimulationConfig(seed=2, customers=30, days=2)
+    assert gc.isenabled()
+    for run in (simulate_wire(config), simulate(config)):
+        assert next(run) is not None
+        assert gc.isenabled()  # the consumer never runs with the collector paused
+        assert gc.get_freeze_count() > 0  # the world is kept out of its walks
+        run.close()  # abandoned early: the world is handed back
+        assert gc.isenabled() and gc.get_freeze_count() == 0
+    assert sum(1 for _ in simulate_wire(config)) > 0
+    assert gc.isenabled() and gc.get_freeze_count() == 0
