@@ -81,22 +81,19 @@ Errors::
 
 from __future__ import annotations
 
-import importlib.resources
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from string import Template
-from typing import Any
 
 import redis
 
 from detectors.customer_fold import Assessment, Event, FoldParams, Memo, assess, dump, load
-from detectors.keys import entity_key, key
+from detectors.entity_state import ENTITIES as ENTITIES  # re-exported: features, tests
+from detectors.entity_state import EntityBatch, EntityScript
+from detectors.keys import key
 from riskwatch.contracts import Transaction
 
 logger = logging.getLogger(__name__)
-
-_ENTITY_SCRIPT = Template((importlib.resources.files("detectors") / "entities.lua").read_text())
 
 #: The customer windows, in seconds, and the channel, cash and entity windows.
 WINDOWS = (60, 600, 3600, 86400, 7 * 86400, 30 * 86400)
@@ -106,13 +103,6 @@ ENTITY_WINDOWS = (3600, 86400, 7 * 86400)
 #: Channels in the order the script returns them, with their one-letter codes.
 CHANNEL_CODES = {"atm": "a", "pos": "p", "online": "o", "mobile": "m", "counter": "c",
                  "thirdparty": "t"}  # fmt: skip
-#: Entities a transaction touches: feature prefix, key letter, transaction field.
-ENTITIES = (
-    ("terminal", "t", "terminal_id"),
-    ("merchant", "m", "merchant_id"),
-    ("device", "v", "device_id"),
-    ("counterparty", "p", "counterparty_account"),
-)
 CARD_PRESENT = frozenset({"pos", "atm"})
 
 _N_WINDOWS = 4 * len(WINDOWS)
@@ -242,8 +232,7 @@ class CustomerStateStore:
             dedup=int(max(dedup_horizon_seconds * 1000, horizon_ms)),
         )
         self._ttl_ms = int(ttl_seconds * 1000)
-        script = _ENTITY_SCRIPT.substitute(lateness=int(lateness_ms))
-        self._entities = client.register_script(script)
+        self._entities = EntityScript(client, lateness_ms)
 
     @property
     def namespace(self) -> str:
@@ -263,47 +252,30 @@ class CustomerStateStore:
         states = {cid: load(raw) for cid, raw in zip(keys, raws, strict=True)}
         memos = {cid: Memo() for cid in states}
         changed: set[str] = set()
-        assessed: list[tuple[Assessment, tuple[str, ...]]] = []
-        entity_keys: list[str] = []
-        entity_args: list[Any] = []
+        assessed: list[Assessment] = []
+        entities = EntityBatch(ns)
         for txn in txns:
             cid = txn.customer_id
             a = assess(states[cid], _event(txn), self._params, memos[cid])
             if a.fresh:
                 changed.add(cid)
-            names = []
-            for prefix, letter, field in ENTITIES:
-                value = getattr(txn, field)
-                if value is not None:
-                    entity_keys.append(entity_key(ns, letter, value, "n"))
-                    entity_keys.append(entity_key(ns, letter, value, "c"))
-                    names.append(prefix)
-            if names:
-                entity_args.extend((a.ts, 1 if a.fresh else 0, cid, len(names)))
-            assessed.append((a, tuple(names)))
+            entities.add(txn, a.ts, a.fresh)
+            assessed.append(a)
         counts: list[int] = []
-        if changed or entity_args:
+        if changed or entities:
             pipe = self._client.pipeline(transaction=True)
             for cid in changed:
                 pipe.set(keys[cid], dump(states[cid]), px=self._ttl_ms)
-            if entity_args:
-                self._entities(keys=entity_keys, args=entity_args, client=pipe)
+            if entities:
+                self._entities.queue(entities, pipe)
             try:
                 replies = pipe.execute()
             except redis.RedisError as exc:
                 msg = f"state update of a batch of {len(txns)} transactions failed: {exc}"
                 raise StateUnavailable(msg) from exc
-            if entity_args:
+            if entities:
                 counts = replies[-1]
-        out = []
-        i = 0
-        for a, names in assessed:
-            entities = {}
-            for name in names:
-                entities[name] = tuple(counts[i : i + 6])
-                i += 6
-            out.append(_update(a, entities))
-        return out
+        return [_update(a, e) for a, e in zip(assessed, entities.counts(counts), strict=True)]
 
 
 def _event(txn: Transaction) -> Event:
