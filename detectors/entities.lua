@@ -16,25 +16,32 @@
 -- library (several times faster than cmsgpack here), little-endian:
 --
 --   nw I6, n1 n2 n3 B, width B, k B,
---   n1 + n2 + n3 bucket distances B, as many counts I<width>,
---   k * (id length H, customer id, age I4)
+--   (distance B, count I<width>) * (n1 + n2 + n3), (customer id s, age I4) * k
 --
 -- nw is the entity's newest recorded event (ms). Ring i (5-minute, hour and
--- day buckets) holds n_i buckets, newest first, each as its distance back
--- from the bucket holding nw; their counts follow, each `width` bytes (1, 2
--- or 4: as many as the largest needs). Then, sorted by id, the k customers
--- whose latest event there is at or after nw - LATENESS - 7 d, with that
--- event's distance back from nw in ms. k = 0 means they are in the zset
--- (customer -> latest ms) instead: past INLINE customers, a scan of the blob
--- per event costs more than a ZCOUNT. (A blob that lists its customers always
--- keeps at least the customer of its newest event.)
+-- day buckets) holds n_i buckets, oldest first, each as its distance back
+-- from the bucket holding nw and its count (width bytes: 1, 2 or 4, as the
+-- largest count needs). Then, sorted by id, the k customers whose latest event
+-- there is at or after nw - LATENESS - 7 d, with that event's distance back
+-- from nw in ms. k = 0 means they are in the zset (customer -> latest ms)
+-- instead: past INLINE customers, a scan of the blob per event costs more than
+-- a ZCOUNT. (A blob that lists its customers keeps at least the customer of
+-- its newest event.) Customer ids are printable ASCII (riskwatch.parsing), so
+-- a zero byte ends one.
 --
 -- A bucket no window can reach any more (older than nw - LATENESS - window)
 -- is dropped when the blob is written and ignored when read before that, so a
 -- blob decoded once per batch reads exactly as if it were written back after
--- every event. Buckets and customers are packed in sorted order, and whether
--- the zset is used depends only on how many customers are kept, so the state
--- a set of events leaves does not depend on the order workers deliver them in.
+-- every event. Buckets and customers are kept in sorted order, and whether the
+-- zset is used depends only on how many customers are kept, so the state a set
+-- of events leaves does not depend on the order workers deliver them in.
+--
+-- In memory an entity is four arrays unpacked from its blob (each ring's
+-- distance, count pairs; the customers' id, age pairs), edited in place: a
+-- new bucket is most often the newest, appended at its ring's end; distances
+-- and ages stay relative to nw0, the nw the blob was read with (negative for
+-- what is newer), and are rebased when it is written. Building Lua tables and
+-- shifting their elements is what costs here, so the script does little of it.
 
 local DAY = 86400000
 local LATENESS = $lateness
@@ -46,133 +53,131 @@ local SIZE = {300000, 3600000, DAY}
 local HEAD = '<I6BBBBB'
 local floor = math.floor
 
--- An entity in memory: v, the blob's unpacked body, is read in place (bucket
--- distances at s[i] .. s[i] + n[i] - 1, their counts m further on, customers
--- from c0 as id, age pairs), all relative to nw0, the nw it was read with.
--- Counts and ages of what v holds are updated in place; a bucket or customer
--- it lacks goes to x[i] (bucket -> count) or xc (id -> latest ms).
+-- struct formats by shape, made once per call.
+local ring_formats, customer_formats = {}, {}
+local function ring_format(n, width)
+  local key = n * 8 + width
+  local f = ring_formats[key]
+  if not f then
+    f = '<' .. string.rep('BI' .. width, n)
+    ring_formats[key] = f
+  end
+  return f
+end
+local function customer_format(k)
+  local f = customer_formats[k]
+  if not f then
+    f = '<' .. string.rep('sI4', k)
+    customer_formats[k] = f
+  end
+  return f
+end
+
+-- An array of the values struct.unpack returns, and the position after them.
+local function unpack_array(fmt, raw, pos)
+  local t = {struct.unpack(fmt, raw, pos)}
+  local after = t[#t]
+  t[#t] = nil
+  return t, after
+end
+
 local function decode(raw)
   if not raw then
-    return {nw0 = -1, nw = -1, v = {}, n = {0, 0, 0}, s = {1, 1, 1}, m = 0, c0 = 1, k = 0,
-            z = false, x = {}}
+    return {{}, {}, {}, nw0 = -1, nw = -1, c = {}, z = false, changed = false}
   end
   local nw, n1, n2, n3, width, k, pos = struct.unpack(HEAD, raw)
-  local m = n1 + n2 + n3
-  local fmt = '<' .. string.rep('B', m) .. string.rep('I' .. width, m) .. string.rep('Hc0I4', k)
-  return {nw0 = nw, nw = nw, v = {struct.unpack(fmt, raw, pos)}, n = {n1, n2, n3},
-          s = {1, 1 + n1, 1 + n1 + n2}, m = m, c0 = 2 * m + 1, k = k, z = k == 0, x = {}}
+  local r1, r2, r3, c
+  r1, pos = unpack_array(ring_format(n1, width), raw, pos)
+  r2, pos = unpack_array(ring_format(n2, width), raw, pos)
+  r3, pos = unpack_array(ring_format(n3, width), raw, pos)
+  c = unpack_array(customer_format(k), raw, pos)
+  return {r1, r2, r3, nw0 = nw, nw = nw, c = c, z = k == 0, changed = false}
 end
 
--- The customers kept (latest at or after nw - KEEP), as sorted ids and their
--- latest ms; nil when more than INLINE are (then they are in the zset).
-local function kept_customers(E, zkey)
-  local cut = E.nw - KEEP
-  local ids, latest = {}, {}
+-- Move the customers between the blob and the zset so that the zset is used
+-- exactly when more than INLINE are kept; c holds them as id, age (from nw).
+local function settle(E, zkey)
+  local nw = E.nw
   if E.z then
-    redis.call('ZREMRANGEBYSCORE', zkey, '-inf', '(' .. cut)
-    if redis.call('ZCARD', zkey) > INLINE then return nil end
+    redis.call('ZREMRANGEBYSCORE', zkey, '-inf', '(' .. (nw - KEEP))
+    if redis.call('ZCARD', zkey) > INLINE then
+      redis.call('PEXPIRE', zkey, ENT_TTL)
+      return
+    end
     local flat = redis.call('ZRANGE', zkey, 0, -1, 'WITHSCORES')
-    for j = 1, #flat, 2 do
-      ids[#ids + 1] = flat[j]
-      latest[flat[j]] = tonumber(flat[j + 1])
+    local ids, latest = {}, {}
+    for q = 1, #flat, 2 do
+      ids[#ids + 1] = flat[q]
+      latest[flat[q]] = tonumber(flat[q + 1])
     end
-    redis.call('DEL', zkey)
     table.sort(ids)
-    return ids, latest
-  end
-  local v, nw0, sorted = E.v, E.nw0, true
-  for j = E.c0, E.c0 + 2 * E.k - 1, 2 do
-    local t = nw0 - v[j + 1]
-    if t >= cut then
-      ids[#ids + 1] = v[j]
-      latest[v[j]] = t
-    else
-      sorted = false
-    end
-  end
-  if E.xc then
-    for id, t in pairs(E.xc) do
-      if t >= cut then
-        ids[#ids + 1] = id
-        latest[id] = t
-        sorted = false
-      end
-    end
-  end
-  if #ids > INLINE then
-    redis.call('DEL', zkey)
-    local args = {}
+    local c = E.c
     for _, id in ipairs(ids) do
-      args[#args + 1] = latest[id]
-      args[#args + 1] = id
+      c[#c + 1] = id
+      c[#c + 1] = nw - latest[id]
     end
+    redis.call('DEL', zkey)
+    E.z = false
+  elseif #E.c > 2 * INLINE then
+    local c, args = E.c, {}
+    for q = 1, #c, 2 do
+      args[#args + 1] = nw - c[q + 1]
+      args[#args + 1] = c[q]
+    end
+    redis.call('DEL', zkey)
     redis.call('ZADD', zkey, unpack(args))
-    return nil
+    redis.call('PEXPIRE', zkey, ENT_TTL)
+    E.c, E.z = {}, true
   end
-  if not sorted then table.sort(ids) end
-  return ids, latest
 end
 
-local function descending(p, q) return p > q end
-
--- The blob of an entity this batch changed, its customers settled between
--- the blob and the zset.
+-- The blob of an entity this batch changed: what survives, rebased to nw.
 local function encode(E, zkey)
-  local v, nw0, nw, m = E.v, E.nw0, E.nw, E.m
-  local offs, counts, per_ring, largest = {}, {}, {}, 0
+  local nw0, nw = E.nw0, E.nw
+  local firsts, largest = {}, 0
   for i = 1, 3 do
-    local size = SIZE[i]
-    local top0, top = floor(nw0 / size), floor(nw / size)
-    local after = floor((nw - LATENESS - W[i]) / size)
-    local before = #offs
-    -- The batch's new buckets, newest first, merged with v's (newest first).
-    local side, si = {}, 1
-    if E.x[i] then
-      for b in pairs(E.x[i]) do
-        if b > after then side[#side + 1] = b end
-      end
-      table.sort(side, descending)
+    local r, size = E[i], SIZE[i]
+    local top0 = floor(nw0 / size)
+    local shift = floor(nw / size) - top0
+    -- A bucket is kept while it is after nw - LATENESS - W: its distance
+    -- back from top0 is below limit. Newest at the end.
+    local limit = top0 - floor((nw - LATENESS - W[i]) / size)
+    local q = #r - 1
+    while q > 0 and r[q] < limit do
+      r[q] = r[q] + shift
+      if r[q + 1] > largest then largest = r[q + 1] end
+      q = q - 2
     end
-    local s = E.s[i]
-    for j = s, s + E.n[i] - 1 do
-      local b = top0 - v[j]
-      while side[si] and side[si] > b do
-        local c = E.x[i][side[si]]
-        offs[#offs + 1], counts[#counts + 1] = top - side[si], c
-        if c > largest then largest = c end
-        si = si + 1
-      end
-      if b <= after then break end
-      local c = v[m + j]
-      offs[#offs + 1], counts[#counts + 1] = top - b, c
-      if c > largest then largest = c end
-    end
-    while side[si] do
-      local c = E.x[i][side[si]]
-      offs[#offs + 1], counts[#counts + 1] = top - side[si], c
-      if c > largest then largest = c end
-      si = si + 1
-    end
-    per_ring[i] = #offs - before
+    firsts[i] = q + 2
   end
+  local c = E.c
+  if not E.z then
+    local age, pruned = nw - nw0, false
+    for q = 2, #c, 2 do
+      c[q] = c[q] + age
+      if c[q] > KEEP then pruned = true end
+    end
+    if pruned then
+      local kept = {}
+      for q = 1, #c, 2 do
+        if c[q + 1] <= KEEP then
+          kept[#kept + 1] = c[q]
+          kept[#kept + 1] = c[q + 1]
+        end
+      end
+      E.c = kept
+    end
+  end
+  settle(E, zkey)
+  c = E.c
   local width = largest < 256 and 1 or largest < 65536 and 2 or 4
-  local ids, latest = kept_customers(E, zkey)
-  local k = ids and #ids or 0
-  local args = {nw, per_ring[1], per_ring[2], per_ring[3], width, k}
-  for j = 1, #offs do args[#args + 1] = offs[j] end
-  for j = 1, #counts do args[#args + 1] = counts[j] end
-  if ids then
-    for _, id in ipairs(ids) do
-      args[#args + 1] = #id
-      args[#args + 1] = id
-      args[#args + 1] = nw - latest[id]
-    end
-  else
-    redis.call('PEXPIRE', zkey, ENT_TTL)
-  end
-  local fmt = HEAD .. string.rep('B', #offs) .. string.rep('I' .. width, #offs) ..
-    string.rep('Hc0I4', k)
-  return struct.pack(fmt, unpack(args))
+  local r1, r2, r3 = E[1], E[2], E[3]
+  local n1, n2, n3 = (#r1 - firsts[1] + 1) / 2, (#r2 - firsts[2] + 1) / 2, (#r3 - firsts[3] + 1) / 2
+  return struct.pack(HEAD, nw, n1, n2, n3, width, #c / 2) ..
+    struct.pack(ring_format(n1, width), unpack(r1, firsts[1])) ..
+    struct.pack(ring_format(n2, width), unpack(r2, firsts[2])) ..
+    struct.pack(ring_format(n3, width), unpack(r3, firsts[3])) ..
+    struct.pack(customer_format(#c / 2), unpack(c))
 end
 
 local entities = {}
@@ -190,34 +195,29 @@ end
 local out = {}
 local o = 0
 local a = 1
-while a <= #ARGV do
+local nargs = #ARGV
+while a <= nargs do
   local ts, fresh, cid, n = tonumber(ARGV[a]), ARGV[a + 1] == '1', ARGV[a + 2], tonumber(ARGV[a + 3])
   for x = a + 4, a + 3 + n do
     local e = tonumber(ARGV[x])
     local E = entities[e]
-    local v, nw0, nw, m = E.v, E.nw0, E.nw, E.m
+    local nw0, nw = E.nw0, E.nw
     -- Events in buckets (first, last]: not before the window, nor unreachable
-    -- from nw (as read before this event). v's buckets are newest first, so
-    -- by distance back from nw0: from top0 - last up to (not) top0 - first.
+    -- from nw (as read before this event). By distance back from nw0: from
+    -- top0 - last up to (not) top0 - first; rings end with the newest.
     for i = 1, 3 do
-      local size, w = SIZE[i], W[i]
-      local top0, last = floor(nw0 / size), floor(ts / size)
+      local r, size, w = E[i], SIZE[i], W[i]
+      local top0 = floor(nw0 / size)
       local first = floor((ts - w) / size)
       local after = floor((nw - LATENESS - w) / size)
       if after > first then first = after end
-      local lo, hi = top0 - last, top0 - first
-      local s, c = E.s[i], 0
-      for j = s, s + E.n[i] - 1 do
-        local off = v[j]
+      local lo, hi = top0 - floor(ts / size), top0 - first
+      local c = 0
+      for q = #r - 1, 1, -2 do
+        local off = r[q]
         if off >= lo then
           if off >= hi then break end
-          c = c + v[m + j]
-        end
-      end
-      local side = E.x[i]
-      if side then
-        for b, bc in pairs(side) do
-          if b > first and b <= last then c = c + bc end
+          c = c + r[q + 1]
         end
       end
       out[o + i] = c
@@ -231,19 +231,18 @@ while a <= #ARGV do
         local size = SIZE[i]
         local b = floor(ts / size)
         if b > floor((nw - LATENESS - W[i]) / size) then
+          local r = E[i]
           local off = floor(nw0 / size) - b
-          local s = E.s[i]
-          local j, stop = s, s + E.n[i] - 1
-          while j <= stop and v[j] < off do j = j + 1 end
-          if j <= stop and v[j] == off then
-            v[m + j] = v[m + j] + 1
+          local q = #r - 1
+          while q > 0 and r[q] < off do q = q - 2 end
+          if q > 0 and r[q] == off then
+            r[q + 1] = r[q + 1] + 1
+          elseif q == #r - 1 then
+            r[q + 2] = off
+            r[q + 3] = 1
           else
-            local side = E.x[i]
-            if not side then
-              side = {}
-              E.x[i] = side
-            end
-            side[b] = (side[b] or 0) + 1
+            table.insert(r, q + 2, 1)
+            table.insert(r, q + 2, off)
           end
           out[o + i] = out[o + i] + 1
         end
@@ -264,41 +263,29 @@ while a <= #ARGV do
       out[o + 5] = redis.call('ZCOUNT', zkey, '(' .. t2, '+inf')
       out[o + 6] = redis.call('ZCOUNT', zkey, '(' .. t3, '+inf')
     else
-      local c1, c2, c3 = 0, 0, 0
-      local missing = fresh
-      for j = E.c0, E.c0 + 2 * E.k - 1, 2 do
-        local t = nw0 - v[j + 1]
-        if missing and v[j] == cid then
-          missing = false
-          if ts > t then
-            t = ts
-            v[j + 1] = nw0 - ts
-          end
+      local c = E.c
+      if fresh then
+        -- Find the customer, or where it sorts, and record ts there.
+        local q, stop = 1, #c
+        while q < stop and c[q] < cid do q = q + 2 end
+        if q < stop and c[q] == cid then
+          if nw0 - c[q + 1] < ts then c[q + 1] = nw0 - ts end
+        elseif q > stop then
+          c[q] = cid
+          c[q + 1] = nw0 - ts
+        else
+          table.insert(c, q, nw0 - ts)
+          table.insert(c, q, cid)
         end
+      end
+      local c1, c2, c3 = 0, 0, 0
+      for q = 2, #c, 2 do
+        local t = nw0 - c[q]
         if t > t3 then
           c3 = c3 + 1
           if t > t2 then
             c2 = c2 + 1
             if t > t1 then c1 = c1 + 1 end
-          end
-        end
-      end
-      local xc = E.xc
-      if missing then
-        if not xc then
-          xc = {}
-          E.xc = xc
-        end
-        if not xc[cid] or ts > xc[cid] then xc[cid] = ts end
-      end
-      if xc then
-        for _, t in pairs(xc) do
-          if t > t3 then
-            c3 = c3 + 1
-            if t > t2 then
-              c2 = c2 + 1
-              if t > t1 then c1 = c1 + 1 end
-            end
           end
         end
       end

@@ -8,8 +8,9 @@ features are built from; then one MULTI/EXEC writes the changed blobs back
 and runs ``entities.lua`` once, which records the batch's events at the
 entities they touch (shared by customers of every shard, so updated in
 Redis, atomically) and returns their counts. The second trip needs the
-first's answer: only a fresh event is counted at its entities. Bytewax
-snapshots none of this: Redis is the state store.
+first's answer: only a fresh event is counted at its entities
+(``detectors/entity_state.py`` builds the script's keys and arguments).
+Bytewax snapshots none of this: Redis is the state store.
 
 Key layout (namespace ``ns``; a customer's key carries the customer id as a
 hash tag, an entity's keys their entity)::
@@ -23,12 +24,17 @@ hash tag, an entity's keys their entity)::
                           channel / card-present position, the six latest
                           salary credits, per-kind Welford baselines
                           (``customer_fold.py`` lists the fields)
-    ns:{t|ID}:n   string  an entity's event counts in ring buffers of 5-minute,
-                          hour and day buckets (m<i>, h<i>, d<i>) and its newest
-                          event, one MessagePack blob holding only buckets a
-                          window can still reach; entity letters: t terminal,
-                          m merchant, v device, p counterparty account
-    ns:{t|ID}:c   zset    customer -> latest event ms at that entity
+    ns:{t|ID}     string  an entity's whole state as one blob (struct-packed,
+                          read and written once per batch): its newest event,
+                          its event counts in 5-minute, hour and day buckets
+                          (only those a window can still reach) and, up to 32
+                          of them, its customers with their latest event there
+                          (``entities.lua`` gives the layout); entity letters:
+                          t terminal, m merchant, v device, p counterparty
+    ns:{t|ID}:c   zset    customer -> latest event ms at that entity, only
+                          while it keeps more than 32 customers (the blob then
+                          lists none): scanning more per event costs more than
+                          a ZCOUNT
 
 The label-driven entity counts (``terminal_fraud_*``, ``merchant_fraud_*``)
 can add their own keys beside these: ``entity_key(ns, "t", terminal_id,
@@ -55,7 +61,13 @@ behind its customer's newest event; "arrived" = recorded before it):
 - entities (shared by many customers, so updated by several workers in
   whatever order they run): counts in 5-minute (1 h), hour (24 h) and day
   (7 d) buckets from the bucket after ``ts - W`` to the one holding ``ts``,
-  and the customers whose latest event there is after ``ts - W``.
+  and the customers whose latest event there is after ``ts - W``; exact for
+  an event no later than the allowed lateness behind the entity's newest
+  event (an entity keeps what its windows can reach from its newest event
+  minus the lateness, and a customer until 7 days + lateness after its latest
+  event there). The entity state a set of events leaves does not depend on
+  the order they arrive in (buckets and customers are stored sorted);
+  what an event reads does (the events recorded before it).
 
 A duplicate ``txn_id`` changes nothing and is assessed at its first event
 time on the current state. An event later than the allowed lateness is still
@@ -63,6 +75,11 @@ recorded (a replay of it is a duplicate) and flagged ``late``; its own
 features may miss history already folded into buckets. An event older than
 the dedup horizon behind the newest is not recorded (``stale``): its id may
 have been forgotten, so recording it could count a replay twice.
+
+Entity state written before the one-key layout (a ``:n`` ring blob beside
+the ``:c`` zset) is not read: after an upgrade entity counts start afresh,
+the old ``:n`` keys expire by their TTL, and a leftover ``:c`` is deleted
+before the script ever uses that name.
 
 Redis Cluster: the MGET and the entity script span many slots; the store
 needs a single Redis (or a proxy that runs them across slots). Redis 6.2 or
