@@ -34,6 +34,9 @@ ENTITIES = (
 INLINE_CUSTOMERS = 32
 #: Counts per event and entity: events 1h/24h/7d, then customers 1h/24h/7d.
 _PER_ENTITY = 6
+#: How long a customer is kept at an entity after its latest event there,
+#: besides the allowed lateness: the longest entity window.
+_KEEP_MS = 7 * 86_400_000
 
 _SCRIPT = Template((importlib.resources.files("detectors") / "entities.lua").read_text())
 
@@ -87,6 +90,10 @@ class EntityScript:
     """``entities.lua``, registered once per store with its lateness."""
 
     def __init__(self, client: redis.Redis, lateness_ms: int) -> None:
+        if lateness_ms + _KEEP_MS >= 2**32:
+            # A customer's age at an entity is packed in four bytes (ms).
+            msg = f"an allowed lateness of {lateness_ms} ms is too long for the entity state"
+            raise ValueError(msg)
         source = _SCRIPT.substitute(lateness=int(lateness_ms), inline=INLINE_CUSTOMERS)
         self._script = client.register_script(source)
 

@@ -151,3 +151,11 @@ def test_a_blob_packed_by_redis_cmsgpack_is_read(
     assert again.fresh is False, "the old blob's log holds 'a'"
     assert totals(second, 3600) == (1, 1000, 1, 10000)
     assert second.baseline[0] == 0, "'purchase' has no baseline yet"
+
+
+def test_a_lateness_the_entity_blob_cannot_hold_is_refused(redis_url: str) -> None:
+    """Customers' ages at an entity are packed in four bytes of ms (about 49 days)."""
+    client = redis.Redis.from_url(redis_url)
+    with pytest.raises(ValueError, match="too long"):
+        CustomerStateStore(client, "x", 8 * 86400, 3600, allowed_lateness_seconds=43 * 86400)
+    CustomerStateStore(client, "x", 8 * 86400, 3600, allowed_lateness_seconds=42 * 86400)
