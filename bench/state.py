@@ -15,7 +15,8 @@ why ratios to a baseline, not absolute rates, are the figure to compare):
   batch → ``build_features`` per event → discard. No rules, no model. The time
   inside ``apply`` (the Redis round trip and Lua) and inside ``build_features``
   is reported as shares of the stage, and as the worker thread's CPU time
-  (apply's without the wait for Redis).
+  (apply's without the wait for Redis); Redis's own time in the entity
+  script (``INFO commandstats``) as a share of ``apply``.
 * ``monitor``: :func:`riskwatch.runner.run_monitor` over the file.
 
 Memory: after a ``features`` run from an empty Redis, ``used_memory`` grows by
@@ -91,6 +92,8 @@ class HotPath:
     apply_cpu_seconds: float = 0.0
     build_cpu_seconds: float = 0.0
     batches: int = 0
+    entity_script_seconds: float = 0.0
+    """Redis's own time in the entity script (INFO commandstats), inside apply."""
 
 
 class _FeatureLogic(StatefulBatchLogic[Transaction, int, None]):
@@ -215,7 +218,9 @@ def run_benchmark(customers: int, days: int, repeat: int, workdir: Path) -> dict
                 data.path, settings.flow.batch_size, limits, store, tz, settings.flow.shards,
                 tally, hot,
             )  # fmt: skip
+            client.config_resetstat()
             m.times["features"].add(*_time_flow(flow, tally))
+            hot.entity_script_seconds = _script_seconds(client)
             m.hot.append(hot)
             m.used_memory = int(client.info("memory")["used_memory"]) - before
             m.by_owner = memory_by_owner(client)
@@ -231,6 +236,16 @@ def run_benchmark(customers: int, days: int, repeat: int, workdir: Path) -> dict
     finally:
         service.stop()
     return build_report(m)
+
+
+def _script_seconds(client: redis.Redis) -> float:
+    """Seconds Redis spent running scripts since the last CONFIG RESETSTAT.
+
+    In the ``features`` stage the only script is the entity script.
+    """
+    stats = client.info("commandstats")
+    usec = sum(int(stats.get(f"cmdstat_{c}", {}).get("usec", 0)) for c in ("eval", "evalsha"))
+    return usec / 1e6
 
 
 def build_report(m: Measurements) -> dict[str, Any]:
@@ -254,6 +269,12 @@ def build_report(m: Measurements) -> dict[str, Any]:
         ),
         "apply_microseconds_per_event": round(
             1e6 * sum(h.apply_seconds for h in m.hot) / sum(m.times["features"].events), 1
+        ),
+        "entity_script_microseconds_per_event": round(
+            1e6 * sum(h.entity_script_seconds for h in m.hot) / sum(m.times["features"].events), 1
+        ),
+        "entity_script_share_of_apply": round(
+            sum(h.entity_script_seconds for h in m.hot) / sum(h.apply_seconds for h in m.hot), 3
         ),
         "build_features_microseconds_per_event": round(
             1e6 * sum(h.build_seconds for h in m.hot) / sum(m.times["features"].events), 1
@@ -314,7 +335,8 @@ def render_table(report: dict[str, Any]) -> str:
     lines += [
         "",
         f"features hot path: apply {hot['apply_microseconds_per_event']} us/event "
-        f"({hot['apply_share']:.0%}), build_features "
+        f"({hot['apply_share']:.0%}; entity script {hot['entity_script_microseconds_per_event']} "
+        f"us, {hot['entity_script_share_of_apply']:.0%} of apply), build_features "
         f"{hot['build_features_microseconds_per_event']} us/event "
         f"({hot['build_features_share']:.0%}); goal "
         f"{report['goal_features_events_per_second']:,}/s",

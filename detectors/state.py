@@ -10,9 +10,10 @@ built from; then one MULTI/EXEC writes every changed blob back and runs
 ``entities.lua`` once, which records the batch's events at the entities
 they touch (shared by customers of every shard, so updated in Redis,
 atomically) and returns their counts. That trip needs the customers' states
-first: only a fresh event is counted at its entities. Bytewax snapshots none
-of this: Redis is the state store, and a restarted worker holds nothing, so
-it reads what the last batch wrote.
+first: only a fresh event is counted at its entities
+(``detectors/entity_state.py`` builds the script's keys and arguments).
+Bytewax snapshots none of this: Redis is the state store, and a restarted
+worker holds nothing, so it reads what the last batch wrote.
 
 Key layout (namespace ``ns``; a customer's key carries the customer id as a
 hash tag, an entity's keys their entity)::
@@ -26,12 +27,17 @@ hash tag, an entity's keys their entity)::
                           channel / card-present position, the six latest
                           salary credits, per-kind Welford baselines
                           (``customer_fold.py`` gives the layout)
-    ns:{t|ID}:n   string  an entity's event counts in ring buffers of 5-minute,
-                          hour and day buckets (m<i>, h<i>, d<i>) and its newest
-                          event, one MessagePack blob holding only buckets a
-                          window can still reach; entity letters: t terminal,
-                          m merchant, v device, p counterparty account
-    ns:{t|ID}:c   zset    customer -> latest event ms at that entity
+    ns:{t|ID}     string  an entity's whole state as one blob (struct-packed,
+                          read and written once per batch): its newest event,
+                          its event counts in 5-minute, hour and day buckets
+                          (only those a window can still reach) and, up to 32
+                          of them, its customers with their latest event there
+                          (``entities.lua`` gives the layout); entity letters:
+                          t terminal, m merchant, v device, p counterparty
+    ns:{t|ID}:c   zset    customer -> latest event ms at that entity, only
+                          while it keeps more than 32 customers (the blob then
+                          lists none): scanning more per event costs more than
+                          a ZCOUNT
 
 The label-driven entity counts (``terminal_fraud_*``, ``merchant_fraud_*``)
 can add their own keys beside these: ``entity_key(ns, "t", terminal_id,
@@ -64,7 +70,13 @@ behind its customer's newest event; "arrived" = recorded before it):
 - entities (shared by many customers, so updated by several workers in
   whatever order they run): counts in 5-minute (1 h), hour (24 h) and day
   (7 d) buckets from the bucket after ``ts - W`` to the one holding ``ts``,
-  and the customers whose latest event there is after ``ts - W``.
+  and the customers whose latest event there is after ``ts - W``; exact for
+  an event no later than the allowed lateness behind the entity's newest
+  event (an entity keeps what its windows can reach from its newest event
+  minus the lateness, and a customer until 7 days + lateness after its latest
+  event there). The entity state a set of events leaves does not depend on
+  the order they arrive in (buckets and customers are stored sorted);
+  what an event reads does (the events recorded before it).
 
 A duplicate ``txn_id`` changes nothing and is assessed at its first event
 time on the current state. An event later than the allowed lateness is still
@@ -72,6 +84,11 @@ recorded (a replay of it is a duplicate) and flagged ``late``; its own
 features may miss history already folded into buckets. An event older than
 the dedup horizon behind the newest is not recorded (``stale``): its id may
 have been forgotten, so recording it could count a replay twice.
+
+Entity state written before the one-key layout (a ``:n`` ring blob beside
+the ``:c`` zset) is not read: after an upgrade entity counts start afresh,
+the old ``:n`` keys expire by their TTL, and a leftover ``:c`` is deleted
+before the script ever uses that name.
 
 Redis Cluster: the MGET and the entity script span many slots; the store
 needs a single Redis (or a proxy that runs them across slots). Redis 6.2 or
@@ -91,14 +108,11 @@ Errors::
 
 from __future__ import annotations
 
-import importlib.resources
 import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from string import Template
-from typing import Any
 
 import redis
 
@@ -114,13 +128,13 @@ from detectors.customer_fold import (
     digest,
     dump,
 )
+from detectors.entity_state import ENTITIES as ENTITIES  # re-exported: features, tests
+from detectors.entity_state import EntityBatch, EntityScript
 from detectors.held_states import Held, HeldStates
-from detectors.keys import entity_key, key
+from detectors.keys import key
 from riskwatch.contracts import Transaction
 
 logger = logging.getLogger(__name__)
-
-_ENTITY_SCRIPT = Template((importlib.resources.files("detectors") / "entities.lua").read_text())
 
 #: The customer windows, in seconds, and the channel, cash and entity windows.
 WINDOWS = (60, 600, 3600, 86400, 7 * 86400, 30 * 86400)
@@ -130,13 +144,6 @@ ENTITY_WINDOWS = (3600, 86400, 7 * 86400)
 #: Channels in the order the script returns them, with their one-letter codes.
 CHANNEL_CODES = {"atm": "a", "pos": "p", "online": "o", "mobile": "m", "counter": "c",
                  "thirdparty": "t"}  # fmt: skip
-#: Entities a transaction touches: feature prefix, key letter, transaction field.
-ENTITIES = (
-    ("terminal", "t", "terminal_id"),
-    ("merchant", "m", "merchant_id"),
-    ("device", "v", "device_id"),
-    ("counterparty", "p", "counterparty_account"),
-)
 CARD_PRESENT = frozenset({"pos", "atm"})
 _CHANNEL_INDEX = {name: i for i, name in enumerate(CHANNEL_CODES)}
 #: Merchants, devices and counterparties recur from event to event: their digests are
@@ -265,8 +272,7 @@ class CustomerStateStore:
             dedup=int(max(dedup_horizon_seconds * 1000, horizon_ms)),
         )
         self._ttl_ms = int(ttl_seconds * 1000)
-        script = _ENTITY_SCRIPT.substitute(lateness=int(lateness_ms))
-        self._entities = client.register_script(script)
+        self._entities = EntityScript(client, lateness_ms)
         self._held = HeldStates(client, self._ttl_ms, held_customers)
 
     @property
@@ -298,49 +304,32 @@ class CustomerStateStore:
         states = {cid: h.state for cid, h in held.items()}
         memos = {cid: h.memo for cid, h in held.items()}
         changed: set[str] = set()
-        assessed: list[tuple[Assessment, tuple[str, ...]]] = []
-        entity_keys: list[str] = []
-        entity_args: list[Any] = []
+        assessed: list[Assessment] = []
+        entities = EntityBatch(ns)
         for txn in txns:
             cid = txn.customer_id
             a = assess(states[cid], _event(txn), self._params, memos[cid])
             if a.fresh:
                 changed.add(cid)
-            names = []
-            for prefix, letter, field in ENTITIES:
-                value = getattr(txn, field)
-                if value is not None:
-                    entity_keys.append(entity_key(ns, letter, value, "n"))
-                    entity_keys.append(entity_key(ns, letter, value, "c"))
-                    names.append(prefix)
-            if names:
-                entity_args.extend((a.ts, 1 if a.fresh else 0, cid, len(names)))
-            assessed.append((a, tuple(names)))
+            entities.add(txn, a.ts, a.fresh)
+            assessed.append(a)
         counts: list[int] = []
-        if changed or entity_args:
+        if changed or entities:
             pipe = self._client.pipeline(transaction=True)
             for cid in changed:
                 pipe.set(keys[cid], dump(states[cid]), px=self._ttl_ms)
             written = time.monotonic()
-            if entity_args:
-                self._entities(keys=entity_keys, args=entity_args, client=pipe)
+            if entities:
+                self._entities.queue(entities, pipe)
             try:
                 replies = pipe.execute()
             except redis.RedisError as exc:
                 msg = f"state update of a batch of {len(txns)} transactions failed: {exc}"
                 raise StateUnavailable(msg) from exc
-            if entity_args:
+            if entities:
                 counts = replies[-1]
             self._held.written(changed, written)
-        out = []
-        i = 0
-        for a, names in assessed:
-            entities = {}
-            for name in names:
-                entities[name] = tuple(counts[i : i + 6])
-                i += 6
-            out.append(_update(a, entities))
-        return out
+        return [_update(a, e) for a, e in zip(assessed, entities.counts(counts), strict=True)]
 
 
 def _event(txn: Transaction) -> Event:

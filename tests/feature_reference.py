@@ -189,20 +189,31 @@ class Reference:
         out["amount_ratio"] = x.amount_minor / mean if n and mean > 0 else 1.0
         out["baseline_n"] = float(n)
 
-        for prefix, _, name in ENTITIES:
-            value = getattr(x, name)
-            at = [e for e in self.arrived if value is not None and getattr(e, name) == value]
-            for seconds, size in zip(ENTITY_WINDOWS, (300_000, 3_600_000, DAY), strict=True):
-                w = seconds * 1000
-                label = window_label(seconds)
-                lo, hi = (ts - w) // size, ts // size
-                out[f"{prefix}_count_{label}"] = float(
-                    sum(1 for e in at if lo < e.ts_ms // size <= hi)
-                )
-                latest: dict[str, int] = {}
-                for e in at:
-                    latest[e.customer_id] = max(latest.get(e.customer_id, 0), e.ts_ms)
-                out[f"{prefix}_customers_{label}"] = float(
-                    sum(1 for t in latest.values() if t > ts - w)
-                )
+        out.update(entity_features(self.arrived, x))
         return out
+
+
+def entity_features(arrived: list[Transaction], x: Transaction) -> dict[str, float]:
+    """The entity counts of ``x`` over the events that arrived before it (and itself).
+
+    Counts: events whose 5-minute (1 h), hour (24 h) or day (7 d) bucket lies
+    after the one holding ts - W, up to the one holding ts; customers: those
+    whose latest event at the entity is after ts - W.
+    """
+    ts = x.ts_ms
+    out: dict[str, float] = {}
+    for prefix, _, name in ENTITIES:
+        value = getattr(x, name)
+        at = [e for e in arrived if value is not None and getattr(e, name) == value]
+        latest: dict[str, int] = {}
+        for e in at:
+            latest[e.customer_id] = max(latest.get(e.customer_id, 0), e.ts_ms)
+        for seconds, size in zip(ENTITY_WINDOWS, (300_000, 3_600_000, DAY), strict=True):
+            w = seconds * 1000
+            label = window_label(seconds)
+            lo, hi = (ts - w) // size, ts // size
+            out[f"{prefix}_count_{label}"] = float(sum(1 for e in at if lo < e.ts_ms // size <= hi))
+            out[f"{prefix}_customers_{label}"] = float(
+                sum(1 for t in latest.values() if t > ts - w)
+            )
+    return out

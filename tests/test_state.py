@@ -120,7 +120,7 @@ def test_keys_expire_and_carry_their_hash_tag(
     client = redis.Redis.from_url(redis_url)
     keys = sorted(k.decode() for k in client.scan_iter(f"{key_prefix}:*"))
     customer = [f"{key_prefix}:{{C9}}:st"]
-    device = [f"{key_prefix}:{{v|D1}}:{part}" for part in ("c", "n")]
+    device = [f"{key_prefix}:{{v|D1}}"]
     assert keys == sorted(customer + device)
     assert all(client.pttl(k) > 0 for k in keys)
     assert all(client.pttl(k) <= 3600 * 1000 for k in customer)
@@ -183,3 +183,11 @@ def test_a_blob_of_the_former_map_layout_keeps_its_history(
     assert f["distinct_merchants_30d"] == 2.0, "M1 (folded) and M2"
     assert f["seconds_since_last"] == 3 * 86400
     assert f["baseline_n"] == 2.0
+
+
+def test_a_lateness_the_entity_blob_cannot_hold_is_refused(redis_url: str) -> None:
+    """Customers' ages at an entity are packed in four bytes of ms (about 49 days)."""
+    client = redis.Redis.from_url(redis_url)
+    with pytest.raises(ValueError, match="too long"):
+        CustomerStateStore(client, "x", 8 * 86400, 3600, allowed_lateness_seconds=43 * 86400)
+    CustomerStateStore(client, "x", 8 * 86400, 3600, allowed_lateness_seconds=42 * 86400)

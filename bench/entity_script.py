@@ -1,0 +1,150 @@
+"""The entity script's cost in instructions: redis-server under callgrind, beside a null script.
+
+Run it with::
+
+    .venv/bin/python -m bench.entity_script [--customers N] [--days D] [--events E] [--out PATH]
+
+Wall-clock times of a Lua script swing with the load of these shared 2-core
+machines far more than the script changes; instruction counts do not.
+The same simulated input as bench/state.py (its first ``--events`` events,
+cut into bench.state's batches: 1,000 records, 8 shards) goes through
+:meth:`CustomerStateStore.apply` twice, each time on a fresh redis-server run
+under ``valgrind --tool=callgrind``: once with ``entities.lua``, once with a
+script that returns the same number of zeros (the baseline: MGET, the
+customers' SETs, the script call itself). The report gives instructions per
+event of both and their difference, the entity script's own cost. Needs
+valgrind (on every machine here); takes a minute or two.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from string import Template
+from typing import Any
+from unittest import mock
+
+import orjson
+import redis
+
+from detectors import entity_state
+from detectors.state import CustomerStateStore
+from flows.assess import shard_of
+from riskwatch.contracts import Transaction
+from riskwatch.services import free_port, redis_server_binary
+
+DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "entity_script.json"
+SIM_SEED = 11
+SIM_START = datetime(2026, 1, 5, tzinfo=UTC)
+#: Returns six zeros per event and entity, as entities.lua returns its counts.
+NULL_SCRIPT = """
+local out, a = {}, 1
+while a <= #ARGV do
+  local n = tonumber(ARGV[a + 3])
+  for _ = 1, 6 * n do out[#out + 1] = 0 end
+  a = a + 4 + n
+end
+return out
+"""
+
+
+def batches(customers: int, days: int, events: int) -> list[list[Transaction]]:
+    """The bench's input cut as bench.state's flow cuts it: 1,000 records, 8 shards."""
+    from simulator import SimulationConfig, simulate
+
+    config = SimulationConfig(seed=SIM_SEED, customers=customers, days=days, start=SIM_START)
+    txns = [e.txn for _, e in zip(range(events), simulate(config), strict=False)]
+    out: list[list[Transaction]] = []
+    for start in range(0, len(txns), 1000):
+        by_shard: dict[int, list[Transaction]] = defaultdict(list)
+        for txn in txns[start : start + 1000]:
+            by_shard[shard_of(txn.customer_id, 8)].append(txn)
+        out.extend(by_shard.values())
+    return out
+
+
+def instructions(work: list[list[Transaction]], script: str | None, workdir: Path) -> int:
+    """Instructions redis-server executes for the batches (callgrind's total)."""
+    port = free_port()
+    out = workdir / f"callgrind-{port}.out"
+    argv = [
+        *("valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", redis_server_binary()),
+        *("--port", str(port), "--save", "", "--appendonly", "no", "--dir", str(workdir)),
+    ]
+    server = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    client = redis.Redis(port=port)
+    try:
+        for _ in range(600):
+            try:
+                client.ping()
+                break
+            except redis.ConnectionError:
+                time.sleep(0.1)
+        source = entity_state._SCRIPT if script is None else Template(script)
+        with mock.patch.object(entity_state, "_SCRIPT", source):
+            store = CustomerStateStore(client, "bench", 8 * 86400, 40 * 86400, 3600)
+        for batch in work:
+            store.apply(batch)
+        client.shutdown(nosave=True)
+    except redis.ConnectionError:
+        pass  # SHUTDOWN closes the connection
+    finally:
+        server.wait(timeout=120)
+    for line in out.read_text().splitlines():
+        if line.startswith(("summary:", "totals:")):
+            return int(line.split()[1])
+    msg = f"no instruction total in {out}"
+    raise RuntimeError(msg)
+
+
+def run(customers: int, days: int, events: int) -> dict[str, Any]:
+    work = batches(customers, days, events)
+    n = sum(len(b) for b in work)
+    workdir = Path(tempfile.mkdtemp(prefix="riskwatch-bench-entity-"))
+    try:
+        null = instructions(work, NULL_SCRIPT, workdir) / n
+        full = instructions(work, None, workdir) / n
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    return {
+        "benchmark": "entity_script",
+        "input": {"customers": customers, "days": days, "events": n, "batches": len(work)},
+        "statistic": "redis-server instructions per event (callgrind)",
+        "null_script": round(null),
+        "entities_lua": round(full),
+        "entity_script_alone": round(full - null),
+    }
+
+
+def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
+    parser = argparse.ArgumentParser(prog="python -m bench.entity_script", description=__doc__)
+    parser.add_argument("--customers", type=int, default=300)
+    parser.add_argument("--days", type=int, default=35)
+    parser.add_argument("--events", type=int, default=6000)
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    args = parser.parse_args(argv)
+    report = run(args.customers, args.days, args.events)
+    text = orjson.dumps(report, option=orjson.OPT_INDENT_2).decode()
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(text + "\n")
+    sys.stdout.write(text + "\n")
+    print(
+        f"entity script, {report['input']['events']:,} events: "
+        f"{report['entities_lua']:,} redis-server instructions per event, "
+        f"{report['null_script']:,} with a null script: the script alone "
+        f"{report['entity_script_alone']:,}",
+        file=sys.stderr,
+    )
+    return report
+
+
+if __name__ == "__main__":
+    main()

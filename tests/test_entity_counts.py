@@ -1,0 +1,148 @@
+"""Entity counts of many customers against the brute-force reference, on a real Redis.
+
+tests/test_features_reference.py draws one customer's traffic, so its
+entities never see a second customer. Here many customers share a few
+terminals, merchants, devices and counterparties: enough of them that an
+entity's customers move from its blob to a sorted set and back (past
+``INLINE_CUSTOMERS``), delivered out of order within the allowed lateness,
+with duplicates, in batches of several sizes.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import redis
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from detectors.entity_state import INLINE_CUSTOMERS
+from detectors.state import ENTITY_WINDOWS, CustomerStateStore, window_label
+from riskwatch.contracts import Transaction
+from tests.feature_reference import entity_features
+
+T0 = datetime(2026, 1, 5, tzinfo=UTC)
+LATENESS_S = 3600
+DEDUP_S = 8 * 86400
+CUSTOMERS = INLINE_CUSTOMERS + 12
+
+
+def maybe(values: tuple[str, ...]) -> st.SearchStrategy[str | None]:
+    return st.one_of(st.none(), st.sampled_from(values))
+
+
+event = st.fixed_dictionaries(
+    {
+        # Days a week apart, so that customers reach the 7-day cut-off within
+        # the lateness; the first two hours of a day, so that windows fill.
+        "minute": st.tuples(st.sampled_from((0, 1, 2, 7, 8, 9, 15)), st.integers(0, 120)).map(
+            lambda dm: dm[0] * 1440 + dm[1]
+        ),
+        "delay": st.integers(0, LATENESS_S // 60),
+        "customer": st.integers(0, CUSTOMERS - 1),
+        # Mostly M1: it gathers more than INLINE_CUSTOMERS customers.
+        "merchant_id": st.sampled_from(("M1", "M1", "M1", "M2", None)),
+        "terminal_id": maybe(("T1",)),
+        "device_id": maybe(("D1", "D2")),
+        "counterparty_account": maybe(("P1",)),
+        "repeat": st.booleans(),
+    }
+)
+
+
+def to_txn(i: int, e: dict) -> Transaction:
+    return Transaction(
+        txn_id=f"t{i}",
+        ts=T0 + timedelta(minutes=e["minute"], seconds=i % 60),
+        customer_id=f"C{e['customer']:03d}",
+        account_id="A1",
+        channel="pos",
+        direction="debit",
+        kind="purchase",
+        amount=Decimal("10.00"),
+        currency="CNY",
+        merchant_id=e["merchant_id"],
+        terminal_id=e["terminal_id"],
+        device_id=e["device_id"],
+        counterparty_account=e["counterparty_account"],
+    )
+
+
+def expected(features: dict[str, float], prefix: str) -> tuple[int, ...]:
+    labels = [window_label(s) for s in ENTITY_WINDOWS]
+    return tuple(int(features[f"{prefix}_{stem}_{label}"]) for stem in ("count", "customers")
+                 for label in labels)  # fmt: skip
+
+
+def compare(store: CustomerStateStore, delivered: list[Transaction], batch: int) -> int:
+    """Feed the store in batches; return how many entity counts were compared."""
+    arrived: list[Transaction] = []
+    first: dict[str, Transaction] = {}
+    compared = 0
+    for start in range(0, len(delivered), batch):
+        chunk = delivered[start : start + batch]
+        for txn, update in zip(chunk, store.apply(chunk), strict=True):
+            fresh = txn.txn_id not in first
+            assert update.fresh is fresh or update.stale, txn.txn_id
+            if fresh:
+                first[txn.txn_id] = txn
+                arrived.append(txn)
+            seen = first[txn.txn_id]
+            if update.stale or seen.ts_ms < max(e.ts_ms for e in arrived) - LATENESS_S * 1000:
+                continue  # a repeat days behind: its entities may have dropped what it needs
+            want = entity_features(arrived, seen)
+            prefixes = {p for p in ("terminal", "merchant", "device", "counterparty")
+                        if want[f"{p}_count_1h"] > 0}  # fmt: skip
+            assert set(update.entities) == prefixes, txn.txn_id
+            for prefix in prefixes:
+                assert update.entities[prefix] == expected(want, prefix), (
+                    f"{prefix} of {txn.txn_id} ({'fresh' if fresh else 'duplicate'})"
+                )
+                compared += 1
+    return compared
+
+
+def arrival_order(events: list[dict]) -> list[Transaction]:
+    txns = [to_txn(i, e) for i, e in enumerate(events)]
+    order = sorted(range(len(txns)), key=lambda i: (events[i]["minute"] + events[i]["delay"], i))
+    return [txns[i] for i in order] + [txns[i] for i in order if events[i]["repeat"]]
+
+
+@settings(
+    max_examples=int(os.environ.get("ENTITY_EXAMPLES", "40")),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    events=st.lists(event, min_size=60, max_size=150),
+    batch=st.sampled_from((1, 9, 200)),
+)
+def test_entity_counts_match_the_reference(redis_url: str, events: list, batch: int) -> None:
+    client = redis.Redis.from_url(redis_url)
+    store = CustomerStateStore(client, f"e{uuid.uuid4().hex[:8]}", DEDUP_S, 40 * 86400, LATENESS_S)
+    compare(store, arrival_order(events), batch)
+
+
+def test_customers_move_to_a_zset_and_back(redis_url: str, key_prefix: str) -> None:
+    """Past INLINE_CUSTOMERS customers at a merchant, then back once they have expired."""
+    client = redis.Redis.from_url(redis_url)
+    store = CustomerStateStore(client, key_prefix, DEDUP_S, 40 * 86400, LATENESS_S)
+    # One customer every 100 minutes for three days: the 1 h, 24 h and 7 d
+    # customer counts all differ.
+    crowd = [
+        {"minute": 100 * m, "delay": 0, "customer": m % CUSTOMERS, "merchant_id": "M1",
+         "terminal_id": None, "device_id": None, "counterparty_account": None, "repeat": False}
+        for m in range(CUSTOMERS + 5)
+    ]  # fmt: skip
+    later = [dict(crowd[0], minute=12 * 1440 + i, customer=i) for i in range(3)]
+    zset = f"{key_prefix}:{{m|M1}}:c"
+    txns = [to_txn(i, e) for i, e in enumerate(crowd + later)]
+    assert compare(store, txns[: len(crowd)], batch=10) == len(crowd)
+    assert client.zcard(zset) == CUSTOMERS, "more than INLINE_CUSTOMERS: in the zset"
+    assert compare(store, txns[len(crowd) :], batch=10) == len(later)
+    assert not client.exists(zset), "three customers left: back in the blob"
+    (update,) = store.apply([to_txn(99, dict(crowd[0], minute=12 * 1440 + 5, customer=7))])
+    assert update.entities["merchant"] == (4, 4, 4, 4, 4, 4)
