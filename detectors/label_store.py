@@ -102,7 +102,7 @@ class Exchange:
     """Released labels with no record: unknown transaction, or already joined (a duplicate)."""
 
 
-def _decode_record(raw: bytes) -> dict[str, float]:
+def decode_record(raw: bytes) -> dict[str, float]:
     inputs: dict[str, float] = orjson.loads(raw.split(b"|", 3)[3])
     return inputs
 
@@ -194,9 +194,9 @@ class LabelStore:
             if not record:
                 unmatched += 1
             elif verdict in ("fraud", "legit"):
-                examples.append(Example(member, _decode_record(record), verdict == "fraud"))
+                examples.append(Example(member, decode_record(record), verdict == "fraud"))
         for i in range(0, len(legit), 2):
-            examples.append(Example(legit[i].decode(), _decode_record(legit[i + 1]), False))
+            examples.append(Example(legit[i].decode(), decode_record(legit[i + 1]), False))
         fraud_counts = [_entity_features(counts[12 * i : 12 * i + 12]) for i in range(n)]
         return Exchange(fraud_counts, examples, released, unmatched)
 

@@ -114,9 +114,7 @@ class ShardLearning:
                 )
             )
         fraud = models.classifier.score_inputs(inputs)
-        drifted = models.watch(
-            inputs, {"fraud_probability": fraud.probability, "anomaly_score": anomaly.score}
-        )
+        drifted = models.watch(inputs, fraud.probability, anomaly.score)
         for signal in drifted:
             self._ctx.metrics.drift_detected.labels(signal=signal).inc()
         return ModelVerdict(anomaly, fraud, inputs, models.version)

@@ -96,7 +96,7 @@ class ShardAssessor(StatefulBatchLogic[Transaction | Label, Assessment, ShardLea
         detected_at = ctx.clock()
         out: list[Assessment] = []
         batch_features = [
-            {**build_features(t, u, ctx.timezone), **counts}
+            _with(build_features(t, u, ctx.timezone), counts)
             for t, u, counts in zip(txns, updates, fraud_counts, strict=True)
         ]
         # All of the batch's rules at once: suppression windows take one round trip.
@@ -163,6 +163,12 @@ class ShardAssessor(StatefulBatchLogic[Transaction | Label, Assessment, ShardLea
     def snapshot(self) -> ShardLearningState:
         # An int: immutable, as Bytewax requires of a snapshot.
         return self._learning.snapshot()
+
+
+def _with(features: dict[str, Any], counts: dict[str, float]) -> dict[str, Any]:
+    """The features with the label-driven counts added in place (no copy of the dict)."""
+    features.update(counts)
+    return features
 
 
 def _alert(
