@@ -25,8 +25,10 @@ dicts in the same process and run, the microseconds per event of:
   inputs, the alternative the classifier was chosen over (README, "Models")
 
 and reports each stage's ratio to the baseline, which moves when the code
-changes and much less when the shared machine is busy. Nothing asserts a
-speed. The JSON goes to stdout and ``--out``; a table to stderr.
+changes and much less when the shared machine is busy. Times are CPU time
+of this (single-threaded) process, which a loaded machine inflates far less
+than wall time. Nothing asserts a speed. The JSON goes to stdout and
+``--out``; a table to stderr.
 """
 
 from __future__ import annotations
@@ -100,10 +102,10 @@ def _events(n: int, seed: int) -> list[tuple[dict[str, Any], bool]]:
 def _time(
     step: Callable[[dict[str, Any], bool], object], events: list[tuple[dict[str, Any], bool]]
 ) -> float:
-    started = time.perf_counter()
+    started = time.process_time()
     for features, fraud in events:
         step(features, fraud)
-    return (time.perf_counter() - started) / len(events) * 1e6
+    return (time.process_time() - started) / len(events) * 1e6
 
 
 def _anomaly_step(det: HalfSpaceTreesDetector) -> Callable[[dict[str, Any], bool], None]:

@@ -143,11 +143,13 @@ class LabelStore:
         labels: Sequence[Label],
         release_upto_ms: int,
         txns: Sequence[Transaction],
+        ts_ms: Sequence[int] | None = None,
     ) -> Exchange:
         """Write records and labels, release what the watermark has passed, count frauds.
 
         ``release_upto_ms`` is the shard's watermark: labels with ts up to it
         are joined, and transactions up to it minus the horizon mature.
+        ``ts_ms`` are the transactions' event times when the caller has them.
         """
         held, scored, due = self._keys(shard)
         pipe = self._client.pipeline(transaction=False)
@@ -173,8 +175,9 @@ class LabelStore:
         )
         if txns:
             args: list[str | int] = [self._fraud_prefix]
-            for txn in txns:
-                args.extend((txn.ts_ms, txn.terminal_id or "", txn.merchant_id or ""))
+            times = ts_ms if ts_ms is not None else [t.ts_ms for t in txns]
+            for txn, ts in zip(txns, times, strict=True):
+                args.extend((ts, txn.terminal_id or "", txn.merchant_id or ""))
             self._counts(keys=[held], args=args, client=pipe)
         try:
             replies = pipe.execute()

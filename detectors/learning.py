@@ -74,10 +74,11 @@ class ShardLearning:
         ctx = self._ctx
         self._shard = shard
         release_upto = self._watermark_ms - ctx.release_lateness_ms if self._watermark_ms else 0
-        result = ctx.labels.exchange(shard, self._unwritten, labels, release_upto, txns)
+        ts_ms = [t.ts_ms for t in txns]
+        result = ctx.labels.exchange(shard, self._unwritten, labels, release_upto, txns, ts_ms)
         self._unwritten = []
-        if txns:
-            self._watermark_ms = max(self._watermark_ms, max(t.ts_ms for t in txns))
+        if ts_ms:
+            self._watermark_ms = max(self._watermark_ms, max(ts_ms))
         if result.labels_released:
             matched = result.labels_released - result.labels_unmatched
             ctx.metrics.labels_released.labels(matched="yes").inc(matched)
