@@ -5,10 +5,13 @@ from __future__ import annotations
 import math
 import pickle
 import random
+from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 
+from bench import models as bench_models
 from detectors.anomaly import (
     CUSTOMER_FEATURES,
     MODEL_FEATURES,
@@ -20,6 +23,7 @@ from detectors.anomaly import (
 from detectors.drift import DriftWatch
 from detectors.supervised import OnlineFraudClassifier
 from detectors.worker_models import WorkerModels
+from evaluation import anomaly_compare
 
 
 def _usual(rng: random.Random) -> dict[str, Any]:
@@ -145,3 +149,27 @@ def test_drift_is_watched_on_one_event_in_sample_every() -> None:
     old = DriftWatch.__new__(DriftWatch)
     old.__setstate__(state)
     assert old.due() and old.due(), "a snapshot from before sampling watches every event"
+
+
+@pytest.mark.slow
+def test_the_comparison_reports_every_candidate_on_both_datasets(tmp_path: Path) -> None:
+    out = tmp_path / "compare.json"
+    argv = ["--hb-customers", "60", "--hb-days", "8", "--ch-customers", "300", "--ch-days", "7"]
+    assert anomaly_compare.main([*argv, "--only", "HST t5", "--out", str(out)]) == 0
+    report = orjson.loads(out.read_bytes())
+    assert set(report["datasets"]) == {"handbook", "channels"}
+    for data in report["datasets"].values():
+        assert data["events"] > 0 and data["positives"] > 0
+        assert data["detectors"] and all("HST t5" in name for name in data["detectors"])
+        for row in data["detectors"].values():
+            assert 0.0 <= row["auc_roc"] <= 1.0 and row["us_per_event"] > 0
+
+
+@pytest.mark.slow
+def test_the_model_bench_reports_before_and_now(tmp_path: Path) -> None:
+    status = bench_models.main(
+        ["--events", "3000", "--repeat", "1", "--no-arf", "--out", str(tmp_path / "m.json")]
+    )
+    assert status == 0
+    stages = orjson.loads((tmp_path / "m.json").read_bytes())["us_per_event"]
+    assert {"anomaly_before", "anomaly", "drift_before", "drift", "record"} <= set(stages)
