@@ -4,8 +4,9 @@ Transactions are keyed by shard (a hash of the customer id), so that every
 transaction of a customer is assessed on the same worker, in order, and a
 shard's batch makes two Redis round trips for customer and entity state
 (detectors/state.py says why two) and one for the label join and fraud
-counts, which runs on an I/O thread beside the state round trips. Labels are routed to their customer's shard too. The models are the
-worker process's, shared by its shards and snapshotted to Redis
+counts, which runs on an I/O thread beside the state round trips. Labels
+are routed to their customer's shard too. The models are the worker
+process's, shared by its shards and snapshotted to Redis
 (detectors/worker_models.py); the step's Bytewax state is only the shard's
 event-time watermark and one batch of records awaiting their write, which
 keeps Bytewax snapshots small.
