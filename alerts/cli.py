@@ -240,6 +240,25 @@ def serve_demo(settings: Settings, port: int | None) -> None:
         serve(desk, settings, host, port)
 
 
+def cmd_grafana_push(args: argparse.Namespace) -> int:
+    from alerts.grafana import GrafanaPushError, connect, push_dashboards
+
+    settings = _settings(args)
+    url = args.url or settings.grafana.url
+    if not url:
+        print("no Grafana: pass --url or set GRAFANA_URL / grafana.url", file=sys.stderr)
+        return 2
+    token = settings.grafana.token.get_secret_value() if settings.grafana.token else None
+    try:
+        uids = push_dashboards(connect(url, token, settings.grafana.timeout_seconds))
+    except GrafanaPushError as exc:
+        print(f"grafana push failed: {exc}", file=sys.stderr)
+        return 1
+    for uid in uids:
+        print(f"{url.rstrip('/')}/d/{uid}")
+    return 0
+
+
 # -- the parsers ---------------------------------------------------------------
 
 
@@ -400,3 +419,14 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     exp.add_argument("--limit", type=int, default=None)
     _common(exp)
     exp.set_defaults(handler=cmd_alerts_export)
+
+    grafana_cmd = sub.add_parser("grafana", help="the ops dashboards in Grafana")
+    grafana_verbs = grafana_cmd.add_subparsers(
+        dest="grafana_command", required=True, metavar="STEP"
+    )
+    push = grafana_verbs.add_parser(
+        "push", help="upload the dashboards into Grafana's riskwatch folder (over its HTTP API)"
+    )
+    push.add_argument("--url", help="Grafana's URL (default grafana.url / GRAFANA_URL)")
+    _common(push)
+    push.set_defaults(handler=cmd_grafana_push)

@@ -106,6 +106,12 @@ class PipelineMetrics:
             ["signal"],
             registry=r,
         )
+        self.grafana_annotations = Counter(
+            "riskwatch_grafana_annotations",
+            "Alert annotations posted to Grafana, by outcome (sent, failed: best effort)",
+            ["outcome"],
+            registry=r,
+        )
         self.model_snapshots = Counter(
             "riskwatch_model_snapshots", "Worker model snapshots written to Redis", registry=r
         )

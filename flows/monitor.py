@@ -40,7 +40,7 @@ from flows.operators import (
     parse_records,
 )
 from flows.score_sink import ScoreFileSink
-from flows.sinks import CaseStoreSink, DeadLetterFileSink
+from flows.sinks import CaseStoreSink, DeadLetterFileSink, GrafanaAnnotationSink
 from flows.sources import JsonlFileSource, SimulatorSource
 from riskwatch.clock import Clock, utc_now
 from riskwatch.contracts import Alert, DeadLetter, Label, RawRecord, Transaction
@@ -222,6 +222,8 @@ def get_flow(
         op.output("scores", assessments, ScoreFileSink(settings.flow.scores_path))
     policy = CasePolicy.from_settings(settings)
     op.output("case_store", alerts, CaseStoreSink(settings.database_url, metrics, policy))
+    if settings.grafana.url:
+        op.output("grafana", alerts, GrafanaAnnotationSink(settings.grafana, metrics))
     if kafka.brokers:
         config = kafka.client_config()
         alerts_out = CheckedKafkaSink(kafka.brokers, kafka.alerts_topic, alert_message, config)

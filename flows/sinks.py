@@ -21,6 +21,7 @@ from bytewax.outputs import DynamicSink, StatelessSinkPartition
 from alerts.metrics import PipelineMetrics
 from alerts.policy import CasePolicy
 from riskwatch.contracts import Alert, DeadLetter
+from riskwatch.settings import GrafanaSettings
 
 
 class _DeadLetterFilePartition(StatelessSinkPartition[DeadLetter]):
@@ -81,3 +82,26 @@ class CaseStoreSink(DynamicSink[Alert]):
 
     def build(self, step_id: str, worker_index: int, worker_count: int) -> _CaseStorePartition:
         return _CaseStorePartition(self._url, self._metrics, self._policy)
+
+
+class _GrafanaPartition(StatelessSinkPartition[Alert]):
+    def __init__(self, settings: GrafanaSettings, metrics: PipelineMetrics) -> None:
+        from alerts.grafana import AlertAnnotator, connect
+
+        token = settings.token.get_secret_value() if settings.token else None
+        api = connect(str(settings.url), token, settings.timeout_seconds)
+        self._annotator = AlertAnnotator(api, settings.annotate_min_severity, metrics)
+
+    def write_batch(self, items: list[Alert]) -> None:
+        self._annotator.annotate(items)
+
+
+class GrafanaAnnotationSink(DynamicSink[Alert]):
+    """Show alerts as Grafana annotations; best effort, failures counted (alerts/grafana.py)."""
+
+    def __init__(self, settings: GrafanaSettings, metrics: PipelineMetrics) -> None:
+        self._settings = settings
+        self._metrics = metrics
+
+    def build(self, step_id: str, worker_index: int, worker_count: int) -> _GrafanaPartition:
+        return _GrafanaPartition(self._settings, self._metrics)

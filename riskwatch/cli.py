@@ -11,7 +11,7 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
@@ -19,9 +19,11 @@ from alerts import cli as alerts_cli
 from alerts.errors import CaseStoreError
 from detectors import cli as detectors_cli
 from evaluation import cli as evaluation_cli
-from riskwatch.runner import RunSummary, run_monitor
 from riskwatch.settings import Settings, SettingsError, load_settings
 from rules import cli as rules_cli
+
+if TYPE_CHECKING:
+    from riskwatch.runner import RunSummary
 
 logger = logging.getLogger("riskwatch")
 
@@ -97,6 +99,8 @@ def _print_summary(summary: RunSummary, settings: Settings, out: Any = sys.stdou
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from riskwatch.runner import run_monitor
+
     settings = _settings_for(args)
     # A service manager stops the monitor with SIGTERM: treat it as Ctrl-C, so
     # the run winds down through the same path and still prints its summary.
@@ -188,6 +192,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     # reports would: the models learn each one only once the flow's event time
     # has passed its ts (detectors/learning.py), never from the future.
     settings = settings.replace(input={"label_paths": [labels_path]})
+    from riskwatch.runner import run_monitor
+
     summary = run_monitor(settings)
     _print_summary(summary, settings)
     print("\n".join(_detection_report(settings, labels)))

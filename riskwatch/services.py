@@ -198,6 +198,43 @@ def start_kafka(workdir: Path, port: int | None = None, timeout: float = 30.0) -
     return RunningService("kafka", "127.0.0.1", port, process, workdir, log_path)
 
 
+def prometheus_binary() -> str:
+    """Debian's Prometheus server (``make services`` installs it when missing)."""
+    found = shutil.which("prometheus")
+    if found is None:
+        msg = "no prometheus binary: apt-get install prometheus (make services does)"
+        raise ServiceStartError(msg)
+    return found
+
+
+def _http_ok(url: str) -> bool:
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(url, timeout=1) as reply:
+            return bool(reply.status == 200)
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+def start_prometheus(
+    workdir: Path, config: Path, port: int | None = None, timeout: float = 30.0
+) -> RunningService:
+    """A Prometheus server on loopback reading ``config``, its data in ``workdir``."""
+    port = port or free_port()
+    argv = [
+        prometheus_binary(),
+        f"--config.file={config}",
+        f"--storage.tsdb.path={workdir / 'data'}",
+        f"--web.listen-address=127.0.0.1:{port}",
+    ]
+    process, log_path = _spawn("prometheus", argv, workdir)
+    ready = f"http://127.0.0.1:{port}/-/ready"
+    _wait_ready("prometheus", process, lambda: _http_ok(ready), log_path, timeout)
+    return RunningService("prometheus", "127.0.0.1", port, process, workdir, log_path)
+
+
 def postgres_bindir() -> Path:
     """The newest Debian PostgreSQL server binaries on this machine."""
     candidates = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))

@@ -165,6 +165,16 @@ class CasesSettings(BaseModel):
     label_retry_seconds: float = Field(10.0, gt=0)
 
 
+class GrafanaSettings(BaseModel):
+    #: Unset: no annotations are posted (the dashboards work without them).
+    url: str | None = None
+    #: A Grafana service-account token with Editor rights.
+    token: SecretStr | None = None
+    #: Alerts of this severity and above become annotations.
+    annotate_min_severity: Literal["low", "medium", "high", "critical"] = "high"
+    timeout_seconds: float = Field(5.0, gt=0)
+
+
 class ApiSettings(BaseModel):
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=0, le=65535)
@@ -193,11 +203,13 @@ class Settings(BaseSettings):
     simulator: SimulatorSettings = Field(default_factory=SimulatorSettings)
     cases: CasesSettings = Field(default_factory=CasesSettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
+    grafana: GrafanaSettings = Field(default_factory=GrafanaSettings)
 
     # The conventional names, read straight from the environment.
     redis_url_env: str | None = Field(None, validation_alias=AliasChoices("REDIS_URL"))
     database_url_env: str | None = Field(None, validation_alias=AliasChoices("DATABASE_URL"))
     kafka_brokers_env: str | None = Field(None, validation_alias=AliasChoices("KAFKA_BROKERS"))
+    grafana_url_env: str | None = Field(None, validation_alias=AliasChoices("GRAFANA_URL"))
 
     @classmethod
     def settings_customise_sources(
@@ -222,6 +234,8 @@ class Settings(BaseSettings):
             self.database.url = self.database_url_env
         if self.kafka_brokers_env and not self.kafka.brokers:
             self.kafka.brokers = self.kafka_brokers_env
+        if self.grafana_url_env and not self.grafana.url:
+            self.grafana.url = self.grafana_url_env
 
     def replace(self, **changes: Any) -> Settings:
         """A validated copy with some keys changed; the environment is not read again.
@@ -261,8 +275,8 @@ class Settings(BaseSettings):
         return "simulator"
 
 
-#: Fields that only carry REDIS_URL, DATABASE_URL and KAFKA_BROKERS into the sections.
-_ENV_ALIASES = ("redis_url_env", "database_url_env", "kafka_brokers_env")
+#: Fields that only carry REDIS_URL, DATABASE_URL, KAFKA_BROKERS and GRAFANA_URL into the sections.
+_ENV_ALIASES = ("redis_url_env", "database_url_env", "kafka_brokers_env", "grafana_url_env")
 
 
 def load_settings(**overrides: Any) -> Settings:

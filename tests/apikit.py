@@ -2,21 +2,26 @@
 
 from __future__ import annotations
 
+import contextlib
+import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
+import uvicorn
 
 from alerts.api.app import create_app
 from alerts.desk import CaseDesk
 from alerts.labels import LabelTarget
 from alerts.policy import CasePolicy
 from alerts.queue import QueueQuery
+from riskwatch.services import free_port
 from tests.casekit import T0, StepClock, make_alert
 
-__all__ = ["T0", "Deployment", "QueueQuery", "app_for", "deploy", "deployment"]
+__all__ = ["T0", "Deployment", "QueueQuery", "app_for", "deploy", "deployment", "serving"]
 
 USERS = {"ana": "analyst", "cora": "compliance", "dan": "compliance", "root": "admin"}
 
@@ -59,3 +64,23 @@ def deployment(tmp_path: Path) -> Iterator[Deployment]:
 
 def app_for(deployment: Deployment):
     return create_app(deployment.desk)
+
+
+@contextlib.contextmanager
+def serving(desk: CaseDesk) -> Iterator[int]:
+    """The desk's app on a real uvicorn server on a free loopback port, for a browser or scraper."""
+    port = free_port()
+    config = uvicorn.Config(create_app(desk), host="127.0.0.1", port=port, log_level="warning")
+    running = uvicorn.Server(config)
+    thread = threading.Thread(target=running.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not running.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("uvicorn did not start")
+        time.sleep(0.05)
+    try:
+        yield port
+    finally:
+        running.should_exit = True
+        thread.join(timeout=10)

@@ -9,17 +9,12 @@ case's audit trail. Screenshots of each step go to ``test-artifacts/ui/``.
 from __future__ import annotations
 
 import shutil
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import orjson
 import pytest
-import uvicorn
 
-from alerts.api.app import create_app
-from riskwatch.services import free_port
 from tests import apikit
 from tests.apikit import Deployment
 
@@ -36,21 +31,8 @@ pytestmark = pytest.mark.skipif(
 
 @pytest.fixture
 def server(deployment: Deployment) -> Iterator[str]:
-    port = free_port()
-    config = uvicorn.Config(
-        create_app(deployment.desk), host="127.0.0.1", port=port, log_level="warning"
-    )
-    running = uvicorn.Server(config)
-    thread = threading.Thread(target=running.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not running.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    running.should_exit = True
-    thread.join(timeout=10)
+    with apikit.serving(deployment.desk) as port:
+        yield f"http://127.0.0.1:{port}"
 
 
 @pytest.fixture

@@ -23,6 +23,7 @@ from fastapi import FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from alerts.api.routes import router
 from alerts.api.ui import error_page
@@ -35,6 +36,7 @@ from alerts.errors import (
     CaseStoreUnavailable,
     InvalidAction,
 )
+from alerts.queue_metrics import CaseQueueCollector
 
 logger = logging.getLogger(__name__)
 
@@ -84,6 +86,15 @@ def create_app(desk: CaseDesk, *, label_retry_seconds: float | None = None) -> F
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> dict[str, str]:
         return {"status": "ok"}
+
+    # Aggregate counts only (no customer, no case detail): served without a
+    # token, as Prometheus scrapes it.
+    registry = CollectorRegistry()
+    registry.register(CaseQueueCollector(desk.store))
+
+    @app.get("/metrics", include_in_schema=False)
+    def metrics() -> Response:
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
     return app
 
