@@ -155,6 +155,7 @@ def test_the_demo_never_uses_configured_services(
 ) -> None:
     """Simulated customers must not reach a real Redis, case queue or alerts topic."""
     import riskwatch.cli as cli
+    import riskwatch.runner as runner
 
     seen = {}
 
@@ -166,7 +167,8 @@ def test_the_demo_never_uses_configured_services(
     monkeypatch.setenv("DATABASE_URL", "postgresql+psycopg://prod@db.invalid/prod")
     monkeypatch.setenv("KAFKA_BROKERS", "prod-kafka.invalid:9092")
     monkeypatch.setenv("RISKWATCH_REDIS__URL", "redis://other.invalid:6379/0")
-    monkeypatch.setattr(cli, "run_monitor", fake_run)
+    # The CLI imports the runner when a command runs (231d104): patch it there.
+    monkeypatch.setattr(runner, "run_monitor", fake_run)
     with pytest.raises(SystemExit):
         cli.main(["demo", "--customers", "5", "--days", "1", "--data-dir", str(tmp_path)])
     settings = seen["settings"]
