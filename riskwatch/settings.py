@@ -78,7 +78,7 @@ class AnomalySettings(BaseModel):
     window_size: int = Field(250, ge=10)
     seed: int = 42
     quantile: float = Field(0.995, gt=0.5, lt=1.0)
-    weight: float = Field(0.2, ge=0.0, le=1.0)
+    weight: float = Field(0.05, ge=0.0, le=1.0)
     #: Learn one in this many of the events not flagged (detectors/anomaly.py says why).
     learn_every: int = Field(8, ge=1)
     #: The detector's inputs: "population" or "customer" (detectors.anomaly.INPUTS).
