@@ -102,7 +102,7 @@ class Exchange:
     """Released labels with no record: unknown transaction, or already joined (a duplicate)."""
 
 
-def _decode_record(raw: bytes) -> dict[str, float]:
+def decode_record(raw: bytes) -> dict[str, float]:
     inputs: dict[str, float] = orjson.loads(raw.split(b"|", 3)[3])
     return inputs
 
@@ -143,11 +143,13 @@ class LabelStore:
         labels: Sequence[Label],
         release_upto_ms: int,
         txns: Sequence[Transaction],
+        ts_ms: Sequence[int] | None = None,
     ) -> Exchange:
         """Write records and labels, release what the watermark has passed, count frauds.
 
         ``release_upto_ms`` is the shard's watermark: labels with ts up to it
         are joined, and transactions up to it minus the horizon mature.
+        ``ts_ms`` are the transactions' event times when the caller has them.
         """
         held, scored, due = self._keys(shard)
         pipe = self._client.pipeline(transaction=False)
@@ -173,8 +175,9 @@ class LabelStore:
         )
         if txns:
             args: list[str | int] = [self._fraud_prefix]
-            for txn in txns:
-                args.extend((txn.ts_ms, txn.terminal_id or "", txn.merchant_id or ""))
+            times = ts_ms if ts_ms is not None else [t.ts_ms for t in txns]
+            for txn, ts in zip(txns, times, strict=True):
+                args.extend((ts, txn.terminal_id or "", txn.merchant_id or ""))
             self._counts(keys=[held], args=args, client=pipe)
         try:
             replies = pipe.execute()
@@ -194,9 +197,9 @@ class LabelStore:
             if not record:
                 unmatched += 1
             elif verdict in ("fraud", "legit"):
-                examples.append(Example(member, _decode_record(record), verdict == "fraud"))
+                examples.append(Example(member, decode_record(record), verdict == "fraud"))
         for i in range(0, len(legit), 2):
-            examples.append(Example(legit[i].decode(), _decode_record(legit[i + 1]), False))
+            examples.append(Example(legit[i].decode(), decode_record(legit[i + 1]), False))
         fraud_counts = [_entity_features(counts[12 * i : 12 * i + 12]) for i in range(n)]
         return Exchange(fraud_counts, examples, released, unmatched)
 

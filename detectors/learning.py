@@ -3,10 +3,11 @@
 :class:`ShardLearning` is what the assess step calls for the models, per
 batch of a shard:
 
-1. :meth:`ShardLearning.exchange`: one Redis round trip (see
-   :mod:`detectors.label_store`) that writes the previous batch's scored
-   records and the batch's labels, releases the labels and matured
-   transactions the shard's watermark has passed (minus the release
+1. :meth:`ShardLearning.begin` / :meth:`ShardLearning.finish`: one Redis
+   round trip (see :mod:`detectors.label_store`), on an I/O thread while
+   the caller reads and writes customer state, that writes the previous
+   batch's scored records and the batch's labels, releases the labels and
+   matured transactions the shard's watermark has passed (minus the release
    lateness), and counts each transaction's terminal and merchant frauds.
    The released examples are learned at once, before this batch is scored,
    and they are all older than it: nothing is learned from a transaction's
@@ -23,12 +24,13 @@ yet written are written, and the models go to Redis
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
 from typing import Any
 
 from alerts.metrics import PipelineMetrics
 from detectors.anomaly import AnomalyScore
-from detectors.label_store import LabelStore, ScoredRecord
+from detectors.label_store import Exchange, LabelStore, ScoredRecord
 from detectors.supervised import FraudScore, model_inputs
 from detectors.worker_models import ModelKeeper, WorkerModels
 from riskwatch.contracts import Label, Transaction
@@ -52,6 +54,10 @@ class LearningContext:
     keeper: ModelKeeper
     metrics: PipelineMetrics
     release_lateness_ms: int
+    io: ThreadPoolExecutor = field(
+        default_factory=lambda: ThreadPoolExecutor(max_workers=2, thread_name_prefix="label-join")
+    )
+    """Runs each batch's label round trip beside its customer-state round trip."""
 
 
 ShardLearningState = int
@@ -71,13 +77,33 @@ class ShardLearning:
         self, shard: str, txns: Sequence[Transaction], labels: Sequence[Label]
     ) -> list[dict[str, float]]:
         """The batch's round trip; learns what it released; returns the fraud counts."""
+        return self.finish(self.begin(shard, txns, labels))
+
+    def begin(
+        self, shard: str, txns: Sequence[Transaction], labels: Sequence[Label]
+    ) -> Future[Exchange]:
+        """Start the batch's round trip on the context's I/O thread; :meth:`finish` takes it.
+
+        The caller does the customer-state round trip meanwhile: the two
+        touch disjoint keys, so Redis runs the label join while this process
+        folds customer state, instead of one waiting for the other.
+        """
         ctx = self._ctx
         self._shard = shard
         release_upto = self._watermark_ms - ctx.release_lateness_ms if self._watermark_ms else 0
-        result = ctx.labels.exchange(shard, self._unwritten, labels, release_upto, txns)
-        self._unwritten = []
-        if txns:
-            self._watermark_ms = max(self._watermark_ms, max(t.ts_ms for t in txns))
+        ts_ms = [t.ts_ms for t in txns]
+        records, self._unwritten = self._unwritten, []
+        pending = ctx.io.submit(
+            ctx.labels.exchange, shard, records, labels, release_upto, txns, ts_ms
+        )
+        if ts_ms:
+            self._watermark_ms = max(self._watermark_ms, max(ts_ms))
+        return pending
+
+    def finish(self, pending: Future[Exchange]) -> list[dict[str, float]]:
+        """Wait for the round trip, learn what it released; return the fraud counts."""
+        ctx = self._ctx
+        result = pending.result()
         if result.labels_released:
             matched = result.labels_released - result.labels_unmatched
             ctx.metrics.labels_released.labels(matched="yes").inc(matched)
@@ -114,9 +140,7 @@ class ShardLearning:
                 )
             )
         fraud = models.classifier.score_inputs(inputs)
-        drifted = models.watch(
-            inputs, {"fraud_probability": fraud.probability, "anomaly_score": anomaly.score}
-        )
+        drifted = models.watch(inputs, fraud.probability, anomaly.score)
         for signal in drifted:
             self._ctx.metrics.drift_detected.labels(signal=signal).inc()
         return ModelVerdict(anomaly, fraud, inputs, models.version)

@@ -29,7 +29,7 @@ from typing import Any
 
 import redis
 
-from detectors.anomaly import HalfSpaceTreesDetector
+from detectors.anomaly import ProtectedAnomalyDetector
 from detectors.drift import WATCHED_INPUTS, DriftWatch
 from detectors.supervised import OnlineFraudClassifier
 
@@ -41,7 +41,7 @@ class WorkerModels:
 
     def __init__(
         self,
-        anomaly: HalfSpaceTreesDetector,
+        anomaly: ProtectedAnomalyDetector,
         classifier: OnlineFraudClassifier,
         drift: DriftWatch,
     ) -> None:
@@ -56,10 +56,13 @@ class WorkerModels:
         """Names the models' configuration and the snapshot they descend from."""
         return f"{self.classifier.version}+{self.anomaly.version}@g{self.generation}"
 
-    def watch(self, inputs: dict[str, float], scores: dict[str, float]) -> list[str]:
-        """Feed the drift watch one event's watched inputs and scores."""
+    def watch(self, inputs: dict[str, float], fraud: float, anomaly: float) -> list[str]:
+        """Feed the drift watch one event's watched inputs and scores, if it is sampled."""
+        if not self.drift.due():
+            return []
         values = {k: inputs.get(k, 0.0) for k in WATCHED_INPUTS}
-        values.update(scores)
+        values["fraud_probability"] = fraud
+        values["anomaly_score"] = anomaly
         return self.drift.update(values)
 
 

@@ -4,8 +4,9 @@ Transactions are keyed by shard (a hash of the customer id), so that every
 transaction of a customer is assessed on the same worker, in order, and a
 shard's batch makes two Redis round trips for customer and entity state
 (detectors/state.py says why two) and one for the label join and fraud
-counts. Labels are routed to their customer's shard too. The models are the
-worker process's, shared by its shards and snapshotted to Redis
+counts, which runs on an I/O thread beside the state round trips. Labels
+are routed to their customer's shard too. The models are the worker
+process's, shared by its shards and snapshotted to Redis
 (detectors/worker_models.py); the step's Bytewax state is only the shard's
 event-time watermark and one batch of records awaiting their write, which
 keeps Bytewax snapshots small.
@@ -16,6 +17,7 @@ from __future__ import annotations
 import time
 import zlib
 from collections.abc import Callable
+from concurrent.futures import wait
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -91,12 +93,19 @@ class ShardAssessor(StatefulBatchLogic[Transaction | Label, Assessment, ShardLea
         shard = shard_of(values[0].customer_id, ctx.shards)
         txns = [v for v in values if isinstance(v, Transaction)]
         labels = [v for v in values if isinstance(v, Label)]
-        updates = ctx.state.apply(txns)
-        fraud_counts = self._learning.exchange(shard, txns, labels)
+        # The label join runs on an I/O thread while customer state is read,
+        # folded and written here (disjoint keys: the order does not matter).
+        pending = self._learning.begin(shard, txns, labels)
+        try:
+            updates = ctx.state.apply(txns)
+        except BaseException:
+            wait([pending])
+            raise
+        fraud_counts = self._learning.finish(pending)
         detected_at = ctx.clock()
         out: list[Assessment] = []
         batch_features = [
-            {**build_features(t, u, ctx.timezone), **counts}
+            _with(build_features(t, u, ctx.timezone), counts)
             for t, u, counts in zip(txns, updates, fraud_counts, strict=True)
         ]
         # All of the batch's rules at once: suppression windows take one round trip.
@@ -163,6 +172,12 @@ class ShardAssessor(StatefulBatchLogic[Transaction | Label, Assessment, ShardLea
     def snapshot(self) -> ShardLearningState:
         # An int: immutable, as Bytewax requires of a snapshot.
         return self._learning.snapshot()
+
+
+def _with(features: dict[str, Any], counts: dict[str, float]) -> dict[str, Any]:
+    """The features with the label-driven counts added in place (no copy of the dict)."""
+    features.update(counts)
+    return features
 
 
 def _alert(

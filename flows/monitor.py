@@ -60,7 +60,13 @@ def build_context(settings: Settings, metrics: PipelineMetrics, clock: Clock) ->
     def new_models() -> WorkerModels:
         return WorkerModels(
             HalfSpaceTreesDetector(
-                anomaly.n_trees, anomaly.height, anomaly.window_size, anomaly.seed, anomaly.quantile
+                anomaly.n_trees,
+                anomaly.height,
+                anomaly.window_size,
+                anomaly.seed,
+                anomaly.quantile,
+                anomaly.learn_every,
+                anomaly.inputs,
             ),
             OnlineFraudClassifier(
                 supervised.learning_rate,
@@ -70,7 +76,10 @@ def build_context(settings: Settings, metrics: PipelineMetrics, clock: Clock) ->
                 supervised.min_legit,
                 supervised.legit_sample_rate,
             ),
-            DriftWatch(settings.detection.models.drift_delta),
+            DriftWatch(
+                settings.detection.models.drift_delta,
+                settings.detection.models.drift_sample_every,
+            ),
         )
 
     learning = LearningContext(

@@ -75,12 +75,16 @@ class StateSettings(BaseModel):
 
 
 class AnomalySettings(BaseModel):
-    n_trees: int = Field(10, ge=1)
-    height: int = Field(8, ge=2)
+    n_trees: int = Field(5, ge=1)
+    height: int = Field(6, ge=2)
     window_size: int = Field(250, ge=10)
     seed: int = 42
     quantile: float = Field(0.995, gt=0.5, lt=1.0)
-    weight: float = Field(0.2, ge=0.0, le=1.0)
+    weight: float = Field(0.05, ge=0.0, le=1.0)
+    #: Learn one in this many of the events not flagged (detectors/anomaly.py says why).
+    learn_every: int = Field(8, ge=1)
+    #: The detector's inputs: "population" or "customer" (detectors.anomaly.INPUTS).
+    inputs: Literal["population", "customer"] = "population"
 
 
 class SupervisedSettings(BaseModel):
@@ -101,6 +105,8 @@ class LabelSettings(BaseModel):
 class ModelStoreSettings(BaseModel):
     snapshot_interval_seconds: float = Field(60.0, gt=0)
     drift_delta: float = Field(0.002, gt=0.0, lt=1.0)
+    #: The drift watch sees one event in this many (detectors/drift.py).
+    drift_sample_every: int = Field(8, ge=1)
 
 
 class DetectionSettings(BaseModel):
