@@ -61,7 +61,7 @@ class QueueQuery:
 
     def select(self, now: datetime) -> sa.Select[Any]:
         """The query for this view, as of ``now`` (for ages and SLA breaches)."""
-        query = sa.select(cases, _breached(now).label("sla_breached"))
+        query = sa.select(cases, sla_breached(now).label("sla_breached"))
         for condition in self._conditions(now):
             query = query.where(condition)
         return query.order_by(*self.order_by()).limit(self.limit).offset(self.offset)
@@ -85,7 +85,7 @@ class QueueQuery:
         if self.max_age_hours is not None:
             out.append(cases.c.opened_at >= now - timedelta(hours=self.max_age_hours))
         if self.breached is not None:
-            out.append(_breached(now) if self.breached else sa.not_(_breached(now)))
+            out.append(sla_breached(now) if self.breached else sa.not_(sla_breached(now)))
         if self.channel is not None:
             out.append(
                 cases.c.case_id.in_(
@@ -102,7 +102,7 @@ class QueueQuery:
         return out
 
 
-def _breached(now: datetime) -> Any:
+def sla_breached(now: datetime) -> Any:
     """Open and past its SLA due time."""
     return sa.and_(
         cases.c.status != CLOSED_STATUS,

@@ -22,6 +22,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from alerts.errors import CaseStoreError
+from alerts.queue import sla_breached
 from alerts.schema import CASE_STATUSES, CLOSED_STATUS, SEVERITIES, cases, label_outbox
 from alerts.store import CaseStore
 
@@ -66,7 +67,7 @@ class CaseQueueCollector(Collector):
             ).all()
             breached = conn.execute(
                 sa.select(cases.c.severity, sa.func.count())
-                .where(open_, cases.c.sla_due_at.is_not(None), cases.c.sla_due_at < now)
+                .where(sla_breached(now))
                 .group_by(cases.c.severity)
             ).all()
             oldest = conn.execute(sa.select(sa.func.min(cases.c.opened_at)).where(open_)).scalar()
