@@ -241,16 +241,15 @@ def serve_demo(settings: Settings, port: int | None) -> None:
 
 
 def cmd_grafana_push(args: argparse.Namespace) -> int:
-    from alerts.grafana import GrafanaPushError, connect, push_dashboards
+    from alerts.grafana import GrafanaPushError, connect_configured, push_dashboards
 
     settings = _settings(args)
     url = args.url or settings.grafana.url
     if not url:
         print("no Grafana: pass --url or set GRAFANA_URL / grafana.url", file=sys.stderr)
         return 2
-    token = settings.grafana.token.get_secret_value() if settings.grafana.token else None
     try:
-        uids = push_dashboards(connect(url, token, settings.grafana.timeout_seconds))
+        uids = push_dashboards(connect_configured(settings.grafana, url))
     except GrafanaPushError as exc:
         print(f"grafana push failed: {exc}", file=sys.stderr)
         return 1

@@ -39,6 +39,7 @@ from requests.exceptions import RequestException
 from alerts.metrics import PipelineMetrics
 from alerts.schema import SEVERITIES
 from riskwatch.contracts import Alert
+from riskwatch.settings import GrafanaSettings
 
 logger = logging.getLogger(__name__)
 
@@ -55,6 +56,12 @@ class GrafanaPushError(Exception):
 def connect(url: str, token: str | None, timeout: float) -> GrafanaApi:
     """A client for the Grafana at ``url`` (a service-account token, or none)."""
     return GrafanaApi.from_url(url, credential=token, timeout=timeout)
+
+
+def connect_configured(settings: GrafanaSettings, url: str | None = None) -> GrafanaApi:
+    """A client for the configured Grafana (or ``url``), with its token and timeout."""
+    token = settings.token.get_secret_value() if settings.token else None
+    return connect(str(url or settings.url), token, settings.timeout_seconds)
 
 
 def dashboards() -> list[dict[str, Any]]:

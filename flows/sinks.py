@@ -86,10 +86,9 @@ class CaseStoreSink(DynamicSink[Alert]):
 
 class _GrafanaPartition(StatelessSinkPartition[Alert]):
     def __init__(self, settings: GrafanaSettings, metrics: PipelineMetrics) -> None:
-        from alerts.grafana import AlertAnnotator, connect
+        from alerts.grafana import AlertAnnotator, connect_configured
 
-        token = settings.token.get_secret_value() if settings.token else None
-        api = connect(str(settings.url), token, settings.timeout_seconds)
+        api = connect_configured(settings)
         self._annotator = AlertAnnotator(api, settings.annotate_min_severity, metrics)
 
     def write_batch(self, items: list[Alert]) -> None:
