@@ -12,7 +12,8 @@ cut into bench.state's batches: 1,000 records, 8 shards) goes through
 under ``valgrind --tool=callgrind``: once with ``entities.lua``, once with a
 script that returns the same number of zeros (the baseline: MGET, the
 customers' SETs, the script call itself). The report gives instructions per
-event of both and their difference, the entity script's own cost. Needs
+event of both and their difference, the entity script's own cost. The entity
+buckets are sized as bench/state.py sizes them. Needs
 valgrind (on every machine here); takes a minute or two.
 """
 
@@ -35,6 +36,7 @@ from unittest import mock
 import orjson
 import redis
 
+from bench.state import entity_buckets
 from detectors import entity_state
 from detectors.state import CustomerStateStore
 from flows.assess import shard_of
@@ -46,7 +48,7 @@ SIM_SEED = 11
 SIM_START = datetime(2026, 1, 5, tzinfo=UTC)
 #: Returns six zeros per event and entity, as entities.lua returns its counts.
 NULL_SCRIPT = """
-local out, a = {}, 1
+local out, a = {}, 2 + 2 * tonumber(ARGV[1])
 while a <= #ARGV do
   local n = tonumber(ARGV[a + 3])
   for _ = 1, 6 * n do out[#out + 1] = 0 end
@@ -71,7 +73,9 @@ def batches(customers: int, days: int, events: int) -> list[list[Transaction]]:
     return out
 
 
-def instructions(work: list[list[Transaction]], script: str | None, workdir: Path) -> int:
+def instructions(
+    work: list[list[Transaction]], script: str | None, workdir: Path, buckets: int
+) -> int:
     """Instructions redis-server executes for the batches (callgrind's total)."""
     port = free_port()
     out = workdir / f"callgrind-{port}.out"
@@ -90,7 +94,9 @@ def instructions(work: list[list[Transaction]], script: str | None, workdir: Pat
                 time.sleep(0.1)
         source = entity_state._SCRIPT if script is None else Template(script)
         with mock.patch.object(entity_state, "_SCRIPT", source):
-            store = CustomerStateStore(client, "bench", 8 * 86400, 40 * 86400, 3600)
+            store = CustomerStateStore(
+                client, "bench", 8 * 86400, 40 * 86400, 3600, entity_buckets=buckets
+            )
         for batch in work:
             store.apply(batch)
         client.shutdown(nosave=True)
@@ -110,13 +116,20 @@ def run(customers: int, days: int, events: int) -> dict[str, Any]:
     n = sum(len(b) for b in work)
     workdir = Path(tempfile.mkdtemp(prefix="riskwatch-bench-entity-"))
     try:
-        null = instructions(work, NULL_SCRIPT, workdir) / n
-        full = instructions(work, None, workdir) / n
+        buckets = entity_buckets(customers)
+        null = instructions(work, NULL_SCRIPT, workdir, buckets) / n
+        full = instructions(work, None, workdir, buckets) / n
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     return {
         "benchmark": "entity_script",
-        "input": {"customers": customers, "days": days, "events": n, "batches": len(work)},
+        "input": {
+            "customers": customers,
+            "days": days,
+            "events": n,
+            "batches": len(work),
+            "entity_buckets": entity_buckets(customers),
+        },  # fmt: skip
         "statistic": "redis-server instructions per event (callgrind)",
         "null_script": round(null),
         "entities_lua": round(full),

@@ -4,16 +4,30 @@
 -- the customers' blobs (one writer each, folded in Python) they are updated
 -- here, atomically. detectors/state.py documents the windows.
 --
--- KEYS: per distinct entity of the batch, its blob then its customers' zset
---       (the zset exists only while the entity keeps more than INLINE customers)
--- ARGV, per event: ts (assessed event time, ms), fresh (1 records it, 0 only
---       reads), customer_id, number of entities n, then n entity numbers
---       (1-based, in KEYS order)
+-- KEYS: per distinct entity of the batch, its own key then its customers'
+--       zset (the zset exists only while the entity keeps more than INLINE
+--       customers); then the batch's bucket hashes
+-- ARGV: the number of entities ne; per entity its bucket's number (1-based
+--       among the bucket KEYS; 0: it has none) and its field name there;
+--       then per event: ts (assessed event time, ms), fresh (1 records it,
+--       0 only reads), customer_id, number of entities n, then n entity
+--       numbers (1-based, in KEYS order)
 -- Returns, per event and entity: counts 1h/24h/7d, customers 1h/24h/7d.
 --
--- Each entity is one key, read once per batch (one MGET for all) and written
--- once if a fresh event touched it. Its blob is packed with Redis's struct
--- library (several times faster than cmsgpack here), little-endian:
+-- An entity's state is one blob, read once per batch and written once if a
+-- fresh event touched it. A blob of at most VALUE_MAX bytes (the server's
+-- hash-max-listpack-value, read at start-up) is a field of its bucket, a
+-- hash shared by the entities whose ids hash to it: Redis keeps a hash that
+-- small as one listpack, without the ~70 bytes of per-key overhead a key of
+-- its own costs. A bigger blob (an entity with many customers) is its own
+-- key, since one long value would turn the whole bucket into a hash table.
+-- Where a blob lives depends only on its size, so on the events it holds.
+-- The field "" of a bucket holds the newest event (ms) recorded at any of its
+-- entities, B: Redis cannot expire a field, so a field whose entity's newest
+-- event is before floor(B / DAY) * DAY - HOLD is deleted, swept from the
+-- bucket when B enters a new day; an own key or a field older than that is
+-- read as empty (and deleted if written). The blob is packed with Redis's
+-- struct library (several times faster than cmsgpack here), little-endian:
 --
 --   nw I6, n1 n2 n3 B, width B, k B,
 --   (distance B, count I<width>) * (n1 + n2 + n3), (customer id s, age I4) * k
@@ -48,6 +62,8 @@ local LATENESS = $lateness
 local INLINE = $inline
 local ENT_TTL = 7 * DAY + LATENESS + DAY
 local KEEP = LATENESS + 7 * DAY
+local HOLD = KEEP + DAY
+local VALUE_MAX = $value_max
 local W = {3600000, DAY, 7 * DAY}
 local SIZE = {300000, 3600000, DAY}
 local HEAD = '<I6BBBBB'
@@ -180,21 +196,61 @@ local function encode(E, zkey)
     struct.pack(customer_format(#c / 2), unpack(c))
 end
 
+local ne = tonumber(ARGV[1])
+local first_arg = 2 + 2 * ne
+local nb = #KEYS - 2 * ne
+
+-- The oldest newest-event an entity of a bucket may keep (see the header).
+local function cutoff(B)
+  if B < 0 then return -1 end
+  return floor(B / DAY) * DAY - HOLD
+end
+
+-- Each bucket's entities of the batch, and its B and fields in one HMGET.
+local members, fields = {}, {}
+for b = 1, nb do members[b], fields[b] = {}, {''} end
+for e = 1, ne do
+  local b = tonumber(ARGV[2 * e])
+  if b > 0 then
+    local m = members[b]
+    m[#m + 1] = e
+    fields[b][#m + 1] = ARGV[2 * e + 1]
+  end
+end
+local in_field, newest, newest0 = {}, {}, {}
+for b = 1, nb do
+  local got = redis.call('HMGET', KEYS[2 * ne + b], unpack(fields[b]))
+  newest0[b] = tonumber(got[1]) or -1
+  newest[b] = newest0[b]
+  for q, e in ipairs(members[b]) do in_field[e] = got[q + 1] end
+end
+
 local entities = {}
-do
-  local n = #KEYS / 2
-  for from = 1, n, 500 do
-    local upto = math.min(from + 499, n)
-    local names = {}
-    for e = from, upto do names[#names + 1] = KEYS[2 * e - 1] end
-    local raws = redis.call('MGET', unpack(names))
-    for e = from, upto do entities[e] = decode(raws[e - from + 1]) end
+for from = 1, ne, 500 do
+  local upto = math.min(from + 499, ne)
+  local names = {}
+  for e = from, upto do names[#names + 1] = KEYS[2 * e - 1] end
+  local raws = redis.call('MGET', unpack(names))
+  for e = from, upto do
+    local own, field = raws[e - from + 1], in_field[e]
+    local E = decode(field or own)
+    E.own, E.field = own, field
+    local b = tonumber(ARGV[2 * e])
+    E.b = b
+    if b > 0 and E.nw0 >= 0 and E.nw0 < cutoff(newest0[b]) then
+      -- Expired: what it kept is read as nothing.
+      if E.z then redis.call('DEL', KEYS[2 * e]) end
+      local fresh_state = decode(nil)
+      fresh_state.own, fresh_state.field, fresh_state.b = own, field, b
+      E = fresh_state
+    end
+    entities[e] = E
   end
 end
 
 local out = {}
 local o = 0
-local a = 1
+local a = first_arg
 local nargs = #ARGV
 while a <= nargs do
   local ts, fresh, cid, n = tonumber(ARGV[a]), ARGV[a + 1] == '1', ARGV[a + 2], tonumber(ARGV[a + 3])
@@ -227,6 +283,7 @@ while a <= nargs do
         nw = ts
         E.nw = ts
       end
+      if E.b > 0 and ts > newest[E.b] then newest[E.b] = ts end
       for i = 1, 3 do
         local size = SIZE[i]
         local b = floor(ts / size)
@@ -296,9 +353,47 @@ while a <= nargs do
   a = a + 4 + n
 end
 
+local written = {}
 for e, E in ipairs(entities) do
   if E.changed then
-    redis.call('SET', KEYS[2 * e - 1], encode(E, KEYS[2 * e]), 'PX', ENT_TTL)
+    local own_key, b = KEYS[2 * e - 1], E.b
+    local blob = encode(E, KEYS[2 * e])
+    if b > 0 then
+      local bucket = KEYS[2 * ne + b]
+      written[b] = true
+      if E.nw < cutoff(newest[b]) then
+        -- Recorded already expired (an event far behind its bucket's newest).
+        if E.field then redis.call('HDEL', bucket, ARGV[2 * e + 1]) end
+        if E.own then redis.call('DEL', own_key) end
+      elseif #blob <= VALUE_MAX then
+        redis.call('HSET', bucket, ARGV[2 * e + 1], blob)
+        if E.own then redis.call('DEL', own_key) end
+      else
+        redis.call('SET', own_key, blob, 'PX', ENT_TTL)
+        if E.field then redis.call('HDEL', bucket, ARGV[2 * e + 1]) end
+      end
+    else
+      redis.call('SET', own_key, blob, 'PX', ENT_TTL)
+    end
+  end
+end
+for b = 1, nb do
+  local B = newest[b]
+  if written[b] or B > newest0[b] then
+    local bucket = KEYS[2 * ne + b]
+    if B > newest0[b] then
+      redis.call('HSET', bucket, '', B)
+      if newest0[b] >= 0 and floor(B / DAY) > floor(newest0[b] / DAY) then
+        -- B entered a new day: sweep the fields that expired with it.
+        local cut, flat, gone = cutoff(B), redis.call('HGETALL', bucket), {}
+        for q = 1, #flat, 2 do
+          local name = flat[q]
+          if name ~= '' and struct.unpack('<I6', flat[q + 1]) < cut then gone[#gone + 1] = name end
+        end
+        if #gone > 0 then redis.call('HDEL', bucket, unpack(gone)) end
+      end
+    end
+    redis.call('PEXPIRE', bucket, ENT_TTL)
   end
 end
 return out

@@ -7,11 +7,21 @@ and reads their counts atomically, inside the batch's MULTI/EXEC. This
 module builds the script's keys and arguments (each entity once, however
 many of the batch's events touch it) and maps its flat reply back to the
 events. ``detectors/state.py`` documents the windows and what is exact.
+
+Most entities have a short blob that lives as a field of a bucket hash
+(``entities.lua`` says why and when it does not): an entity's bucket is a
+CRC-32 of its letter and id modulo the store's bucket count, so every
+process puts it in the same one. Redis keeps a hash as a compact listpack
+only while it has at most ``hash-max-listpack-entries`` fields of at most
+``hash-max-listpack-value`` bytes; the script keeps longer blobs out, and
+:func:`listpack_limits` reads both limits from the server once at start-up.
 """
 
 from __future__ import annotations
 
 import importlib.resources
+import logging
+import zlib
 from collections.abc import Sequence
 from string import Template
 from typing import Any
@@ -38,18 +48,66 @@ _PER_ENTITY = 6
 #: besides the allowed lateness: the longest entity window.
 _KEEP_MS = 7 * 86_400_000
 
+#: Redis's defaults for hash-max-listpack-entries and -value (6.2: -ziplist-).
+DEFAULT_LISTPACK_LIMITS = (128, 64)
+
+logger = logging.getLogger(__name__)
+
 _SCRIPT = Template((importlib.resources.files("detectors") / "entities.lua").read_text())
+
+
+def bucket_key(namespace: str, letter: str, entity_id: str, buckets: int) -> str:
+    """The hash whose field holds an entity's blob while it is short.
+
+    >>> bucket_key("rw", "t", "T-7", 64)
+    'rw:{b|29}'
+    """
+    number = zlib.crc32(f"{letter}{entity_id}".encode()) % buckets
+    return entity_key(namespace, "b", str(number))
+
+
+def listpack_limits(client: redis.Redis) -> tuple[int, int]:
+    """The server's hash-max-listpack-entries and -value, or Redis's defaults if hidden.
+
+    A managed Redis may refuse CONFIG (and a store may be made before Redis
+    is up): the defaults then decide which blobs go into buckets, which is
+    right unless the server was set lower (then buckets become hash tables:
+    more memory, the same counts).
+    """
+    limits = []
+    for name, default in zip(("entries", "value"), DEFAULT_LISTPACK_LIMITS, strict=True):
+        try:
+            reply = client.config_get(f"hash-max-ziplist-{name}")
+            limits.append(int(next(iter(reply.values()))))
+        except (redis.ResponseError, redis.ConnectionError, StopIteration, ValueError) as exc:
+            logger.warning("CONFIG GET hash-max-ziplist-%s: %s; assuming %d", name, exc, default)
+            limits.append(default)
+    return limits[0], limits[1]
 
 
 class EntityBatch:
     """One batch's events at their entities: the script's KEYS and ARGV, built as events come."""
 
-    def __init__(self, namespace: str) -> None:
+    def __init__(self, namespace: str, buckets: int = 1, field_max: int = 64) -> None:
         self._namespace = namespace
+        self._buckets = buckets
+        self._field_max = field_max
         self._numbers: dict[tuple[str, str], int] = {}
-        self.keys: list[str] = []
-        self.args: list[Any] = []
+        self._bucket_numbers: dict[str, int] = {}
+        self._entity_keys: list[str] = []
+        self._heads: list[Any] = []
+        self._events: list[Any] = []
         self._names: list[tuple[str, ...]] = []
+
+    @property
+    def keys(self) -> list[str]:
+        """Per entity its own key and zset, then the buckets (``entities.lua``'s KEYS)."""
+        return self._entity_keys + list(self._bucket_numbers)
+
+    @property
+    def args(self) -> list[Any]:
+        """The entities' buckets and fields, then the events (``entities.lua``'s ARGV)."""
+        return [len(self._numbers), *self._heads, *self._events]
 
     def add(self, txn: Transaction, ts_ms: int, fresh: bool) -> None:
         """Record one event (``fresh``) or only read its counts, at its assessed time."""
@@ -62,16 +120,25 @@ class EntityBatch:
             number = self._numbers.get((letter, value))
             if number is None:
                 number = self._numbers[(letter, value)] = len(self._numbers) + 1
-                blob = entity_key(self._namespace, letter, value)
-                self.keys += (blob, blob + ":c")
+                own = entity_key(self._namespace, letter, value)
+                self._entity_keys += (own, own + ":c")
+                self._heads += self._bucket_of(letter, value)
             numbers.append(number)
             names.append(prefix)
         self._names.append(tuple(names))
         if numbers:
-            self.args += (ts_ms, 1 if fresh else 0, txn.customer_id, len(numbers), *numbers)
+            self._events += (ts_ms, 1 if fresh else 0, txn.customer_id, len(numbers), *numbers)
+
+    def _bucket_of(self, letter: str, value: str) -> tuple[int, str]:
+        field = letter + value
+        if len(field.encode()) > self._field_max:
+            return 0, field  # a field this long would turn its bucket into a hash table
+        bucket = bucket_key(self._namespace, letter, value, self._buckets)
+        number = self._bucket_numbers.setdefault(bucket, len(self._bucket_numbers) + 1)
+        return number, field
 
     def __bool__(self) -> bool:
-        return bool(self.args)
+        return bool(self._events)
 
     def counts(self, reply: Sequence[int]) -> list[dict[str, tuple[int, ...]]]:
         """Per event added, in order: entity prefix -> its six counts."""
@@ -87,15 +154,28 @@ class EntityBatch:
 
 
 class EntityScript:
-    """``entities.lua``, registered once per store with its lateness."""
+    """``entities.lua``, registered once per store with its lateness and the server's limits."""
 
-    def __init__(self, client: redis.Redis, lateness_ms: int) -> None:
+    def __init__(self, client: redis.Redis, lateness_ms: int, buckets: int) -> None:
         if lateness_ms + _KEEP_MS >= 2**32:
             # A customer's age at an entity is packed in four bytes (ms).
             msg = f"an allowed lateness of {lateness_ms} ms is too long for the entity state"
             raise ValueError(msg)
-        source = _SCRIPT.substitute(lateness=int(lateness_ms), inline=INLINE_CUSTOMERS)
+        if buckets < 1:
+            msg = f"entity buckets must be at least 1, not {buckets}"
+            raise ValueError(msg)
+        self.buckets = buckets
+        entries, self.value_max = listpack_limits(client)
+        if entries < 2:
+            self.value_max = 0  # no hash stays a listpack: every blob is its own key
+        source = _SCRIPT.substitute(
+            lateness=int(lateness_ms), inline=INLINE_CUSTOMERS, value_max=self.value_max
+        )
         self._script = client.register_script(source)
+
+    def batch(self, namespace: str) -> EntityBatch:
+        """An empty batch for this script's buckets and field length limit."""
+        return EntityBatch(namespace, self.buckets, self.value_max)
 
     def queue(self, batch: EntityBatch, pipe: redis.client.Pipeline) -> None:
         """Add the batch's script call to a pipeline (its reply: :meth:`EntityBatch.counts`)."""

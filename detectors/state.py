@@ -129,7 +129,7 @@ from detectors.customer_fold import (
     dump,
 )
 from detectors.entity_state import ENTITIES as ENTITIES  # re-exported: features, tests
-from detectors.entity_state import EntityBatch, EntityScript
+from detectors.entity_state import EntityScript
 from detectors.held_states import Held, HeldStates
 from detectors.keys import key
 from riskwatch.contracts import Transaction
@@ -262,6 +262,7 @@ class CustomerStateStore:
         ttl_seconds: int,
         allowed_lateness_seconds: int = 3600,
         held_customers: int = 20_000,
+        entity_buckets: int = 65_536,
     ) -> None:
         self._client = client
         self._namespace = namespace
@@ -272,7 +273,7 @@ class CustomerStateStore:
             dedup=int(max(dedup_horizon_seconds * 1000, horizon_ms)),
         )
         self._ttl_ms = int(ttl_seconds * 1000)
-        self._entities = EntityScript(client, lateness_ms)
+        self._entities = EntityScript(client, lateness_ms, entity_buckets)
         self._held = HeldStates(client, self._ttl_ms, held_customers)
 
     @property
@@ -305,7 +306,7 @@ class CustomerStateStore:
         memos = {cid: h.memo for cid, h in held.items()}
         changed: set[str] = set()
         assessed: list[Assessment] = []
-        entities = EntityBatch(ns)
+        entities = self._entities.batch(ns)
         for txn in txns:
             cid = txn.customer_id
             a = assess(states[cid], _event(txn), self._params, memos[cid])

@@ -72,6 +72,10 @@ class StateSettings(BaseModel):
     ttl_seconds: int = Field(3024000, gt=0)
     #: Customers whose decoded state a worker process keeps between batches (10-20 KB each).
     held_customers: int = Field(20000, ge=1)
+    #: Hashes the short entity blobs share (detectors/entity_state.py): about the number
+    #: of live entities (inactive ones leave after 8 days) / 64, so that each stays a
+    #: listpack (at most hash-max-listpack-entries, 128 by default, fields).
+    entity_buckets: int = Field(65536, ge=1)
 
 
 class AnomalySettings(BaseModel):

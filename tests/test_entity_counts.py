@@ -5,7 +5,10 @@ entities never see a second customer. Here many customers share a few
 terminals, merchants, devices and counterparties: enough of them that an
 entity's customers move from its blob to a sorted set and back (past
 ``INLINE_CUSTOMERS``), delivered out of order within the allowed lateness,
-with duplicates, in batches of several sizes.
+with duplicates, in batches of several sizes, with every entity in one
+bucket hash or each in its own. The entity state the events leave must not
+depend on the order they arrive in: fed again in time order, one by one,
+they leave the same bytes.
 """
 
 from __future__ import annotations
@@ -19,10 +22,11 @@ import redis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from detectors.entity_state import INLINE_CUSTOMERS
+from detectors.entity_state import INLINE_CUSTOMERS, bucket_key
 from detectors.state import ENTITY_WINDOWS, CustomerStateStore, window_label
 from riskwatch.contracts import Transaction
 from tests.feature_reference import entity_features
+from tests.flowkit import redis_state
 
 T0 = datetime(2026, 1, 5, tzinfo=UTC)
 LATENESS_S = 3600
@@ -119,17 +123,35 @@ def arrival_order(events: list[dict]) -> list[Transaction]:
 @given(
     events=st.lists(event, min_size=60, max_size=150),
     batch=st.sampled_from((1, 9, 200)),
+    buckets=st.sampled_from((1, 65_536)),
 )
-def test_entity_counts_match_the_reference(redis_url: str, events: list, batch: int) -> None:
+def test_entity_counts_match_the_reference(
+    redis_url: str, events: list, batch: int, buckets: int
+) -> None:
     client = redis.Redis.from_url(redis_url)
-    store = CustomerStateStore(client, f"e{uuid.uuid4().hex[:8]}", DEDUP_S, 40 * 86400, LATENESS_S)
-    compare(store, arrival_order(events), batch)
+    ns, again = f"e{uuid.uuid4().hex[:8]}", f"e{uuid.uuid4().hex[:8]}"
+    store = CustomerStateStore(client, ns, DEDUP_S, 40 * 86400, LATENESS_S, entity_buckets=buckets)
+    delivered = arrival_order(events)
+    compare(store, delivered, batch)
+    in_time = CustomerStateStore(
+        client, again, DEDUP_S, 40 * 86400, LATENESS_S, entity_buckets=buckets
+    )
+    for txn in sorted(delivered, key=lambda t: (t.ts_ms, t.txn_id)):
+        in_time.apply([txn])
+    assert entity_state(redis_url, again) == entity_state(redis_url, ns)
+
+
+def entity_state(redis_url: str, namespace: str) -> dict:
+    """The namespace's entity keys and bucket hashes (their hash tags hold a "|")."""
+    return {k: v for k, v in redis_state(redis_url, namespace).items() if "|" in k.split("}")[0]}
 
 
 def test_customers_move_to_a_zset_and_back(redis_url: str, key_prefix: str) -> None:
     """Past INLINE_CUSTOMERS customers at a merchant, then back once they have expired."""
     client = redis.Redis.from_url(redis_url)
-    store = CustomerStateStore(client, key_prefix, DEDUP_S, 40 * 86400, LATENESS_S)
+    store = CustomerStateStore(
+        client, key_prefix, DEDUP_S, 40 * 86400, LATENESS_S, entity_buckets=1
+    )
     # One customer every 100 minutes for three days: the 1 h, 24 h and 7 d
     # customer counts all differ.
     crowd = [
@@ -146,3 +168,50 @@ def test_customers_move_to_a_zset_and_back(redis_url: str, key_prefix: str) -> N
     assert not client.exists(zset), "three customers left: back in the blob"
     (update,) = store.apply([to_txn(99, dict(crowd[0], minute=12 * 1440 + 5, customer=7))])
     assert update.entities["merchant"] == (4, 4, 4, 4, 4, 4)
+
+
+def test_a_long_blob_has_its_own_key_and_a_short_one_a_field(
+    redis_url: str, key_prefix: str
+) -> None:
+    """A merchant with many customers moves out of the bucket, and back once they have left."""
+    client = redis.Redis.from_url(redis_url)
+    store = CustomerStateStore(
+        client, key_prefix, DEDUP_S, 40 * 86400, LATENESS_S, entity_buckets=1
+    )
+    (bucket,) = {bucket_key(key_prefix, "m", "M1", 1), bucket_key(key_prefix, "v", "D1", 1)}
+    own = f"{key_prefix}:{{m|M1}}"
+    visit = {"delay": 0, "merchant_id": "M1", "terminal_id": None, "device_id": None,
+             "counterparty_account": None, "repeat": False}  # fmt: skip
+    crowd = [dict(visit, minute=m, customer=m) for m in range(8)]
+    later = [dict(visit, minute=8 * 1440 + 120, customer=0)]
+    device = [dict(visit, minute=0, customer=0, merchant_id=None, device_id="D1")]
+    txns = [to_txn(i, e) for i, e in enumerate(crowd + device + later)]
+    assert compare(store, txns[:9], batch=3) == 9
+    assert client.exists(own), "eight customers do not fit in a listpack field"
+    assert client.hkeys(bucket) == [b"", b"vD1"]
+    assert compare(store, txns[9:], batch=1) == 1
+    assert not client.exists(own), "one customer left: back in the bucket"
+    assert sorted(client.hkeys(bucket)) == [b"", b"mM1", b"vD1"]
+
+
+def test_an_inactive_entity_leaves_its_bucket(redis_url: str, key_prefix: str) -> None:
+    """Fields cannot expire: one whose newest event is 8 days + lateness behind is swept."""
+    client = redis.Redis.from_url(redis_url)
+    store = CustomerStateStore(
+        client, key_prefix, DEDUP_S, 40 * 86400, LATENESS_S, entity_buckets=1
+    )
+    bucket = bucket_key(key_prefix, "v", "D1", 1)
+    use = {"delay": 0, "customer": 0, "merchant_id": None, "terminal_id": None,
+           "counterparty_account": None, "repeat": False}  # fmt: skip
+    # D1 at 00:02 on day 0; D2 on day 8 at 23:59, then on day 9: the bucket's
+    # newest enters a day whose start minus 8 days + lateness is past D1's newest.
+    days = [dict(use, minute=2, device_id="D1"), dict(use, minute=9 * 1440 - 1, device_id="D2"),
+            dict(use, minute=9 * 1440, device_id="D2")]  # fmt: skip
+    txns = [to_txn(i, e) for i, e in enumerate(days)]
+    store.apply(txns[:2])
+    assert sorted(client.hkeys(bucket)) == [b"", b"vD1", b"vD2"]
+    store.apply(txns[2:])
+    assert sorted(client.hkeys(bucket)) == [b"", b"vD2"]
+    (late,) = store.apply([to_txn(3, dict(use, minute=3, customer=1, device_id="D1"))])
+    assert late.entities["device"] == (1, 1, 1, 1, 1, 1), "read as new, not as what was swept"
+    assert sorted(client.hkeys(bucket)) == [b"", b"vD2"], "recorded already expired"

@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 import pytest
 import redis
 
+from detectors.entity_state import bucket_key
 from detectors.state import CustomerStateStore, StateUpdate
 from riskwatch.contracts import Transaction
 
@@ -120,8 +121,11 @@ def test_keys_expire_and_carry_their_hash_tag(
     client = redis.Redis.from_url(redis_url)
     keys = sorted(k.decode() for k in client.scan_iter(f"{key_prefix}:*"))
     customer = [f"{key_prefix}:{{C9}}:st"]
-    device = [f"{key_prefix}:{{v|D1}}"]
+    device = [bucket_key(key_prefix, "v", "D1", 65_536)]  # the store's default buckets
     assert keys == sorted(customer + device)
+    assert sorted(client.hkeys(device[0])) == [b"", b"vD1"], (
+        "the device's blob is a field of its bucket"
+    )
     assert all(client.pttl(k) > 0 for k in keys)
     assert all(client.pttl(k) <= 3600 * 1000 for k in customer)
 
