@@ -129,7 +129,7 @@ def run(customers: int, days: int, events: int) -> dict[str, Any]:
             "events": n,
             "batches": len(work),
             "entity_buckets": entity_buckets(customers),
-        },  # fmt: skip
+        },
         "statistic": "redis-server instructions per event (callgrind)",
         "null_script": round(null),
         "entities_lua": round(full),
