@@ -23,10 +23,11 @@ Memory: after a ``features`` run from an empty Redis, ``used_memory`` grows by
 the state of every customer and entity. The slow log is emptied before both
 readings: it keeps the arguments of the last 128 commands slower than 10 ms
 (entity script calls, more of them the busier the machine), up to ~300 KB
-that does not grow with the customers but had been counted as theirs. The report gives the bytes per active
-customer in all, split into the customers' own keys and the shared entity keys
-(terminals, merchants, devices, counterparties), and projects both to ten
-million customers. Nothing is asserted about speed or size:
+that does not grow with the customers but had been counted as theirs. The
+report gives the bytes per active customer in all, split into the customers'
+own keys and the shared entity keys (terminals, merchants, devices,
+counterparties; bucket hashes included, sized by :func:`entity_buckets`),
+and projects both to ten million customers. Nothing is asserted about speed or size:
 tests/test_state_bench.py only checks the report is complete.
 """
 

@@ -33,18 +33,26 @@ on every batch that changes the customer::
     sal  the six latest folded salary credits (ms)
     k    kind -> [n, mean, M2] (Welford, in arrival order)
 
-Blobs of the former layout (a map, written by an earlier version or by the
-Lua script before it, with one-letter codes) are converted when read.
+Stored, the array is compressed with zstd (level 1, no dictionary), which
+takes about 17 % off a 30-day customer's blob (~1,510 -> ~1,250 bytes in
+bench.state) for ~10-15 us of CPU per write (decoding is rarer: only for
+customers a worker does not hold); a blob that would not shrink is stored
+as is, which :func:`load` tells by zstd's magic number (a MessagePack
+array never starts with 0x28). Blobs of the former layout (a map, written
+by an earlier version or by the Lua script before it, with one-letter
+codes) are converted when read.
 ``detectors/state.py`` states what is exact; this module implements it.
 """
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from hashlib import blake2b
 from typing import Any
 
 import msgpack
+import zstandard
 
 DAY = 86_400_000
 _HOUR = 3_600_000
@@ -64,6 +72,9 @@ VERSION, NW, PD, IDS, EV, B, SEEN, LT, LC, GEO, SAL, K = range(12)
 _CASH_IN_BUCKET, _CASH_OUT_BUCKET = 12, 13
 
 _packer = msgpack.Packer(use_bin_type=True)
+_ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+#: zstd contexts are not safe to share between threads (they release the GIL).
+_zstd = threading.local()
 #: A value the fold tells apart: a text (country, mcc) or an id's digest.
 Value = int | str
 
@@ -111,6 +122,8 @@ def load(raw: bytes | None) -> list[Any]:
     """A blob as stored, or a new state."""
     if raw is None:
         return new_state()
+    if raw.startswith(_ZSTD_MAGIC):
+        raw = _contexts()[1].decompress(raw)
     s = msgpack.unpackb(raw, raw=False, strict_map_key=False, use_list=True)
     if isinstance(s, dict):
         return _from_map(s)
@@ -118,7 +131,17 @@ def load(raw: bytes | None) -> list[Any]:
 
 
 def dump(state: list[Any]) -> bytes:
-    return _packer.pack(state)
+    raw = _packer.pack(state)
+    packed = _contexts()[0].compress(raw)
+    return packed if len(packed) < len(raw) else raw
+
+
+def _contexts() -> tuple[zstandard.ZstdCompressor, zstandard.ZstdDecompressor]:
+    """This thread's zstd compressor and decompressor."""
+    pair = getattr(_zstd, "pair", None)
+    if pair is None:
+        pair = _zstd.pair = (zstandard.ZstdCompressor(level=1), zstandard.ZstdDecompressor())
+    return pair
 
 
 def digest(value: str | None) -> int | None:

@@ -195,3 +195,25 @@ def test_a_lateness_the_entity_blob_cannot_hold_is_refused(redis_url: str) -> No
     with pytest.raises(ValueError, match="too long"):
         CustomerStateStore(client, "x", 8 * 86400, 3600, allowed_lateness_seconds=43 * 86400)
     CustomerStateStore(client, "x", 8 * 86400, 3600, allowed_lateness_seconds=42 * 86400)
+
+
+def test_a_customer_blob_is_stored_compressed_and_a_plain_one_still_reads(
+    store: CustomerStateStore, redis_url: str, key_prefix: str
+) -> None:
+    import msgpack
+
+    from detectors.customer_fold import dump, load, new_state
+
+    client = redis.Redis.from_url(redis_url)
+    store.apply([txn(f"t{i}", 10 * i, customer="C5", merchant_id=f"M{i % 7}") for i in range(60)])
+    raw = client.get(f"{key_prefix}:{{C5}}:st")
+    assert raw is not None and raw.startswith(b"\x28\xb5\x2f\xfd"), "a zstd frame"
+    state = load(raw)
+    plain = msgpack.packb(state, use_bin_type=True)
+    assert len(raw) < len(plain)
+    assert load(plain) == state, "a blob written before compression reads the same"
+    client.set(f"{key_prefix}:{{C5}}:st", plain)
+    fresh = CustomerStateStore(client, key_prefix, 8 * 86400, 3600, 3600)
+    (update,) = fresh.apply([txn("t60", 600, customer="C5", merchant_id="M0")])
+    assert totals(update, 86400)[0] == 61
+    assert not dump(new_state()).startswith(b"\x28\xb5\x2f\xfd"), "too small to shrink: as is"
