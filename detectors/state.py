@@ -27,13 +27,22 @@ hash tag, an entity's keys their entity)::
                           channel / card-present position, the six latest
                           salary credits, per-kind Welford baselines
                           (``customer_fold.py`` gives the layout)
-    ns:{t|ID}     string  an entity's whole state as one blob (struct-packed,
-                          read and written once per batch): its newest event,
-                          its event counts in 5-minute, hour and day buckets
-                          (only those a window can still reach) and, up to 32
-                          of them, its customers with their latest event there
-                          (``entities.lua`` gives the layout); entity letters:
-                          t terminal, m merchant, v device, p counterparty
+    ns:{b|N}      hash    bucket N of the entities (N = CRC-32 of the entity's
+                          letter and id modulo ``state.entity_buckets``):
+                          field letter+ID -> the entity's whole state as one
+                          blob (struct-packed, read and written once per
+                          batch): its newest event, its event counts in
+                          5-minute, hour and day buckets (only those a window
+                          can still reach) and, up to 32 of them, its
+                          customers with their latest event there
+                          (``entities.lua`` gives the layout), while the blob
+                          is at most ``hash-max-listpack-value`` bytes (64 by
+                          default), so that the hash stays a compact
+                          listpack; field "" -> the newest event (ms) of any
+                          of its entities; entity letters: t terminal,
+                          m merchant, v device, p counterparty
+    ns:{t|ID}     string  the same blob when it is longer (an entity with many
+                          customers), or its field name is
     ns:{t|ID}:c   zset    customer -> latest event ms at that entity, only
                           while it keeps more than 32 customers (the blob then
                           lists none): scanning more per event costs more than
@@ -74,9 +83,13 @@ behind its customer's newest event; "arrived" = recorded before it):
   an event no later than the allowed lateness behind the entity's newest
   event (an entity keeps what its windows can reach from its newest event
   minus the lateness, and a customer until 7 days + lateness after its latest
-  event there). The entity state a set of events leaves does not depend on
-  the order they arrive in (buckets and customers are stored sorted);
-  what an event reads does (the events recorded before it).
+  event there) and no more than a day behind the newest event of its bucket
+  (an entity whose newest event is 8 days + lateness before the start of its
+  bucket's newest day is expired: swept from the bucket, or read as new).
+  The entity state a set of such events leaves does not depend on the order
+  they arrive in (buckets and customers are stored sorted; whether a blob is
+  a field or a key depends on its length; what is expired on the bucket's
+  newest event); what an event reads does (the events recorded before it).
 
 A duplicate ``txn_id`` changes nothing and is assessed at its first event
 time on the current state. An event later than the allowed lateness is still
@@ -85,14 +98,25 @@ features may miss history already folded into buckets. An event older than
 the dedup horizon behind the newest is not recorded (``stale``): its id may
 have been forgotten, so recording it could count a replay twice.
 
-Entity state written before the one-key layout (a ``:n`` ring blob beside
-the ``:c`` zset) is not read: after an upgrade entity counts start afresh,
-the old ``:n`` keys expire by their TTL, and a leftover ``:c`` is deleted
-before the script ever uses that name.
+Inactive entities expire: an entity's own key and a bucket after 8 days +
+lateness of wall time without a write (their TTL), a bucket's field (Redis
+cannot expire one) when its bucket's newest event is 8 to 9 days + lateness
+past the entity's newest (the script sweeps a bucket once per day of its
+event time). ``state.entity_buckets`` should be about the number of live
+entities / 64: a bucket past ``hash-max-listpack-entries`` (128 by default)
+fields becomes a hash table, which costs memory but changes no count. Both
+listpack limits are read from the server once (CONFIG GET; Redis's defaults
+if refused).
 
-Redis Cluster: the MGET and the entity script span many slots; the store
-needs a single Redis (or a proxy that runs them across slots). Redis 6.2 or
-later (``ZADD GT``).
+Entity state of the one-key layout (every blob its own key) is read where it
+is and moves to its bucket when next written; state written before that
+layout (a ``:n`` ring blob beside the ``:c`` zset) is not read: after an
+upgrade entity counts start afresh, the old ``:n`` keys expire by their TTL,
+and a leftover ``:c`` is deleted before the script ever uses that name.
+
+Redis Cluster: the MGET and the entity script span many slots (entities,
+buckets); the store needs a single Redis (or a proxy that runs them across
+slots). Redis 6.2 or later (``ZADD GT``).
 
 A second writer of a customer's blob (two workers owning one shard during a
 rebalance, or another process writing the namespace) is not guarded
