@@ -60,7 +60,7 @@ def bucket_key(namespace: str, letter: str, entity_id: str, buckets: int) -> str
     """The hash whose field holds an entity's blob while it is short.
 
     >>> bucket_key("rw", "t", "T-7", 64)
-    'rw:{b|29}'
+    'rw:{b|27}'
     """
     number = zlib.crc32(f"{letter}{entity_id}".encode()) % buckets
     return entity_key(namespace, "b", str(number))
