@@ -104,7 +104,9 @@ cannot expire one) when its bucket's newest event is 8 to 9 days + lateness
 past the entity's newest (the script sweeps a bucket once per day of its
 event time). ``state.entity_buckets`` should be about the number of live
 entities / 64: a bucket past ``hash-max-listpack-entries`` (128 by default)
-fields becomes a hash table, which costs memory but changes no count. Both
+fields becomes a hash table, which costs memory but changes no count;
+changing it starts entity counts afresh (an entity is looked for in its new
+bucket only; the old fields are swept or expire with their buckets). Both
 listpack limits are read from the server once (CONFIG GET; Redis's defaults
 if refused).
 
