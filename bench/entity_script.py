@@ -21,10 +21,8 @@ from __future__ import annotations
 
 import argparse
 import shutil
-import subprocess
 import sys
 import tempfile
-import time
 from collections import defaultdict
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -36,12 +34,12 @@ from unittest import mock
 import orjson
 import redis
 
+from bench import callgrind
 from bench.state import entity_buckets
 from detectors import entity_state
 from detectors.state import CustomerStateStore
 from flows.assess import shard_of
 from riskwatch.contracts import Transaction
-from riskwatch.services import free_port, redis_server_binary
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "entity_script.json"
 SIM_SEED = 11
@@ -77,21 +75,8 @@ def instructions(
     work: list[list[Transaction]], script: str | None, workdir: Path, buckets: int
 ) -> int:
     """Instructions redis-server executes for the batches (callgrind's total)."""
-    port = free_port()
-    out = workdir / f"callgrind-{port}.out"
-    argv = [
-        *("valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", redis_server_binary()),
-        *("--port", str(port), "--save", "", "--appendonly", "no", "--dir", str(workdir)),
-    ]
-    server = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    client = redis.Redis(port=port)
-    try:
-        for _ in range(600):
-            try:
-                client.ping()
-                break
-            except redis.ConnectionError:
-                time.sleep(0.1)
+
+    def apply_all(client: redis.Redis) -> None:
         source = entity_state._SCRIPT if script is None else Template(script)
         with mock.patch.object(entity_state, "_SCRIPT", source):
             store = CustomerStateStore(
@@ -99,16 +84,8 @@ def instructions(
             )
         for batch in work:
             store.apply(batch)
-        client.shutdown(nosave=True)
-    except redis.ConnectionError:
-        pass  # SHUTDOWN closes the connection
-    finally:
-        server.wait(timeout=120)
-    for line in out.read_text().splitlines():
-        if line.startswith(("summary:", "totals:")):
-            return int(line.split()[1])
-    msg = f"no instruction total in {out}"
-    raise RuntimeError(msg)
+
+    return callgrind.instructions(workdir, apply_all)
 
 
 def run(customers: int, days: int, events: int) -> dict[str, Any]:

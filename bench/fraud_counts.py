@@ -25,10 +25,8 @@ import argparse
 import importlib.resources
 import random
 import shutil
-import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -36,7 +34,7 @@ from typing import Any
 import orjson
 import redis
 
-from riskwatch.services import free_port, redis_server_binary
+from bench import callgrind
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "fraud_counts.json"
 PREFIX = "bench:{ml}:fraud:"
@@ -79,37 +77,16 @@ def work(terminals: int, events: int, rng: random.Random) -> list[list[Any]]:
 
 def instructions(script: str, terminals: int, events: int, workdir: Path) -> tuple[int, list]:
     """Instructions redis-server executes (callgrind's total), and the script's replies."""
-    port = free_port()
-    out = workdir / f"callgrind-{port}.out"
-    argv = [
-        *("valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", redis_server_binary()),
-        *("--port", str(port), "--save", "", "--appendonly", "no", "--dir", str(workdir)),
-    ]
-    server = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    client = redis.Redis(port=port)
     replies: list = []
-    try:
-        for _ in range(600):
-            try:
-                client.ping()
-                break
-            except redis.ConnectionError:
-                time.sleep(0.1)
+
+    def count_all(client: redis.Redis) -> None:
         rng = random.Random(7)
         populate(client, terminals, rng)
         counts = client.register_script(script)
         for args in work(terminals, events, rng):
             replies.append(counts(keys=[f"{PREFIX}held"], args=args))
-        client.shutdown(nosave=True)
-    except redis.ConnectionError:
-        pass  # SHUTDOWN closes the connection
-    finally:
-        server.wait(timeout=120)
-    for line in out.read_text().splitlines():
-        if line.startswith(("summary:", "totals:")):
-            return int(line.split()[1]), replies
-    msg = f"no instruction total in {out}"
-    raise RuntimeError(msg)
+
+    return callgrind.instructions(workdir, count_all), replies
 
 
 def run(script: str, terminals: int, events: int) -> dict[str, Any]:
