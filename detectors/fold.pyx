@@ -1,5 +1,5 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
-# cython: initializedcheck=False, infer_types=True
+# cython: initializedcheck=False
 """The customer fold, compiled: record one event in a customer's state and read its aggregates.
 
 ``detectors/customer_fold.py`` gives the state's layout (version 2) and its
@@ -30,16 +30,13 @@ compiled module is not the one imported.
 """
 
 from cpython.dict cimport PyDict_GetItem, PyDict_Next, PyDict_SetItem
-from cpython.list cimport PyList_GET_ITEM, PyList_GET_SIZE
+from cpython.list cimport PyList_GET_ITEM, PyList_GET_SIZE, PyList_New, PyList_SET_ITEM
 from cpython.mem cimport PyMem_Free, PyMem_Malloc
 from cpython.object cimport Py_EQ, PyObject, PyObject_RichCompareBool
+from cpython.ref cimport Py_INCREF
 from cpython.set cimport PySet_Contains
 from libc.stdlib cimport qsort
 from libc.string cimport memcpy, memset
-
-cdef extern from "Python.h":
-    unsigned long long PyLong_AsUnsignedLongLong(object) except? -1
-    long long PyLong_AsLongLong(object) except? -1
 
 COMPILED = True
 
@@ -242,12 +239,18 @@ cdef inline long long _day_of(long long ms) noexcept:
     return d
 
 
+# Cython's own int conversions (inline, digit by digit) cost a fraction of
+# PyLong_AsLongLong's call: there are dozens per event.
 cdef inline long long _i(object v) except? -1:
-    return PyLong_AsLongLong(v)
+    return v
+
+
+cdef inline unsigned long long _u64(object v) except? 0:
+    return v
 
 
 cdef inline long long _item(list row, Py_ssize_t i) except? -1:
-    return PyLong_AsLongLong(<object>PyList_GET_ITEM(row, i))
+    return <object>PyList_GET_ITEM(row, i)
 
 
 cdef inline void _add_code(long long* tot, long long code, long long c, long long a,
@@ -345,7 +348,7 @@ cdef tuple _folded_distinct(list s, long long day, Memo memo):
         pos = 0
         m = <dict>seen[k]
         while PyDict_Next(m, &pos, &key, &value):
-            if PyLong_AsLongLong(<object>value) >= lo:
+            if _i(<object>value) >= lo:
                 found.add(<object>key)
         out.append(found)
     result = tuple(out)
@@ -589,7 +592,7 @@ def assess(list s, Event ev, FoldParams p, Memo memo=None):
     cdef long long ts = ev.ts, t, age, code, amount, credit, slot, ch, cb, kind, cs, lo
     cdef long long seen_ts = 0, newest, day, max_in, passthrough, first_credit = -1
     cdef long long prev_ts = -1, prev_ch_ts = -1, geo_ts = -1, my_ch = ev.code >> 3
-    cdef unsigned long long txn = PyLong_AsUnsignedLongLong(ev.txn), etxn, geo_txn = 0
+    cdef unsigned long long txn = _u64(ev.txn), etxn, geo_txn = 0
     cdef bint has_seen = False, fresh = False, stale = False, has_geo_txn = False
     cdef bint seen_dev = False, seen_cp = False, seen_country = False, seen_mcc = False
     cdef int late, flags
@@ -607,7 +610,7 @@ def assess(list s, Event ev, FoldParams p, Memo memo=None):
         log = s[EV]
         for i in range(PyList_GET_SIZE(log)):
             e = <list>PyList_GET_ITEM(log, i)
-            if PyLong_AsUnsignedLongLong(<object>PyList_GET_ITEM(e, 1)) == txn:
+            if _u64(<object>PyList_GET_ITEM(e, 1)) == txn:
                 seen_ts = _item(e, 0)
                 has_seen = True
     if has_seen:
@@ -718,17 +721,17 @@ def assess(list s, Event ev, FoldParams p, Memo memo=None):
                     ndeb += 1
             # Absent values (None) count nowhere.
             if merchant is not None:
-                merchants[nm].value = PyLong_AsUnsignedLongLong(merchant)
+                merchants[nm].value = _u64(merchant)
                 merchants[nm].obj = <PyObject*>merchant
                 merchants[nm].flags = flags & IN24
                 nm += 1
             if device is not None:
-                devices[nv].value = PyLong_AsUnsignedLongLong(device)
+                devices[nv].value = _u64(device)
                 devices[nv].obj = <PyObject*>device
                 devices[nv].flags = flags & IN24
                 nv += 1
             if party is not None:
-                parties[np_].value = PyLong_AsUnsignedLongLong(party)
+                parties[np_].value = _u64(party)
                 parties[np_].obj = <PyObject*>party
                 parties[np_].flags = flags
                 np_ += 1
@@ -736,7 +739,7 @@ def assess(list s, Event ev, FoldParams p, Memo memo=None):
                 countries[nc] = <PyObject*>where
                 country_flags[nc] = flags & IN24
                 nc += 1
-            etxn = PyLong_AsUnsignedLongLong(<object>PyList_GET_ITEM(e, 1))
+            etxn = _u64(<object>PyList_GET_ITEM(e, 1))
             if etxn != txn:
                 if t > prev_ts:
                     prev_ts = t
@@ -797,7 +800,13 @@ def assess(list s, Event ev, FoldParams p, Memo memo=None):
     a.newest = newest
     a.late = late
     a.ts = ts
-    a.totals = [tot[i] for i in range(N_TOTALS)]
+    cdef list totals = PyList_New(N_TOTALS)
+    cdef object item
+    for i in range(N_TOTALS):
+        item = tot[i]
+        Py_INCREF(item)
+        PyList_SET_ITEM(totals, i, item)
+    a.totals = totals
     a.passthrough = passthrough
     a.max_inflow = max_in
     a.distinct = (counts[0], counts[1], counts[2], counts[3], counts[4], counts[5], counts[6],
