@@ -34,7 +34,6 @@ from cpython.list cimport PyList_GET_ITEM, PyList_GET_SIZE, PyList_New, PyList_S
 from cpython.mem cimport PyMem_Free, PyMem_Malloc
 from cpython.object cimport Py_EQ, PyObject, PyObject_RichCompareBool
 from cpython.ref cimport Py_INCREF
-from cpython.set cimport PySet_Contains
 from libc.stdlib cimport qsort
 from libc.string cimport memcpy, memset
 
@@ -71,6 +70,13 @@ cdef enum:
     N_TOTALS = 24 + 16 * 6 + 12
     #: Memo days kept beyond the one being read (older ones are summed again if asked for).
     _MEMO_DAYS = 2
+
+#: The constants above as Python sees them: tests/test_fold_compiled.py holds them to
+#: customer_fold.py's, which documents the layout.
+LAYOUT = {"VERSION": 0, "NW": NW, "PD": PD, "IDS": IDS, "EV": EV, "B": B, "SEEN": SEEN,
+          "LT": LT, "LC": LC, "GEO": GEO, "SAL": SAL, "K": K, "DAY": DAY, "CHANNELS": 6,
+          "N_TOTALS": N_TOTALS, "KIND_SALARY": KIND_SALARY, "KIND_CASH_IN": KIND_CASH_IN,
+          "KIND_CASH_OUT": KIND_CASH_OUT}
 
 
 cdef class FoldParams:
@@ -197,6 +203,21 @@ cdef class DayTotals:
         return [self.v[i] for i in range(N_TOTALS + 1)]
 
 
+cdef class DayDistinct:
+    """How many folded values of each kind count as distinct over 30 d for one UTC day.
+
+    A folded value counts for day D when its latest folded sighting is at or
+    after ``lo`` (the start of day D - 29, in epoch ms). Sightings only move
+    later, and the daily prune drops only sightings older than every kept
+    day's ``lo``, so a value counts exactly when ``seen`` says so: a value
+    that a later fold makes count is added here once, when its sighting
+    crosses ``lo`` (``_fold``).
+    """
+
+    cdef long long lo
+    cdef long long n[4]
+
+
 cdef class Memo:
     """The folded history's share of a customer's aggregates, per UTC day of an event.
 
@@ -212,18 +233,19 @@ cdef class Memo:
     cdef public dict days
     """day -> DayTotals of the buckets."""
     cdef public dict distinct
-    """day -> folded merchants, devices, countries, counterparties counted over 30 d."""
+    """day -> DayDistinct: how many folded merchants, devices, countries, counterparties
+    count over 30 d."""
 
     def __init__(self):
         self.days = {}
         self.distinct = {}
 
-    def forget_through(self, long long pruned_day):
+    cpdef forget_through(self, long long pruned_day):
         """Buckets and sightings up to ``pruned_day`` were dropped: forget the days they reached."""
         for kept in (self.days, self.distinct):
             if kept:
-                for on in [on for on in kept if on - 29 <= pruned_day]:
-                    del kept[on]
+                for o in [o for o in <dict>kept if <long long>o - 29 <= pruned_day]:
+                    del (<dict>kept)[o]
 
 
 cdef inline long long _time_base(list s) except? -1:
@@ -333,30 +355,30 @@ cdef DayTotals _bucket_totals(list s, long long day, Memo memo):
     return out
 
 
-cdef tuple _folded_distinct(list s, long long day, Memo memo):
-    """Folded values whose latest sighting's day starts inside the 30 d window."""
-    cdef long long lo = (day - 29) * DAY - _time_base(s)
+cdef DayDistinct _folded_distinct(list s, long long day, Memo memo):
+    """How many folded values have their latest sighting's day start inside the 30 d window."""
+    cdef DayDistinct out = DayDistinct.__new__(DayDistinct)
+    cdef long long lo_rel
     cdef list seen = s[SEEN]
     cdef Py_ssize_t pos
     cdef PyObject* key
     cdef PyObject* value
-    cdef set found
     cdef dict m
-    out = []
+    cdef int k
+    out.lo = (day - 29) * DAY
+    lo_rel = out.lo - _time_base(s)
     for k in range(4):
-        found = set()
+        out.n[k] = 0
         pos = 0
         m = <dict>seen[k]
         while PyDict_Next(m, &pos, &key, &value):
-            if _i(<object>value) >= lo:
-                found.add(<object>key)
-        out.append(found)
-    result = tuple(out)
+            if _i(<object>value) >= lo_rel:
+                out.n[k] += 1
     kept = memo.distinct
-    kept[day] = result
+    kept[day] = out
     if len(kept) > _MEMO_DAYS:
         del kept[min(kept)]
-    return result
+    return out
 
 
 cdef int _bump(list bucket, long long code, object amount) except -1:
@@ -408,13 +430,19 @@ cdef int _fold(list s, list e, Memo memo) except -1:
                 dt.v[N_TOTALS] = amount
         if amount > _item(<list>bucket, 0):
             (<list>bucket)[0] = amount_obj
-    for o, sets in memo.distinct.items():
+    seen = <list>s[SEEN]
+    cdef DayDistinct dd
+    for o, ddo in memo.distinct.items():
         on = o
+        dd = <DayDistinct>ddo
         if d >= on - 29:
+            # The value starts to count for that day if its sighting so far did not.
             for k in range(4):
                 v = e[4 + k]
                 if v is not None:
-                    (<set>(<tuple>sets)[k]).add(v)
+                    latest = (<dict>seen[k]).get(v)
+                    if latest is None or _i(latest) + base < dd.lo:
+                        dd.n[k] += 1
     if t > _i(s[LT]):
         s[LT] = t
     lc = <list>s[LC]
@@ -424,7 +452,6 @@ cdef int _fold(list s, list e, Memo memo) except -1:
         s[GEO] = [t, e[9], e[10]]
     if kind == KIND_SALARY and credit:
         s[SAL] = sorted([*s[SAL], t])[-6:]
-    seen = <list>s[SEEN]
     rel = t - base
     for k in range(5):
         v = e[4 + k]
@@ -519,13 +546,36 @@ cdef int _by_value(const void* a, const void* b) noexcept nogil:
     return (x > y) - (x < y)
 
 
-cdef int _count_digests(Sighting* seen, Py_ssize_t n, set folded, long long* in24,
-                        long long* in30, long long* sent, long long* received) except -1:
+cdef inline bint _counted(dict folded, object value, long long lo_rel) except -1:
+    """Whether a folded sighting of ``value`` counts in the day's 30 d (DayDistinct)."""
+    cdef PyObject* at = PyDict_GetItem(folded, value)
+    return at != NULL and _i(<object>at) >= lo_rel
+
+
+cdef void _sort(Sighting* seen, Py_ssize_t n) noexcept:
+    """By value: insertion sort for the few of a usual log, qsort beyond."""
+    cdef Py_ssize_t i, j
+    cdef Sighting x
+    if n > 24:
+        qsort(seen, n, sizeof(Sighting), _by_value)
+        return
+    for i in range(1, n):
+        x = seen[i]
+        j = i - 1
+        while j >= 0 and seen[j].value > x.value:
+            seen[j + 1] = seen[j]
+            j -= 1
+        seen[j + 1] = x
+
+
+cdef int _count_digests(Sighting* seen, Py_ssize_t n, dict folded, long long lo_rel,
+                        long long n_folded, long long* in24, long long* in30, long long* sent,
+                        long long* received) except -1:
     """Distinct values among ``n`` sightings: within 24 h, with the folded ones over 30 d,
     and (for counterparties) senders and recipients within 24 h."""
     cdef Py_ssize_t i = 0, j
     cdef int flags
-    qsort(seen, n, sizeof(Sighting), _by_value)
+    _sort(seen, n)
     in24[0] = in30[0] = sent[0] = received[0] = 0
     while i < n:
         flags = 0
@@ -539,15 +589,15 @@ cdef int _count_digests(Sighting* seen, Py_ssize_t n, set folded, long long* in2
             sent[0] += 1
         if flags & RECEIVED:
             received[0] += 1
-        if not PySet_Contains(folded, <object>seen[i].obj):
+        if not _counted(folded, <object>seen[i].obj, lo_rel):
             in30[0] += 1
         i = j
-    in30[0] += len(folded)
+    in30[0] += n_folded
     return 0
 
 
-cdef int _count_texts(PyObject** seen, int* flags, Py_ssize_t n, set folded, long long* in24,
-                      long long* in30) except -1:
+cdef int _count_texts(PyObject** seen, int* flags, Py_ssize_t n, dict folded, long long lo_rel,
+                      long long n_folded, long long* in24, long long* in30) except -1:
     """Distinct texts (countries) among ``n`` sightings, as :func:`_count_digests` does."""
     cdef Py_ssize_t i, j
     cdef bint dup
@@ -570,9 +620,9 @@ cdef int _count_texts(PyObject** seen, int* flags, Py_ssize_t n, set folded, lon
                         <object>seen[j], <object>seen[i], Py_EQ)):
                     in24[0] += 1
                     break
-        if not PySet_Contains(folded, <object>seen[i]):
+        if not _counted(folded, <object>seen[i], lo_rel):
             in30[0] += 1
-    in30[0] += len(folded)
+    in30[0] += n_folded
     return 0
 
 
@@ -600,6 +650,8 @@ def assess(list s, Event ev, FoldParams p, Memo memo=None):
     cdef Py_ssize_t i, nlog, nm = 0, nv = 0, np_ = 0, nc = 0, ndeb = 0
     cdef list log, e
     cdef DayTotals folded
+    cdef DayDistinct fd
+    cdef long long fd_rel
     known = (<dict>s[K]).get(ev.base_kind) or (0, 0, 0)
     baseline = (int(known[0]), float(known[1]), float(known[2]))
     at = (<dict>s[IDS]).get(ev.txn)
@@ -769,13 +821,18 @@ def assess(list s, Event ev, FoldParams p, Memo memo=None):
         # Distinct values over 30 d: logged ones, plus folded ones whose latest
         # sighting's day starts inside the window. First seen: no other sighting in
         # the 30 days up to the event, logged or folded (exact).
-        fd = memo.distinct.get(day)
-        if fd is None:
-            fd = _folded_distinct(s, day, memo)
-        _count_digests(merchants, nm, <set>fd[0], &counts[0], &counts[1], &unused, &unused)
-        _count_digests(devices, nv, <set>fd[1], &counts[2], &counts[3], &unused, &unused)
-        _count_texts(countries, country_flags, nc, <set>fd[2], &counts[4], &counts[5])
-        _count_digests(parties, np_, <set>fd[3], &counts[6], &counts[7], &counts[8], &counts[9])
+        found = memo.distinct.get(day)
+        fd = _folded_distinct(s, day, memo) if found is None else <DayDistinct>found
+        seen = s[SEEN]
+        fd_rel = fd.lo - _time_base(s)
+        _count_digests(merchants, nm, <dict>seen[0], fd_rel, fd.n[0], &counts[0], &counts[1],
+                       &unused, &unused)
+        _count_digests(devices, nv, <dict>seen[1], fd_rel, fd.n[1], &counts[2], &counts[3],
+                       &unused, &unused)
+        _count_texts(countries, country_flags, nc, <dict>seen[2], fd_rel, fd.n[2], &counts[4],
+                     &counts[5])
+        _count_digests(parties, np_, <dict>seen[3], fd_rel, fd.n[3], &counts[6], &counts[7],
+                       &counts[8], &counts[9])
     finally:
         PyMem_Free(sightings)
 
