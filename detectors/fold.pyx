@@ -3,30 +3,40 @@
 """The customer fold, compiled: record one event in a customer's state and read its aggregates.
 
 ``detectors/customer_fold.py`` gives the state's layout (version 2) and its
-encoding; this module is the per-event work on the decoded state, the
-hottest Python of the monitor (a third of the features stage's time when it
-was interpreted). Why compiled, and how:
+encoding, and re-exports this module's names; this module is the per-event
+work on the decoded state, the hottest Python of the monitor when it was
+interpreted (about a third of bench.state's features stage). It is the only
+copy of the fold. Why compiled, and how:
 
-- every event scans its customer's exact log (48 h + lateness) and adds it
-  into 116 totals and ten distinct-value sets; interpreted, each addition is
-  a Python int object made and dropped. Here the totals are a C array of
-  ``long long`` (the memo's days too, :class:`DayTotals`), the log's fields
-  are read once into C integers, and the distinct values are counted by
-  sorting their 64-bit digests (countries and mccs, which are texts, by
-  comparing the objects), which is exact: the sets counted the same values;
-- the state itself stays the Python lists and dicts that MessagePack
-  decodes and encodes, changed in the same order as before (dicts keep
-  their insertion order), so the blobs are byte-identical;
-- sums are ``long long``: exact while a customer's amounts over 30 days
-  stay below 9.2e18 minor units (max_amount is 1e11 minor units by
-  default, so about 92 million maximal events in 30 days); baselines are
-  the same IEEE doubles Python's floats are.
+- every event scans its customer's exact log (48 h + lateness) into 116
+  totals and ten distinct counts; interpreted, each addition made and
+  dropped a Python int and each distinct value went through a set. Here the
+  totals are a C array of ``long long`` (the memo's days too,
+  :class:`DayTotals`), the log's fields are read once into C integers, and
+  distinct merchants, devices and counterparties are counted by sorting
+  their 64-bit digests, countries (texts) by comparing the objects: the
+  same values the sets held, so the same counts;
+- the memo keeps, per day, how many folded values count over 30 d
+  (:class:`DayDistinct`) rather than the four sets of them: a value counts
+  exactly when its latest folded sighting is inside the day's window, which
+  the state's ``seen`` maps already tell;
+- the state stays the Python lists and dicts that MessagePack decodes and
+  encodes, changed in the same order as before (dicts keep their insertion
+  order), so the blobs are byte-identical to the interpreted fold's
+  (``python -m bench.fold --fold-module OLD.py`` folds the simulator's
+  traffic through both and counts the assessments and blobs that differ);
+- sums are ``long long``: exact while a customer's amounts over 30 days stay
+  below 9.2e18 minor units (max_amount is 1e11 minor units by default, so
+  some 92 million maximal events in 30 days); baselines are the same IEEE
+  doubles Python's floats are (amounts below 2^53).
 
-Built by ``pip install -e .`` (``make install``; setup.py cythonizes this
-file with the Cython pinned in pyproject's [build-system]); after editing
-it, ``make install`` rebuilds (the Makefile's stamp watches this file). There
-is no interpreted fallback: tests/test_fold_compiled.py fails if the
-compiled module is not the one imported.
+Built by ``pip install -e .`` (``make install``: setup.py cythonizes this
+file with the Cython pinned in pyproject's [build-system], gcc compiles it
+beside this file); the Makefile's install stamp watches this file and
+setup.py, so ``make install`` (or any make target) rebuilds after an edit,
+and ``make clean`` removes the .c and .so. There is no interpreted
+fallback: tests/test_fold_compiled.py fails unless the compiled module is
+the one imported.
 """
 
 from cpython.dict cimport PyDict_GetItem, PyDict_Next, PyDict_SetItem
