@@ -2,8 +2,9 @@
 PYTHON ?= python3.11
 VENV ?= .venv
 BIN := $(VENV)/bin
-# Re-install whenever pyproject.toml changes.
-STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
+# Re-install (and so recompile the customer fold) whenever one of these changes.
+BUILT_FROM := pyproject.toml setup.py detectors/fold.pyx
+STAMP := $(VENV)/.installed-$(shell cat $(BUILT_FROM) | sha1sum | cut -c1-12)
 
 .DEFAULT_GOAL := help
 .PHONY: help install services demo test lint format bench bench-rules bench-sim bench-cases eval bench-state clean
@@ -11,7 +12,7 @@ STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
-$(STAMP): pyproject.toml
+$(STAMP): $(BUILT_FROM)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[test]'
 	rm -f $(VENV)/.installed-*
@@ -56,5 +57,6 @@ eval: $(STAMP) ## the whole monitor over Handbook-mode traffic, measured against
 bench-state: $(STAMP) ## state and feature layer: rates, hot path, Redis bytes per customer
 	$(BIN)/python -m bench.state
 
-clean: ## remove the virtualenv and local output
-	rm -rf $(VENV) var .pytest_cache .ruff_cache .hypothesis
+clean: ## remove the virtualenv, local output and build products
+	rm -rf $(VENV) var .pytest_cache .ruff_cache .hypothesis build
+	rm -f detectors/fold.c detectors/fold.*.so

@@ -1,0 +1,111 @@
+"""The compiled customer fold: it is the one imported, and its memo changes no result.
+
+tests/test_features_reference.py checks every feature the fold feeds against
+a brute-force reference; these check what that cannot see: that the test
+environment runs the compiled module (so a broken build cannot pass
+silently on an interpreted copy: there is none), that its C constants
+match the layout customer_fold.py documents, and that the memo's
+incremental paths (a day's totals moved on from the day before's, events
+folded into kept days) give exactly what summing from scratch gives.
+"""
+
+from __future__ import annotations
+
+import importlib.machinery
+from pathlib import Path
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from bench import fold as fold_bench
+from detectors import customer_fold, fold
+
+DAY = customer_fold.DAY
+PARAMS = customer_fold.FoldParams(lateness=3_600_000, dedup=4 * DAY)
+
+
+def test_the_compiled_fold_is_the_one_imported() -> None:
+    assert fold.__file__ is not None
+    assert fold.__file__.endswith(tuple(importlib.machinery.EXTENSION_SUFFIXES)), fold.__file__
+    assert fold.COMPILED is True
+    assert customer_fold.assess is fold.assess
+    assert customer_fold.Memo is fold.Memo
+
+
+def test_the_compiled_constants_are_the_layouts() -> None:
+    cf = customer_fold
+    expected = {
+        "VERSION": cf.VERSION, "NW": cf.NW, "PD": cf.PD, "IDS": cf.IDS, "EV": cf.EV,
+        "B": cf.B, "SEEN": cf.SEEN, "LT": cf.LT, "LC": cf.LC, "GEO": cf.GEO, "SAL": cf.SAL,
+        "K": cf.K, "DAY": cf.DAY, "CHANNELS": len(cf.CHANNELS), "N_TOTALS": cf.N_TOTALS,
+        "KIND_SALARY": cf.KIND_SALARY, "KIND_CASH_IN": cf.KIND_CASH_IN,
+        "KIND_CASH_OUT": cf.KIND_CASH_OUT,
+    }  # fmt: skip
+    compiled = dict(fold.LAYOUT)
+    assert compiled == expected
+    assert customer_fold.new_state()[cf.VERSION] == 2
+
+
+def _digest(prefix: str) -> st.SearchStrategy[int | None]:
+    return st.one_of(st.none(), st.sampled_from([customer_fold.digest(f"{prefix}{i}")
+                                                 for i in range(3)]))  # fmt: skip
+
+
+events = st.lists(
+    st.fixed_dictionaries(
+        {
+            # Up to 45 days, often several events a day, sometimes out of order.
+            "minute": st.integers(0, 45 * 1440),
+            "txn": st.integers(0, 60),
+            "code": st.integers(0, 6 * 8 - 1),
+            "amount": st.integers(1, 10**9),
+            "merchant": _digest("M"),
+            "device": _digest("D"),
+            "country": st.one_of(st.none(), st.sampled_from(("CN", "HK"))),
+            "counterparty": _digest("P"),
+            "mcc": st.one_of(st.none(), st.sampled_from(("5411", "5944"))),
+            "place": st.one_of(st.none(), st.sampled_from(((31.2, 121.4), (39.9, 116.4)))),
+        }
+    ),
+    min_size=1,
+    max_size=120,
+).map(lambda es: sorted(es, key=lambda e: e["minute"] + (e["txn"] % 7) * 30))
+
+
+def _event(e: dict) -> customer_fold.Event:
+    place = e["place"]
+    return customer_fold.Event(
+        txn=customer_fold.digest(f"t{e['txn']}"), ts=1_767_571_200_000 + e["minute"] * 60_000,
+        code=e["code"], amount=e["amount"], merchant=e["merchant"], device=e["device"],
+        country=e["country"], counterparty=e["counterparty"], mcc=e["mcc"],
+        lat=place[0] if place else None, lon=place[1] if place else None,
+        base_kind=str(e["code"] & 3),
+    )  # fmt: skip
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(events)
+def test_a_held_state_and_its_memo_assess_as_a_state_read_afresh(es: list[dict]) -> None:
+    held, memo = customer_fold.new_state(), customer_fold.Memo()
+    blob = customer_fold.dump(customer_fold.new_state())
+    for e in es:
+        ev = _event(e)
+        kept = customer_fold.assess(held, ev, PARAMS, memo)
+        state = customer_fold.load(blob)
+        afresh = customer_fold.assess(state, ev, PARAMS, customer_fold.Memo())
+        assert kept == afresh
+        blob = customer_fold.dump(state)
+        assert customer_fold.dump(held) == blob
+
+
+def test_the_fold_benchmark_checks_two_folds_agree(tmp_path: Path) -> None:
+    same = tmp_path / "same_fold.py"
+    same.write_text("from detectors.customer_fold import *  # noqa: F403\n")
+    out = tmp_path / "fold.json"
+    report = fold_bench.main(["--customers", "6", "--days", "3", "--repeat", "1",
+                              "--fold-module", str(same), "--out", str(out)])  # fmt: skip
+    assert report["compiled"] is True
+    assert report["agreement_with_other"] == {
+        "events": report["input"]["events"], "assessments_differing": 0, "blobs_differing": 0,
+    }  # fmt: skip
+    assert set(report["cpu_microseconds_per_event"]) == {"assess", "assess_other", "apply_glue"}
