@@ -25,8 +25,8 @@ the load than wall time):
 The median over rounds is reported as µs per event and as a ratio to its
 yardstick. With ``--callgrind-events E`` (E > 0, needs valgrind) each stage
 also runs under ``valgrind --tool=callgrind`` over the first E events, once
-with one pass and once with three, from a pickle of the prepared input; the
-difference over two passes is the stage's instructions per event, without
+with one pass and once with two, from a pickle of the prepared input; the
+difference is one pass's instructions, so per event without
 the interpreter's start-up and the preparation (load-independent, unlike the
 times). Nothing is asserted about speed (see bench/throughput.py on why).
 """
@@ -49,16 +49,11 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import orjson
-import redis
 
-from bench.entity_script import SIM_SEED, SIM_START
-from bench.throughput import _loadavg, bench_settings, validation_limits
 from detectors.features import build_features
-from detectors.state import CustomerStateStore, StateUpdate
-from flows.assess import shard_of
+from detectors.state import StateUpdate
 from riskwatch.contracts import Transaction
 from riskwatch.parsing import ValidationLimits, parse_transaction
-from riskwatch.services import start_redis
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "hotpath.json"
 STAGES = ("decode", "parse", "dict_floor", "build_features")
@@ -86,6 +81,15 @@ class Prepared:
 
 def prepare(customers: int, days: int, workdir: Path) -> Prepared:
     """Simulate, render, parse and fold the input (not timed)."""
+    # Imported here, not at the top: the callgrind children (--replay) start
+    # faster without the flow, Redis and simulator modules.
+    import redis
+
+    from bench.entity_script import SIM_SEED, SIM_START
+    from bench.throughput import bench_settings, validation_limits
+    from detectors.state import CustomerStateStore
+    from flows.assess import shard_of
+    from riskwatch.services import start_redis
     from simulator import SimulationConfig, simulate
 
     config = SimulationConfig(seed=SIM_SEED, customers=customers, days=days, start=SIM_START)
@@ -186,20 +190,21 @@ def callgrind_instructions(pickled: Path, stage: str, passes: int, workdir: Path
 
 
 def instructions_per_event(p: Prepared, workdir: Path) -> dict[str, int]:
-    """Each stage's instructions per event: (three passes − one pass) / two passes."""
+    """Each stage's instructions per event: two passes minus one pass."""
     pickled = workdir / "prepared.pickle"
     pickled.write_bytes(pickle.dumps(p))
     out = {}
     for stage in STAGES:
         one = callgrind_instructions(pickled, stage, 1, workdir)
-        three = callgrind_instructions(pickled, stage, 3, workdir)
-        out[stage] = round((three - one) / (2 * len(p.payloads)))
+        two = callgrind_instructions(pickled, stage, 2, workdir)
+        out[stage] = round((two - one) / len(p.payloads))
     return out
 
 
 def build_report(
     p: Prepared, customers: int, days: int, seconds: dict[str, list[float]],
-    instructions: dict[str, int] | None, callgrind_events: int, load_before: float | None,
+    instructions: dict[str, int] | None, callgrind_events: int,
+    load_before: float | None, load_after: float | None,
 ) -> dict[str, Any]:  # fmt: skip
     events = len(p.payloads)
     us = {name: 1e6 * statistics.median(s) / events for name, s in seconds.items()}
@@ -227,7 +232,7 @@ def build_report(
         "statistic": "median of rounds, process CPU time",
         "repeat": len(seconds["parse"]),
         "stages": stages,
-        "machine": {"loadavg_1m_before": load_before, "loadavg_1m_after": _loadavg()},
+        "machine": {"loadavg_1m_before": load_before, "loadavg_1m_after": load_after},
     }
 
 
@@ -275,6 +280,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any] | None:
     if args.replay is not None:
         replay(args.replay, args.stage, args.passes)
         return None
+    from bench.throughput import _loadavg
+
     load_before = _loadavg()
     workdir = Path(tempfile.mkdtemp(prefix="riskwatch-bench-hotpath-"))
     try:
@@ -287,7 +294,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any] | None:
         shutil.rmtree(workdir, ignore_errors=True)
     report = build_report(
         p, args.customers, args.days, seconds, instructions,
-        min(args.callgrind_events, len(p.payloads)), load_before,
+        min(args.callgrind_events, len(p.payloads)), load_before, _loadavg(),
     )  # fmt: skip
     text = orjson.dumps(report, option=orjson.OPT_INDENT_2).decode()
     args.out.parent.mkdir(parents=True, exist_ok=True)
