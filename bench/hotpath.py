@@ -241,7 +241,7 @@ def render_table(report: dict[str, Any]) -> str:
         f"riskwatch hot path: {report['input']['events']:,} events, "
         f"{report['repeat']} round(s), CPU µs per event (median)",
         "",
-        f"{'stage':<16}{'µs/event':>10}{'vs yardstick':>16}{'instr/event':>13}",
+        f"{'stage':<16}{'µs/event':>10}{'vs yardstick':>20}{'instr/event':>13}",
     ]
     for name, stage in report["stages"].items():
         ratio = (
@@ -251,7 +251,7 @@ def render_table(report: dict[str, Any]) -> str:
         )
         instr = f"{stage['instructions_per_event']:,}" if "instructions_per_event" in stage else ""
         lines.append(
-            f"{name:<16}{stage['cpu_microseconds_per_event']:>10.2f}{ratio:>16}{instr:>13}"
+            f"{name:<16}{stage['cpu_microseconds_per_event']:>10.2f}{ratio:>20}{instr:>13}"
         )
     m = report["machine"]
     lines.append(f"machine load 1m: {m['loadavg_1m_before']} -> {m['loadavg_1m_after']}")
