@@ -207,8 +207,8 @@ def _outcome(check: Any, record: Any) -> tuple[str, Any]:
         return exc.reason, str(exc)
 
 
-@settings(max_examples=600, deadline=None)
-@given(st.dictionaries(st.sampled_from(_FIELDS), st.sampled_from(_ODD_VALUES), max_size=6))
+@settings(max_examples=2000, deadline=None)
+@given(st.dictionaries(st.sampled_from(_FIELDS), st.sampled_from(_ODD_VALUES), max_size=3))
 def test_the_plain_record_shortcut_agrees_with_the_field_by_field_checks(
     changes: dict[str, Any],
 ) -> None:
