@@ -31,6 +31,7 @@ import orjson
 from riskwatch.contracts import (
     CHANNELS,
     DIRECTIONS,
+    OPTIONAL_FIELDS,
     REQUIRED_FIELDS,
     Transaction,
 )
@@ -334,19 +335,23 @@ def _validate_plain(
     they pass, that function would go on to the same parse_timestamp and
     parse_amount, so their rejections are the ones it would give.
     """
-    get = record.get
-    for name in _CARD_FIELDS:
-        value = get(name)
-        # No shape of a card number at all: contains_card_number is surely False.
-        if value is not None and (type(value) is not str or _PAN_TEXT.search(value)):
-            return None
-    optional = {name: value for name in _OPTIONAL_IDS if (value := get(name)) is not None}
     try:
         txn_id, ts_value, customer_id, account_id, channel, direction, kind, amount_value, \
             currency = _REQUIRED(record)  # fmt: skip
-        ids = (txn_id, customer_id, account_id, kind, *optional.values())
+    except KeyError:
+        return None
+    card_id, merchant_id, mcc, terminal_id, device_id, ip, country, city, lat, lon, \
+        counterparty_account, counterparty_bank = map(record.get, OPTIONAL_FIELDS)  # fmt: skip
+    for value in (card_id, counterparty_account):
+        # No shape of a card number at all: contains_card_number is surely False.
+        if value is not None and (type(value) is not str or _PAN_TEXT.search(value)):
+            return None
+    ids = [txn_id, customer_id, account_id, kind]
+    ids += [v for v in (card_id, merchant_id, terminal_id, device_id, counterparty_account,
+                        counterparty_bank) if v is not None]  # fmt: skip
+    try:
         joined = " ".join(ids)
-    except (KeyError, TypeError):  # a field missing, an id null or not text
+    except TypeError:  # an id null or not text
         return None
     # One fullmatch checks every id, once no id holds the space that joins them.
     if joined.count(" ") != len(ids) - 1 or not _id_run(limits.max_id_length).fullmatch(joined):
@@ -355,35 +360,24 @@ def _validate_plain(
         return None
     if type(currency) is not str or not _CURRENCY.fullmatch(currency):
         return None
-    lat, lon = get("lat"), get("lon")
     if ts_value is None or amount_value is None or (lat is None) != (lon is None):
         return None
     ts = parse_timestamp(ts_value, now, limits)
     amount = parse_amount(amount_value, limits)
     if lat is not None:
-        if not (type(lat) is float and type(lon) is float):
+        if type(lat) is not float or type(lon) is not float:
             return None
         if not (-90.0 <= lat <= 90.0 and -180.0 <= lon <= 180.0):
             return None
-        optional["lat"], optional["lon"] = lat, lon
-    for name in _OPTIONAL_TEXT:
-        value = get(name)
-        if value is not None:
-            if type(value) is not str or len(value) > _MAX_TEXT:
-                return None
-            optional[name] = value
+    for value in (mcc, ip, country, city):
+        if value is not None and (type(value) is not str or len(value) > _MAX_TEXT):
+            return None
+    # Positional, in the dataclass's field order: a keyword call costs a dict.
     return Transaction(
-        txn_id=txn_id,
-        ts=ts,
-        customer_id=customer_id,
-        account_id=account_id,
-        channel=channel,
-        direction=direction,
-        kind=kind,
-        amount=amount,
-        currency=currency,
-        **optional,
-    )
+        txn_id, ts, customer_id, account_id, channel, direction, kind, amount, currency,
+        card_id, merchant_id, mcc, terminal_id, device_id, ip, country, city, lat, lon,
+        counterparty_account, counterparty_bank,
+    )  # fmt: skip
 
 
 def validate_by_field(record: Any, now: datetime, limits: ValidationLimits) -> Transaction:
