@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 
 .DEFAULT_GOAL := help
-.PHONY: help install services demo test lint format bench bench-rules bench-sim bench-cases eval bench-state clean
+.PHONY: help install services demo test lint format bench bench-rules bench-sim bench-cases eval bench-state bench-hotpath clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -55,6 +55,9 @@ eval: $(STAMP) ## the whole monitor over Handbook-mode traffic, measured against
 
 bench-state: $(STAMP) ## state and feature layer: rates, hot path, Redis bytes per customer
 	$(BIN)/python -m bench.state
+
+bench-hotpath: $(STAMP) ## parse and build_features: CPU µs and callgrind instructions per event
+	$(BIN)/python -m bench.hotpath --callgrind-events 1000
 
 clean: ## remove the virtualenv and local output
 	rm -rf $(VENV) var .pytest_cache .ruff_cache .hypothesis
