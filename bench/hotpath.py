@@ -50,6 +50,7 @@ from zoneinfo import ZoneInfo
 
 import orjson
 
+from bench.report import publish
 from detectors.features import build_features
 from detectors.state import StateUpdate
 from riskwatch.contracts import Transaction
@@ -296,11 +297,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any] | None:
         p, args.customers, args.days, seconds, instructions,
         min(args.callgrind_events, len(p.payloads)), load_before, _loadavg(),
     )  # fmt: skip
-    text = orjson.dumps(report, option=orjson.OPT_INDENT_2).decode()
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(text + "\n")
-    sys.stdout.write(text + "\n")
-    print(render_table(report), file=sys.stderr)
+    publish(report, args.out, render_table(report))
     return report
 
 
