@@ -7,7 +7,7 @@ BUILT_FROM := pyproject.toml setup.py detectors/fold.pyx
 STAMP := $(VENV)/.installed-$(shell cat $(BUILT_FROM) | sha1sum | cut -c1-12)
 
 .DEFAULT_GOAL := help
-.PHONY: help install services demo test lint format bench bench-rules bench-sim bench-cases eval bench-state clean
+.PHONY: help install services demo test lint format bench bench-rules bench-sim bench-cases eval bench-state bench-hotpath clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -57,6 +57,9 @@ eval: $(STAMP) ## the whole monitor over Handbook-mode traffic, measured against
 bench-state: $(STAMP) ## state and feature layer: rates, hot path, Redis bytes per customer
 	$(BIN)/python -m bench.state
 
+bench-hotpath: $(STAMP) ## parse and build_features: CPU µs and callgrind instructions per event
+	$(BIN)/python -m bench.hotpath --callgrind-events 1000
+
 clean: ## remove the virtualenv, local output and build products
-	rm -rf $(VENV) var .pytest_cache .ruff_cache .hypothesis build
+	rm -rf $(VENV) var .pytest_cache .ruff_cache .hypothesis build riskwatch.egg-info
 	rm -f detectors/fold.c detectors/fold.*.so

@@ -36,7 +36,6 @@ from __future__ import annotations
 import argparse
 import logging
 import shutil
-import sys
 import tempfile
 import time
 from collections.abc import Sequence
@@ -53,6 +52,7 @@ from bytewax.dataflow import Dataflow
 from bytewax.operators import StatefulBatchLogic
 
 from alerts.metrics import PipelineMetrics
+from bench.report import publish
 from bench.throughput import (
     StageTimes,
     Tally,
@@ -384,11 +384,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         report = run_benchmark(args.customers, args.days, args.repeat, workdir)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
-    text = orjson.dumps(report, option=orjson.OPT_INDENT_2).decode()
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(text + "\n")
-    sys.stdout.write(text + "\n")
-    print(render_table(report), file=sys.stderr)
+    publish(report, args.out, render_table(report))
     return report
 
 

@@ -58,6 +58,7 @@ from __future__ import annotations
 
 import math
 from datetime import UTC, datetime
+from itertools import chain
 from operator import mul
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -116,52 +117,54 @@ _TOTAL_NAMES, _TOTAL_SCALES = _totals_layout()
 _NET_FLOWS = tuple(
     (f"net_flow_{window_label(s)}", 4 * i + 3, 4 * i + 1) for i, s in enumerate(WINDOWS)
 )
-_DISTINCT_NAMES = PROFILE[3:]
-_ENTITY_NAMES = {
-    prefix: tuple(
-        f"{prefix}_{stem}_{window_label(s)}"
-        for stem in ("count", "customers")
-        for s in ENTITY_WINDOWS
-    )
-    for prefix, _, _ in ENTITIES
-}
-_ENTITY_ZEROS = {name: 0.0 for names in _ENTITY_NAMES.values() for name in names}
+_ENTITY_PREFIXES = tuple(prefix for prefix, _, _ in ENTITIES)
+_ENTITY_NAMES = tuple(
+    f"{prefix}_{stem}_{window_label(s)}"
+    for prefix in _ENTITY_PREFIXES
+    for stem in ("count", "customers")
+    for s in ENTITY_WINDOWS
+)
+_NO_ENTITY = (0,) * (2 * len(ENTITY_WINDOWS))
 _EARTH_RADIUS_KM = 6371.0088
+
+#: The names of _transaction_values, _state_values and is_late, in their order.
+_TRANSACTION_NAMES = (*TRANSACTION_NUMBERS[:-1], *TEXT_FIELDS)
+_STATE_NAMES = (
+    *_TOTAL_NAMES, *(name for name, _, _ in _NET_FLOWS), *PROFILE, *TIMING, *FIRST_SEEN,
+    "distance_from_last_km", "geo_velocity_kmh", *BASELINE, *_ENTITY_NAMES,
+)  # fmt: skip
+_NAMES = (*_TRANSACTION_NAMES, *_STATE_NAMES, "is_late")
+#: Every feature dict has these keys in this order: copying a dict that already
+#: holds them and setting the values costs less than growing a new one key by key.
+_TEMPLATE = dict.fromkeys(_NAMES)
 
 
 def feature_names() -> set[str]:
     """Every feature name that :func:`build_features` makes."""
-    return {
-        *TRANSACTION_NUMBERS,
-        *TEXT_FIELDS,
-        *_TOTAL_NAMES,
-        *(name for name, _, _ in _NET_FLOWS),
-        *PROFILE,
-        *TIMING,
-        *FIRST_SEEN,
-        *GEO,
-        *BASELINE,
-        *_ENTITY_ZEROS,
-    }
+    return set(_NAMES)
+
+
+def _transaction_values(txn: Transaction, tz: ZoneInfo) -> list[Any]:
+    """The values of _TRANSACTION_NAMES."""
+    amount = float(txn.amount)
+    local = txn.ts.astimezone(tz)
+    hour, weekday = local.hour, local.weekday()
+    return [
+        amount,
+        math.log1p(amount),
+        float(hour),
+        float(weekday),
+        1.0 if weekday >= 5 else 0.0,
+        1.0 if hour < 6 else 0.0,
+        1.0 if txn.direction == "debit" else 0.0,
+        1.0 if txn.channel in CARD_PRESENT else 0.0,
+        txn.channel, txn.direction, txn.kind, txn.mcc, txn.country, txn.city, txn.currency,
+    ]  # fmt: skip
 
 
 def transaction_features(txn: Transaction, tz: ZoneInfo) -> dict[str, Any]:
-    amount = float(txn.amount)
-    local = txn.ts.astimezone(tz)
-    weekday = local.weekday()
-    out: dict[str, Any] = {
-        "amount": amount,
-        "log_amount": math.log1p(amount),
-        "hour": float(local.hour),
-        "weekday": float(weekday),
-        "is_weekend": 1.0 if weekday >= 5 else 0.0,
-        "is_night": 1.0 if local.hour < 6 else 0.0,
-        "is_debit": 1.0 if txn.direction == "debit" else 0.0,
-        "is_card_present": 1.0 if txn.channel in CARD_PRESENT else 0.0,
-    }
-    for name in TEXT_FIELDS:
-        out[name] = getattr(txn, name)
-    return out
+    """The features of the transaction alone (is_late aside), without its customer's state."""
+    return dict(zip(_TRANSACTION_NAMES, _transaction_values(txn, tz), strict=True))
 
 
 def haversine_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
@@ -196,34 +199,15 @@ def salary_regularity(salary_ts_ms: tuple[int, ...], tz: ZoneInfo) -> float:
 
 def state_features(txn: Transaction, update: StateUpdate, tz: ZoneInfo) -> dict[str, float]:
     """The features read from the customer's and its entities' state."""
-    out: dict[str, float] = {}
-    _add_state_features(out, txn, update, tz)
-    return out
+    return dict(zip(_STATE_NAMES, _state_values(txn, update, tz), strict=True))
 
 
-def _add_state_features(
-    out: dict[str, Any], txn: Transaction, update: StateUpdate, tz: ZoneInfo
-) -> None:
+def _state_values(txn: Transaction, update: StateUpdate, tz: ZoneInfo) -> list[float]:
+    """The values of _STATE_NAMES, as one list (its parts made by C loops where they can)."""
     totals = update.totals
-    # Built by C loops (zip, map): this is the largest part of every feature dict.
-    out.update(zip(_TOTAL_NAMES, map(mul, totals, _TOTAL_SCALES), strict=True))
-    for name, credit, debit in _NET_FLOWS:
-        out[name] = (totals[credit] - totals[debit]) / 100
     inflow = totals[4 * 3 + 3]  # credit sum of 24 h
-    out["passthrough_share_24h"] = (
-        min(1.0, update.passthrough_minor / inflow) if inflow > 0 else 0.0
-    )
-    out["max_inflow_30d"] = update.max_inflow_minor / 100
-    out["salary_regularity"] = salary_regularity(update.salary_ts_ms, tz)
-    out.update(zip(_DISTINCT_NAMES, map(float, update.distinct), strict=True))
     ts = update.ts_ms
     since = (ts - update.prev_ts_ms) / 1000 if update.prev_ts_ms >= 0 else 0.0
-    out["seconds_since_last"] = since
-    out["seconds_since_last_channel"] = (
-        (ts - update.prev_channel_ts_ms) / 1000 if update.prev_channel_ts_ms >= 0 else 0.0
-    )
-    out["dormant_days"] = float(since // 86400)
-    out.update(zip(FIRST_SEEN, map(float, update.new_flags), strict=True))
     distance = velocity = 0.0
     if update.prev_geo is not None and txn.channel in CARD_PRESENT and txn.lat is not None \
             and txn.lon is not None:  # fmt: skip
@@ -231,26 +215,39 @@ def _add_state_features(
         distance = haversine_km(lat, lon, txn.lat, txn.lon)
         hours = max(ts - prev_ts, 60_000) / 3_600_000
         velocity = distance / hours
-    out["distance_from_last_km"] = distance
-    out["geo_velocity_kmh"] = velocity
     n, mean, m2 = update.baseline
     amount = txn.amount_minor
     std = math.sqrt(m2 / (n - 1)) if n >= 2 else 0.0
-    out["amount_mean_kind"] = mean / 100
-    out["amount_std_kind"] = std / 100
-    out["amount_zscore"] = (amount - mean) / std if std > 0 else 0.0
-    out["amount_ratio"] = amount / mean if n >= 1 and mean > 0 else 1.0
-    out["baseline_n"] = float(n)
-    out.update(_ENTITY_ZEROS)
-    for prefix, values in update.entities.items():
-        out.update(zip(_ENTITY_NAMES[prefix], map(float, values), strict=True))
+    entities = update.entities
+    return [
+        *map(mul, totals, _TOTAL_SCALES),
+        *[(totals[credit] - totals[debit]) / 100 for _, credit, debit in _NET_FLOWS],
+        min(1.0, update.passthrough_minor / inflow) if inflow > 0 else 0.0,
+        update.max_inflow_minor / 100,
+        salary_regularity(update.salary_ts_ms, tz),
+        *map(float, update.distinct),
+        since,
+        (ts - update.prev_channel_ts_ms) / 1000 if update.prev_channel_ts_ms >= 0 else 0.0,
+        float(since // 86400),
+        *map(float, update.new_flags),
+        distance,
+        velocity,
+        mean / 100,
+        std / 100,
+        (amount - mean) / std if std > 0 else 0.0,
+        amount / mean if n >= 1 and mean > 0 else 1.0,
+        float(n),
+        *map(float, chain.from_iterable(entities.get(p, _NO_ENTITY) for p in _ENTITY_PREFIXES)),
+    ]
 
 
 def build_features(txn: Transaction, update: StateUpdate, tz: ZoneInfo) -> dict[str, Any]:
     """Everything the detectors see about one transaction."""
-    out = transaction_features(txn, tz)
-    _add_state_features(out, txn, update, tz)
-    out["is_late"] = 1.0 if update.late else 0.0
+    values = _transaction_values(txn, tz)
+    values += _state_values(txn, update, tz)
+    values.append(1.0 if update.late else 0.0)
+    out = _TEMPLATE.copy()
+    out.update(zip(_NAMES, values, strict=True))
     return out
 
 

@@ -57,11 +57,12 @@ def ts_to_iso(ts: datetime) -> str:
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MILLISECOND = timedelta(milliseconds=1)
 
 
 def ts_to_ms(ts: datetime) -> int:
     """Exact epoch milliseconds of an aware datetime, in integer arithmetic (no float)."""
-    return (ts - _EPOCH) // timedelta(milliseconds=1)
+    return (ts - _EPOCH) // _MILLISECOND
 
 
 @dataclass(frozen=True, slots=True)

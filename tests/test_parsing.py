@@ -8,6 +8,8 @@ from typing import Any
 
 import orjson
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from riskwatch.parsing import (
     InvalidRecord,
@@ -180,3 +182,38 @@ def test_a_numeric_simulated_txn_id_shape_passes() -> None:
 
     luhn_valid_ids = [f"T98421196-{n:010d}" for n in range(200)]
     assert not any(contains_card_number(i) for i in luhn_valid_ids)
+
+
+# Values a field may take in the comparison below: good ones, and every way
+# of being wrong that one check or another looks for.
+_ODD_VALUES = (
+    None, "", " ", "T 1", "T|1", "T1\n", "T" * 64, "T" * 65, "t\u00e9", 5, 1.5, True, [1], {},
+    "4111111111111111", "4111-1111-1111-1111", "6222 0202 0011 2233 446", "4111111111111112",
+    "card-4111111111111111x", "pos", "debit", "CNY", "cny", "12.50", "0.00", "1.005", "1e3",
+    "2026-01-20T08:15:00Z", "2026-01-20T08:15:00.123456+08:00", "2026-01-20T08:15:00",
+    "2027-01-01T00:00:00Z", 1768867200000, 1768867200123, 31.23, 90.5, -91.0, 180.5, 90, "S" * 257,
+)  # fmt: skip
+_FIELDS = (
+    "txn_id", "ts", "customer_id", "account_id", "channel", "direction", "kind", "amount",
+    "currency", "card_id", "merchant_id", "mcc", "terminal_id", "device_id", "ip", "country",
+    "city", "lat", "lon", "counterparty_account", "counterparty_bank",
+)  # fmt: skip
+
+
+def _outcome(check: Any, record: Any) -> tuple[str, Any]:
+    try:
+        return "accepted", check(record, NOW, LIMITS)
+    except InvalidRecord as exc:
+        return exc.reason, str(exc)
+
+
+@settings(max_examples=2000, deadline=None)
+@given(st.dictionaries(st.sampled_from(_FIELDS), st.sampled_from(_ODD_VALUES), max_size=3))
+def test_the_plain_record_shortcut_agrees_with_the_field_by_field_checks(
+    changes: dict[str, Any],
+) -> None:
+    """validate's combined checks accept, refuse and report exactly as validate_by_field."""
+    from riskwatch.parsing import validate, validate_by_field
+
+    record = {**good(), **changes}
+    assert _outcome(validate, record) == _outcome(validate_by_field, record)
