@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import shutil
-import sys
 import tempfile
 from collections import defaultdict
 from collections.abc import Sequence
@@ -31,10 +30,10 @@ from string import Template
 from typing import Any
 from unittest import mock
 
-import orjson
 import redis
 
 from bench import callgrind
+from bench.report import publish
 from bench.state import entity_buckets
 from detectors import entity_state
 from detectors.state import CustomerStateStore
@@ -110,7 +109,7 @@ def run(customers: int, days: int, events: int) -> dict[str, Any]:
         "statistic": "redis-server instructions per event (callgrind)",
         "null_script": round(null),
         "entities_lua": round(full),
-        "entity_script_alone": round(full - null),
+        "entity_script_alone": round(full) - round(null),
     }
 
 
@@ -122,17 +121,13 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     args = parser.parse_args(argv)
     report = run(args.customers, args.days, args.events)
-    text = orjson.dumps(report, option=orjson.OPT_INDENT_2).decode()
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(text + "\n")
-    sys.stdout.write(text + "\n")
-    print(
+    table = (
         f"entity script, {report['input']['events']:,} events: "
         f"{report['entities_lua']:,} redis-server instructions per event, "
         f"{report['null_script']:,} with a null script: the script alone "
-        f"{report['entity_script_alone']:,}",
-        file=sys.stderr,
+        f"{report['entity_script_alone']:,}"
     )
+    publish(report, args.out, table)
     return report
 
 

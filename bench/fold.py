@@ -54,6 +54,7 @@ from typing import Any
 
 import orjson
 
+from bench.report import publish
 from detectors import customer_fold
 from detectors.state import _event, _update
 from riskwatch.contracts import Transaction
@@ -299,11 +300,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         "instructions_per_event": instr,
         "machine": {"loadavg_1m_before": load_before, "loadavg_1m_after": _loadavg()},
     }
-    text = orjson.dumps(report, option=orjson.OPT_INDENT_2).decode()
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(text + "\n")
-    sys.stdout.write(text + "\n")
-    print(render_table(report), file=sys.stderr)
+    publish(report, args.out, render_table(report))
     return report
 
 

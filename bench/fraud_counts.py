@@ -25,16 +25,15 @@ import argparse
 import importlib.resources
 import random
 import shutil
-import sys
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import orjson
 import redis
 
 from bench import callgrind
+from bench.report import publish
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "fraud_counts.json"
 PREFIX = "bench:{ml}:fraud:"
@@ -120,16 +119,12 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     else:
         script = args.script.read_text()
     report = run(script, args.terminals, args.events)
-    text = orjson.dumps(report, option=orjson.OPT_INDENT_2).decode()
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(text + "\n")
-    sys.stdout.write(text + "\n")
-    print(
+    table = (
         f"fraud counts, {args.events:,} transactions: {report['script']:,} redis-server "
         f"instructions per transaction, {report['null_script']:,} with a null script: "
-        f"the script alone {report['script_alone']:,}",
-        file=sys.stderr,
+        f"the script alone {report['script_alone']:,}"
     )
+    publish(report, args.out, table)
     return report
 
 

@@ -60,6 +60,7 @@ from bytewax.outputs import DynamicSink, StatelessSinkPartition
 from bytewax.testing import run_main
 
 from alerts.metrics import PipelineMetrics
+from bench.report import publish
 from flows.sources import JsonlFileSource
 from riskwatch.contracts import RawRecord, Transaction
 from riskwatch.parsing import InvalidRecord, ValidationLimits, parse_transaction
@@ -580,12 +581,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
             print(f"work directory kept: {workdir}", file=sys.stderr)
         else:
             shutil.rmtree(workdir, ignore_errors=True)
-    text = orjson.dumps(report, option=orjson.OPT_INDENT_2).decode()
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(text + "\n")
-    sys.stdout.write(text + "\n")
-    sys.stdout.flush()
-    print(render_table(report), file=sys.stderr)
+    publish(report, args.out, render_table(report))
     return report
 
 
