@@ -90,16 +90,15 @@ class Transaction:
     lon: float | None = None
     counterparty_account: str | None = None
     counterparty_bank: str | None = None
-    # Derived once here: the state fold, learning and suppression each read them per event,
-    # and deriving them (a timedelta division, a Decimal product) cost more than storing them.
-    ts_ms: int = field(init=False, repr=False, compare=False)
-    """Exact epoch milliseconds of ``ts``."""
-    amount_minor: int = field(init=False, repr=False, compare=False)
-    """The amount in hundredths, the unit the state store sums exactly."""
 
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "ts_ms", ts_to_ms(self.ts))
-        object.__setattr__(self, "amount_minor", int((self.amount * 100).to_integral_value()))
+    @property
+    def ts_ms(self) -> int:
+        return ts_to_ms(self.ts)
+
+    @property
+    def amount_minor(self) -> int:
+        """The amount in hundredths, the unit the state store sums exactly."""
+        return int((self.amount * 100).to_integral_value())
 
     def to_json_dict(self) -> dict[str, Any]:
         """The wire form: optional fields that are absent are left out."""
