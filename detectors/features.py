@@ -92,7 +92,7 @@ PROFILE = (
 )  # fmt: skip
 TIMING = ("seconds_since_last", "seconds_since_last_channel", "dormant_days")
 FIRST_SEEN = ("new_device", "new_counterparty", "new_country", "new_mcc")
-GEO = ("geo_velocity_kmh", "distance_from_last_km")
+GEO = ("distance_from_last_km", "geo_velocity_kmh")
 BASELINE = ("amount_mean_kind", "amount_std_kind", "amount_zscore", "amount_ratio", "baseline_n")
 
 _FOUR = ("debit_count", "debit_sum", "credit_count", "credit_sum")
@@ -131,7 +131,7 @@ _EARTH_RADIUS_KM = 6371.0088
 _TRANSACTION_NAMES = (*TRANSACTION_NUMBERS[:-1], *TEXT_FIELDS)
 _STATE_NAMES = (
     *_TOTAL_NAMES, *(name for name, _, _ in _NET_FLOWS), *PROFILE, *TIMING, *FIRST_SEEN,
-    "distance_from_last_km", "geo_velocity_kmh", *BASELINE, *_ENTITY_NAMES,
+    *GEO, *BASELINE, *_ENTITY_NAMES,
 )  # fmt: skip
 _NAMES = (*_TRANSACTION_NAMES, *_STATE_NAMES, "is_late")
 #: Every feature dict has these keys in this order: copying a dict that already
