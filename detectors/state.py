@@ -42,7 +42,8 @@ hash tag, an entity's keys their entity)::
                           of its entities; entity letters: t terminal,
                           m merchant, v device, p counterparty
     ns:{t|ID}     string  the same blob when it is longer (an entity with many
-                          customers), or its field name is
+                          customers), or when its field name (letter + ID)
+                          alone is longer than that limit
     ns:{t|ID}:c   zset    customer -> latest event ms at that entity, only
                           while it keeps more than 32 customers (the blob then
                           lists none): scanning more per event costs more than
