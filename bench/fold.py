@@ -40,7 +40,6 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
-import os
 import re
 import subprocess
 import sys
@@ -51,8 +50,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from types import ModuleType
 from typing import Any
-
-import orjson
 
 from bench.report import publish
 from detectors import customer_fold
@@ -68,22 +65,12 @@ FIELDS = ("fresh", "newest", "late", "ts", "totals", "passthrough", "max_inflow"
 LATENESS_MS, DEDUP_MS = 3_600_000, 259_200_000
 
 
-def _loadavg() -> float:
-    return round(os.getloadavg()[0], 2)
-
-
 def write_input(path: Path, customers: int, days: int) -> int:
+    """bench.state's input (its seed and start), written to ``path``; the number of events."""
     # Imported here: the --callgrind children, which only read the file, count fewer imports.
-    from bench.state import SIM_SEED, SIM_START
-    from simulator import SimulationConfig, simulate
+    from bench.state import write_input as write_state_input
 
-    config = SimulationConfig(seed=SIM_SEED, customers=customers, days=days, start=SIM_START)
-    n = 0
-    with path.open("wb") as out:
-        for event in simulate(config):
-            out.write(orjson.dumps(event.txn.to_json_dict()) + b"\n")
-            n += 1
-    return n
+    return write_state_input(path, customers, days).events
 
 
 def read_input(path: Path) -> list[Transaction]:
@@ -270,7 +257,6 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     args = parser.parse_args(argv)
     stages = STAGES if args.stage == "all" else (args.stage,)
     other = load_fold(args.fold_module) if args.fold_module else None
-    load_before = _loadavg()
     if args.input is not None:
         # A child of --callgrind: parse, then fold ``--rounds`` times, no report.
         txns = read_input(args.input)
@@ -281,6 +267,9 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         else:
             measure(txns, args.rounds or 0, stages, None)
         return {}
+    from bench.throughput import _loadavg  # here: the children above need no Bytewax
+
+    load_before = _loadavg()
     with tempfile.TemporaryDirectory(prefix="riskwatch-bench-fold-") as tmp:
         path = Path(tmp) / "transactions.jsonl"
         events = write_input(path, args.customers, args.days)
