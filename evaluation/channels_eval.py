@@ -82,6 +82,7 @@ class ChannelsEvaluation:
     run: TimedRun
     generate_seconds: float
     workers: int
+    processes: int
 
     @property
     def alert_precision(self) -> float:
@@ -117,6 +118,7 @@ def evaluate_channels(
         run=run,
         generate_seconds=generate_seconds,
         workers=settings.flow.workers,
+        processes=settings.flow.processes,
     )
 
 
@@ -259,5 +261,10 @@ def report_json(evaluation: ChannelsEvaluation) -> dict[str, Any]:
             }
             for r in evaluation.scenarios
         ],
-        "run": run_json(evaluation.run, evaluation.generate_seconds, evaluation.workers),
+        "run": run_json(
+            evaluation.run,
+            evaluation.generate_seconds,
+            evaluation.workers,
+            evaluation.processes,
+        ),
     }

@@ -35,7 +35,10 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     evaluate.add_argument("--customers", type=int, help="customers (default 5000 / simulator)")
     evaluate.add_argument("--days", type=int, help="days (default 183 / simulator.days)")
     evaluate.add_argument("--terminals", type=int, default=10_000, help="handbook: terminals")
-    evaluate.add_argument("--workers", type=int, help="Bytewax worker threads")
+    evaluate.add_argument("--workers", type=int, help="Bytewax worker threads in each process")
+    evaluate.add_argument(
+        "--processes", type=int, help="Bytewax processes on this host (one core each)"
+    )
     evaluate.add_argument(
         "--out", type=Path, help="working directory for the run (default var/eval/MODE)"
     )
@@ -66,7 +69,7 @@ def _profiled(path: Path | None) -> Iterator[None]:
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from riskwatch.cli import _settings_for  # riskwatch.cli imports this module
 
-    base = _settings_for(argparse.Namespace(workers=args.workers))
+    base = _settings_for(argparse.Namespace(workers=args.workers, processes=args.processes))
     out = args.out or base.data_dir / "eval" / args.mode
     report_path = args.report or base.data_dir / "eval" / f"{args.mode}-report.json"
     with _profiled(args.profile):

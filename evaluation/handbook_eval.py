@@ -64,6 +64,7 @@ class HandbookEvaluation:
     results: dict[str, ProtocolResult]
     labels_fed_to_flow: bool
     workers: int
+    processes: int
     paths: dict[str, str]
 
 
@@ -102,6 +103,7 @@ def evaluate_handbook(config: HandbookConfig, base: Settings, out_dir: Path) -> 
         results=results,
         labels_fed_to_flow=bool(settings.input.label_paths),
         workers=settings.flow.workers,
+        processes=settings.flow.processes,
         paths={
             "transactions": str(txns_path),
             "labels": str(labels_path),
@@ -218,7 +220,12 @@ def report_json(evaluation: HandbookEvaluation) -> dict[str, Any]:
             else None
         ),
         "run": {
-            **run_json(evaluation.run, evaluation.generate_seconds, evaluation.workers),
+            **run_json(
+                evaluation.run,
+                evaluation.generate_seconds,
+                evaluation.workers,
+                evaluation.processes,
+            ),
             "scored": evaluation.scored,
             "unscored": evaluation.unscored,
             "duplicate_scores": evaluation.duplicate_scores,

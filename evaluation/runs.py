@@ -53,8 +53,9 @@ class TimedRun:
 
     The development machines are shared: wall time says how long a run took
     here and now, CPU time what it cost. ``cpu_seconds`` is this process (the
-    Bytewax workers are its threads); ``redis_cpu_seconds`` is the embedded
-    Redis, a child process, counted once it has exited (0 with an external one).
+    Bytewax workers are its threads) and, with ``flow.processes`` > 1, the
+    cluster's processes; ``redis_cpu_seconds`` is the embedded Redis, a child
+    process, counted once it has exited (0 with an external one).
     """
 
     summary: RunSummary
@@ -70,10 +71,16 @@ def _children_cpu() -> float:
 def timed_monitor(settings: Settings) -> TimedRun:
     cpu, children = time.process_time(), _children_cpu()
     summary = run_monitor(settings)
-    return TimedRun(summary, time.process_time() - cpu, _children_cpu() - children)
+    # The cluster's processes are children too: their CPU is the monitor's, not Redis's.
+    cluster = summary.cluster_cpu_seconds
+    return TimedRun(
+        summary, time.process_time() - cpu + cluster, _children_cpu() - children - cluster
+    )
 
 
-def run_json(run: TimedRun, generate_seconds: float, workers: int) -> dict[str, Any]:
+def run_json(
+    run: TimedRun, generate_seconds: float, workers: int, processes: int = 1
+) -> dict[str, Any]:
     summary = run.summary
     return {
         "read": summary.read,
@@ -86,6 +93,7 @@ def run_json(run: TimedRun, generate_seconds: float, workers: int) -> dict[str, 
         "monitor_cpu_seconds": round(run.cpu_seconds, 2),
         "redis_cpu_seconds": round(run.redis_cpu_seconds, 2),
         "workers": workers,
+        "processes": processes,
     }
 
 

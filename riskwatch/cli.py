@@ -47,8 +47,11 @@ def _settings_for(args: argparse.Namespace) -> Settings:
     overrides: dict[str, Any] = {}
     if getattr(args, "data_dir", None):
         overrides["data_dir"] = args.data_dir
-    if getattr(args, "workers", None):
-        overrides["flow"] = {"workers": args.workers}
+    flow = {
+        name: getattr(args, name) for name in ("workers", "processes") if getattr(args, name, None)
+    }
+    if flow:
+        overrides["flow"] = flow
     inputs = getattr(args, "input", None)
     source = getattr(args, "source", None)
     if inputs:
@@ -90,7 +93,7 @@ def _print_summary(summary: RunSummary, settings: Settings, out: Any = sys.stdou
     if settings.kafka.brokers:
         lines.append(f"  alerts topic:      {settings.kafka.alerts_topic}")
         lines.append(f"  dead letters:      topic {settings.kafka.dead_letter_topic}")
-    elif settings.flow.workers > 1:
+    elif settings.flow.workers * settings.flow.processes > 1:
         path = settings.dead_letter_path
         lines.append(f"  dead letters:      {path.with_name(f'{path.stem}.w*{path.suffix}')}")
     else:
@@ -227,7 +230,8 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["auto", "kafka", "file", "simulator"],
         help="where to read: auto is Kafka if set, else --input, else the simulator",
     )
-    run.add_argument("--workers", type=int, help="Bytewax worker threads in this process")
+    run.add_argument("--workers", type=int, help="Bytewax worker threads in each process")
+    run.add_argument("--processes", type=int, help="Bytewax processes on this host (one core each)")
     run.add_argument("--data-dir", type=Path, help="where local output goes (default var/)")
     run.add_argument(
         "--recovery-dir",

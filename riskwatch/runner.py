@@ -1,7 +1,9 @@
-"""Run the monitor to completion in this process and summarise the run.
+"""Run the monitor to completion and summarise the run.
 
-Used by ``riskwatch run`` and ``riskwatch demo``. Scaling out to several
-processes goes through Bytewax's own runner instead (see README, "Scale out").
+Used by ``riskwatch run``, ``riskwatch demo`` and ``riskwatch evaluate``: in
+this process, or with ``flow.processes`` > 1 as a cluster of processes on
+this host (:mod:`riskwatch.cluster`). Scaling out across hosts goes through
+Bytewax's own runner (see README, "Scale out").
 """
 
 from __future__ import annotations
@@ -13,7 +15,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
+from bytewax.dataflow import Dataflow
 from bytewax.errors import BytewaxRuntimeError
 from bytewax.recovery import RecoveryConfig
 from bytewax.run import cli_main
@@ -22,6 +26,7 @@ from prometheus_client import start_http_server
 from alerts.metrics import PipelineMetrics
 from flows.monitor import get_flow
 from riskwatch.clock import Clock, utc_now
+from riskwatch.cluster import run_cluster
 from riskwatch.embedded import with_redis
 from riskwatch.settings import Settings, SettingsError
 
@@ -47,6 +52,8 @@ class RunSummary:
     """Stopped by a signal: records in flight then are read but not yet accounted for."""
     labels: int = 0
     """Valid labels taken in (from the labels topic or label files)."""
+    cluster_cpu_seconds: float = 0.0
+    """CPU time of the cluster's processes with ``flow.processes`` > 1 (else 0)."""
 
     @property
     def balanced(self) -> bool:
@@ -81,7 +88,7 @@ def _recovery(settings: Settings, recovery_dir: Path | None) -> RecoveryConfig |
 
 
 @contextmanager
-def _serving_metrics(metrics: PipelineMetrics, address: str | None) -> Iterator[None]:
+def serving_metrics(metrics: PipelineMetrics, address: str | None) -> Iterator[None]:
     """Expose the run's metrics for Prometheus to scrape while it runs."""
     if not address:
         yield
@@ -115,26 +122,29 @@ def run_monitor(
     metrics = metrics or PipelineMetrics()
     recovery = _recovery(settings, recovery_dir)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    with _serving_metrics(metrics, metrics_address), with_redis(settings) as live:
-        flow = get_flow(live, metrics, clock)
-        started = time.perf_counter()
-        interrupted = False
-        try:
-            cli_main(
-                flow,
-                workers_per_process=live.flow.workers,
-                epoch_interval=timedelta(seconds=live.flow.epoch_interval_seconds),
-                recovery_config=recovery,
-            )
-        except (KeyboardInterrupt, BytewaxRuntimeError) as exc:
-            if not _caused_by_interrupt(exc):
-                raise
-            # Nothing is lost: what was in flight is read again on the next run
-            # (from the recovery snapshot, or from the start) and recognised by txn_id.
-            interrupted = True
-            logger.warning("stopped by a signal; the next run picks up what was in flight")
-        seconds = time.perf_counter() - started
-    totals = metrics.totals()
+    if settings.flow.processes > 1:
+        with with_redis(settings) as live:
+            started = time.perf_counter()
+            parts = run_cluster(live, recovery_dir, clock, metrics_address)
+            seconds = time.perf_counter() - started
+        totals = {k: sum(p.totals[k] for p in parts) for k in parts[0].totals}
+        by_reason: dict[str, float] = {}
+        for part in parts:
+            for reason, count in part.dead_letters_by_reason.items():
+                by_reason[reason] = by_reason.get(reason, 0.0) + count
+        interrupted = any(p.interrupted for p in parts)
+        cluster_cpu = sum(p.cpu_seconds for p in parts)
+    else:
+        with serving_metrics(metrics, metrics_address), with_redis(settings) as live:
+            started = time.perf_counter()
+            interrupted = run_here(get_flow(live, metrics, clock), live, recovery)
+            seconds = time.perf_counter() - started
+        totals, by_reason = metrics.totals(), metrics.dead_letters_by_reason()
+        cluster_cpu = 0.0
+    if interrupted:
+        # Nothing is lost: what was in flight is read again on the next run
+        # (from the recovery snapshot, or from the start) and recognised by txn_id.
+        logger.warning("stopped by a signal; the next run picks up what was in flight")
     store = CaseStore(settings.database_url)
     try:
         alerts_in_store, cases_in_store = store.count_alerts(), store.count_cases()
@@ -151,13 +161,36 @@ def run_monitor(
         cases_in_store=cases_in_store,
         alerts_folded=alerts_folded,
         seconds=seconds,
-        dead_letters_by_reason={k: int(v) for k, v in metrics.dead_letters_by_reason().items()},
+        dead_letters_by_reason={k: int(v) for k, v in by_reason.items()},
         interrupted=interrupted,
         labels=int(totals["labels"]),
+        cluster_cpu_seconds=cluster_cpu,
     )
 
 
-def _caused_by_interrupt(exc: BaseException | None) -> bool:
+def run_here(
+    flow: Dataflow, settings: Settings, recovery: RecoveryConfig | None, **cluster: Any
+) -> bool:
+    """Run ``flow`` in this process (``cluster``: its ``process_id`` and ``addresses``).
+
+    Returns whether a signal stopped it.
+    """
+    try:
+        cli_main(
+            flow,
+            workers_per_process=settings.flow.workers,
+            epoch_interval=timedelta(seconds=settings.flow.epoch_interval_seconds),
+            recovery_config=recovery,
+            **cluster,
+        )
+    except (KeyboardInterrupt, BytewaxRuntimeError) as exc:
+        if not caused_by_interrupt(exc):
+            raise
+        return True
+    return False
+
+
+def caused_by_interrupt(exc: BaseException | None) -> bool:
     """Bytewax wraps a KeyboardInterrupt raised inside a step in its own error."""
     while exc is not None:
         if isinstance(exc, KeyboardInterrupt):

@@ -131,6 +131,8 @@ class FlowSettings(BaseModel):
     batch_size: int = Field(1000, ge=1)
     epoch_interval_seconds: float = Field(10.0, gt=0)
     workers: int = Field(1, ge=1)
+    #: Bytewax processes on this host (riskwatch/cluster.py): one core each.
+    processes: int = Field(1, ge=1, le=64)
     #: Where to append every transaction's scores as JSON lines (for evaluation); None: off.
     scores_path: Path | None = None
 

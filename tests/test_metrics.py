@@ -5,7 +5,7 @@ from __future__ import annotations
 import urllib.request
 
 from alerts.metrics import PipelineMetrics
-from riskwatch.runner import _serving_metrics
+from riskwatch.runner import serving_metrics
 from riskwatch.services import free_port
 
 
@@ -24,7 +24,7 @@ def test_metrics_are_served_for_prometheus_while_a_run_lasts() -> None:
     port = free_port()
     url = f"http://127.0.0.1:{port}/metrics"
     with (
-        _serving_metrics(metrics, f"127.0.0.1:{port}"),
+        serving_metrics(metrics, f"127.0.0.1:{port}"),
         urllib.request.urlopen(url, timeout=5) as reply,
     ):
         body = reply.read().decode()

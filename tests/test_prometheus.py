@@ -26,7 +26,7 @@ import yaml
 from alerts.desk import CaseDesk
 from alerts.grafana import dashboards
 from alerts.metrics import PipelineMetrics
-from riskwatch.runner import _serving_metrics, run_monitor
+from riskwatch.runner import serving_metrics, run_monitor
 from riskwatch.services import free_port, start_prometheus
 from tests.apikit import serving
 from tests.flowkit import everyday_traffic, settings_for_test, spree, stored_alerts
@@ -106,7 +106,7 @@ def test_prometheus_scrapes_a_run_and_answers_every_rule_and_dashboard_query(
     with (
         CaseDesk.from_settings(settings) as desk,
         serving(desk) as api_port,
-        _serving_metrics(metrics, f"127.0.0.1:{monitor_port}"),
+        serving_metrics(metrics, f"127.0.0.1:{monitor_port}"),
     ):
         config = _config(
             tmp_path / "prometheus", f"127.0.0.1:{monitor_port}", f"127.0.0.1:{api_port}"

@@ -1,0 +1,158 @@
+"""Run the monitor as several Bytewax processes on this host, as one cluster.
+
+Python runs one thread at a time per process, so one process uses about one
+core however many worker threads it has; ``flow.processes`` (``--processes``)
+uses more. The parent process starts the processes with Bytewax's
+``cli_main(process_id=..., addresses=...)`` on free loopback ports, waits for
+them, and adds up their counts into one :class:`~riskwatch.runner.RunSummary`.
+The processes are the same cluster Bytewax's own runner makes across hosts
+(README, "Scale out"): customers are routed by shard to a worker of any
+process, and Redis holds every customer's and entity's state.
+
+What differs from one process: each process has its own models
+(:mod:`detectors.worker_models`), which learn from the labels of the
+customers routed to that process; the label-driven terminal and merchant
+fraud counts are in Redis and see every label. Each process serves its
+metrics on its own port: ``HOST:PORT`` for the first, ``PORT + 1`` for the
+second, and so on.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import resource
+import signal
+from dataclasses import dataclass
+from multiprocessing.connection import Connection, wait
+from pathlib import Path
+
+from riskwatch.clock import Clock
+from riskwatch.services import free_port
+from riskwatch.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class ProcessTotals:
+    """What one process of the cluster counted."""
+
+    process_id: int
+    totals: dict[str, float]
+    dead_letters_by_reason: dict[str, float]
+    interrupted: bool
+    cpu_seconds: float
+    """The process's own CPU time (user + system), for cost reports."""
+
+
+def process_metrics_address(address: str | None, process_id: int) -> str | None:
+    """Where process ``process_id`` serves its metrics: the given port plus its index.
+
+    >>> process_metrics_address("127.0.0.1:9108", 1)
+    '127.0.0.1:9109'
+    """
+    if not address:
+        return None
+    host, _, port = address.rpartition(":")
+    return f"{host}:{int(port) + process_id}"
+
+
+def run_cluster(
+    settings: Settings,
+    recovery_dir: Path | None,
+    clock: Clock,
+    metrics_address: str | None,
+) -> list[ProcessTotals]:
+    """Run ``settings.flow.processes`` processes to the end; each one's counts.
+
+    ``settings`` must name a reachable Redis (the caller starts the embedded
+    one). A process that fails stops the others, and the failure is raised
+    here with its exit code; an interrupt (Ctrl-C reaches every process of
+    the terminal's group) lets each stop as one process does.
+    """
+    count = settings.flow.processes
+    addresses = [f"127.0.0.1:{free_port()}" for _ in range(count)]
+    context = multiprocessing.get_context("spawn")
+    receivers: list[Connection] = []
+    processes = []
+    for process_id in range(count):
+        receiver, sender = context.Pipe(duplex=False)
+        process = context.Process(
+            target=_run_process,
+            args=(
+                settings,
+                process_id,
+                addresses,
+                recovery_dir,
+                clock,
+                process_metrics_address(metrics_address, process_id),
+                sender,
+            ),
+            name=f"riskwatch-monitor-{process_id}",
+        )
+        process.start()
+        sender.close()
+        receivers.append(receiver)
+        processes.append(process)
+    logger.info("monitor cluster of %d processes on %s", count, ", ".join(addresses))
+    results: list[ProcessTotals] = []
+    running = dict(zip(processes, receivers, strict=True))
+    try:
+        while running:
+            try:
+                ended = wait([p.sentinel for p in running])
+            except KeyboardInterrupt:
+                # Stop as one process does: each process stops at the signal and
+                # reports; a signal sent to this process alone is passed on.
+                for process in running:
+                    if process.pid is not None:
+                        os.kill(process.pid, signal.SIGINT)
+                continue
+            for process in [p for p in running if p.sentinel in ended]:
+                receiver = running.pop(process)
+                process.join()
+                if process.exitcode != 0:
+                    # A cluster without one of its processes cannot finish: stop the rest.
+                    msg = f"the monitor cluster failed: {process.name} exited {process.exitcode}"
+                    raise RuntimeError(msg)
+                results.append(receiver.recv())
+    finally:
+        for process in running:
+            process.terminate()
+            process.join(timeout=30)
+    return sorted(results, key=lambda r: r.process_id)
+
+
+def _run_process(
+    settings: Settings,
+    process_id: int,
+    addresses: list[str],
+    recovery_dir: Path | None,
+    clock: Clock,
+    metrics_address: str | None,
+    results: Connection,
+) -> None:
+    from bytewax.recovery import RecoveryConfig
+
+    from alerts.metrics import PipelineMetrics
+    from flows.monitor import get_flow
+    from riskwatch.runner import run_here, serving_metrics
+
+    logging.basicConfig(level=logging.INFO, format=f"%(asctime)s p{process_id} %(message)s")
+    metrics = PipelineMetrics()
+    recovery = RecoveryConfig(recovery_dir) if recovery_dir is not None else None
+    with serving_metrics(metrics, metrics_address):
+        flow = get_flow(settings, metrics, clock)
+        interrupted = run_here(flow, settings, recovery, process_id=process_id, addresses=addresses)
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    totals = ProcessTotals(
+        process_id,
+        metrics.totals(),
+        metrics.dead_letters_by_reason(),
+        interrupted,
+        usage.ru_utime + usage.ru_stime,
+    )
+    results.send(totals)
+    results.close()
