@@ -6,6 +6,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import orjson
+import pytest
 from bytewax.recovery import RecoveryConfig, init_db_dir
 from bytewax.testing import TestingSource, run_main
 
@@ -62,10 +63,15 @@ def test_an_aborted_run_resumes_without_loss_or_double_counting(
     assert alert_scores(clean.database_url), "the sprees alert"
 
 
+@pytest.mark.parametrize("processes", [1, 2])
 def test_a_signal_stops_the_monitor_cleanly_and_a_rerun_completes_it(
-    tmp_path: Path, redis_url: str, key_prefix: str
+    tmp_path: Path, redis_url: str, key_prefix: str, processes: int
 ) -> None:
-    """SIGTERM mid-run: exit 130 with a summary; running again finishes the work once."""
+    """SIGTERM mid-run: exit 130 with a summary; running again finishes the work once.
+
+    With two processes (``--processes 2``) the signal reaches the parent
+    alone, which passes it on to its cluster.
+    """
     import os
     import re
     import signal
@@ -85,7 +91,8 @@ def test_a_signal_stops_the_monitor_cleanly_and_a_rerun_completes_it(
     env.pop("KAFKA_BROKERS", None)
     port = free_port()
     argv = [sys.executable, "-m", "riskwatch.cli", "run", "--source", "simulator",
-            "--customers", "1200", "--days", "10", "--data-dir", str(tmp_path)]  # fmt: skip
+            "--customers", "1200", "--days", "10", "--data-dir", str(tmp_path),
+            "--processes", str(processes)]  # fmt: skip
     proc = subprocess.Popen(
         [*argv, "--metrics-address", f"127.0.0.1:{port}"],
         env=env,
