@@ -40,6 +40,9 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         "--processes", type=int, help="Bytewax processes on this host (one core each)"
     )
     evaluate.add_argument(
+        "--shards", type=int, help="shards customers are hashed onto (flow.shards)"
+    )
+    evaluate.add_argument(
         "--out", type=Path, help="working directory for the run (default var/eval/MODE)"
     )
     evaluate.add_argument(
@@ -69,7 +72,9 @@ def _profiled(path: Path | None) -> Iterator[None]:
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from riskwatch.cli import _settings_for  # riskwatch.cli imports this module
 
-    base = _settings_for(argparse.Namespace(workers=args.workers, processes=args.processes))
+    base = _settings_for(
+        argparse.Namespace(workers=args.workers, processes=args.processes, shards=args.shards)
+    )
     out = args.out or base.data_dir / "eval" / args.mode
     report_path = args.report or base.data_dir / "eval" / f"{args.mode}-report.json"
     with _profiled(args.profile):

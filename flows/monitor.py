@@ -30,14 +30,14 @@ from detectors.learning import LearningContext
 from detectors.state import CustomerStateStore
 from detectors.supervised import OnlineFraudClassifier
 from detectors.worker_models import ModelKeeper, WorkerModels
-from flows.assess import AssessContext, Assessment, ShardAssessor, shard_of
+from flows.assess import AssessContext, Assessment, ShardAssessor
 from flows.kafka import CheckedKafkaSink
 from flows.operators import (
+    ParseOnOwner,
     alert_message,
     dead_letter_message,
     kafka_record,
-    parse_label_records,
-    parse_records,
+    route_by_customer,
 )
 from flows.score_sink import ScoreFileSink
 from flows.sinks import CaseStoreSink, DeadLetterFileSink, GrafanaAnnotationSink
@@ -199,23 +199,20 @@ def get_flow(
     flow = Dataflow("riskwatch_monitor")
     raw = _read(flow, settings, metrics, source)
     # raw: RawRecord (bytes + source, partition, offset)
-    parsed = parse_records("parse", raw, limits, clock)
-    # parsed.oks: Transaction; parsed.errs: DeadLetter with its reason
-    dead = parsed.errs
-    keyed: Stream[tuple[str, Transaction | Label]] = op.key_on(
-        "by_shard", parsed.oks, lambda txn: shard_of(txn.customer_id, shards)
-    )
-    # keyed: (shard, Transaction), a customer's transactions in order on one worker
+    routed = op.map("route", raw, route_by_customer("txn", shards))
     raw_labels = _read_labels(flow, settings, metrics)
     if raw_labels is not None:
-        labels = parse_label_records("parse_labels", raw_labels, limits, clock)
-        # labels.oks: Label; labels.errs: DeadLetter with its reason
-        dead = op.merge("dead_letters_all", dead, labels.errs)
-        keyed_labels = op.key_on(
-            "labels_by_shard", labels.oks, lambda lb: shard_of(lb.customer_id, shards)
-        )
-        keyed = op.merge("txns_and_labels", keyed, keyed_labels)
-        # keyed: (shard, Transaction | Label), labels beside their customer's transactions
+        routed_labels = op.map("route_labels", raw_labels, route_by_customer("label", shards))
+        routed = op.merge("txns_and_labels", routed, routed_labels)
+    # routed: (shard, RoutedRecord), a customer's records in order, still unparsed:
+    # they cross to the worker that owns the shard as bytes, and are parsed there.
+    parsed = op.stateful_batch("parse", routed, lambda _: ParseOnOwner(limits, clock))
+    # parsed: (shard, Transaction | Label | DeadLetter)
+    split = op.branch("dead_or_alive", parsed, _not_dead)
+    dead = op.key_rm("dead_unkey", split.falses)  # type: ignore[arg-type]
+    # dead: DeadLetter with its reason
+    keyed: Stream[tuple[str, Transaction | Label]] = split.trues  # type: ignore[assignment]
+    # keyed: (shard, Transaction | Label), labels beside their customer's transactions
     assessed = op.stateful_batch("assess", keyed, lambda resume: ShardAssessor(context, resume))
     # assessed: (shard, Assessment)
     assessments = op.key_rm("unkey", assessed)
@@ -242,6 +239,10 @@ def get_flow(
     else:
         op.output("dead_letters", dead, DeadLetterFileSink(settings.dead_letter_path, metrics))
     return flow
+
+
+def _not_dead(item: tuple[str, Transaction | Label | DeadLetter]) -> bool:
+    return not isinstance(item[1], DeadLetter)
 
 
 def _alert_of(assessment: Assessment) -> Alert | None:

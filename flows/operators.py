@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime
-from typing import TypeVar
+from typing import Any
 
-import bytewax.operators as op
 import orjson
 from bytewax.connectors.kafka import KafkaSourceMessage
-from bytewax.dataflow import Stream, operator
+from bytewax.operators import StatefulBatchLogic
 
 from alerts.metrics import PipelineMetrics
+from flows.assess import shard_of
 from riskwatch.clock import Clock
 from riskwatch.contracts import Alert, DeadLetter, Label, RawRecord, Transaction
 from riskwatch.label_parsing import parse_label
@@ -24,15 +23,12 @@ from riskwatch.parsing import (
     redact_card_numbers_text,
 )
 
-T = TypeVar("T")
-
-
-@dataclass(frozen=True)
-class ParseOut:
-    """Valid transactions, and dead letters for everything else."""
-
-    oks: Stream[Transaction]
-    errs: Stream[DeadLetter]
+#: A raw record on its way to its customer's shard: what it holds (``"txn"`` or
+#: ``"label"``) and the :class:`RawRecord`'s fields, as a plain tuple. Bytewax
+#: pickles every item it sends to another process, and a tuple of bytes and
+#: strings crosses several times cheaper than a dataclass; parsing happens
+#: after the crossing, on the worker that owns the customer.
+RoutedRecord = tuple[str, str, str, int, bytes, bytes | None, bool]
 
 
 def dead_letter(raw: RawRecord, reason: str, error: str, at: datetime) -> DeadLetter:
@@ -48,61 +44,65 @@ def dead_letter(raw: RawRecord, reason: str, error: str, at: datetime) -> DeadLe
     )
 
 
-def _parse_batches(
-    up: Stream[RawRecord],
-    parse: Callable[[bytes, datetime], T],
-    kind: type[T],
-    clock: Clock,
-) -> tuple[Stream[T], Stream[DeadLetter]]:
-    """Parse each raw record with ``parse`` into a ``kind``, or a dead letter with its reason."""
+def route_by_customer(kind: str, shards: int) -> Callable[[RawRecord], tuple[str, RoutedRecord]]:
+    """Key raw records by their customer's shard, before they are parsed.
 
-    def parse_batch(batch: list[RawRecord]) -> list[T | DeadLetter]:
-        now = clock()
-        out: list[T | DeadLetter] = []
-        for raw in batch:
+    The customer id is read with the same JSON decoder the parser uses, and
+    the parser keeps ids as they are, so a valid record lands on the shard of
+    its parsed ``customer_id``. A record with no readable customer id goes to
+    the shard of ``""`` to be dead-lettered there with its reason.
+    """
+
+    def route(raw: RawRecord) -> tuple[str, RoutedRecord]:
+        customer: Any = None
+        if not raw.too_long:
+            try:
+                record = orjson.loads(raw.payload)
+            except orjson.JSONDecodeError:
+                record = None
+            if isinstance(record, dict):
+                customer = record.get("customer_id")
+        shard = shard_of(customer if isinstance(customer, str) else "", shards)
+        fields = (kind, raw.source, raw.partition, raw.offset, raw.payload, raw.key, raw.too_long)
+        return shard, fields
+
+    return route
+
+
+class ParseOnOwner(StatefulBatchLogic[RoutedRecord, Transaction | Label | DeadLetter, None]):
+    """Parse a shard's routed records into transactions and labels, or dead letters.
+
+    A keyed step only so that it runs on the worker that owns the shard; it
+    keeps no state.
+    """
+
+    def __init__(self, limits: ValidationLimits, clock: Clock) -> None:
+        self._limits = limits
+        self._clock = clock
+
+    def on_batch(
+        self, values: list[RoutedRecord]
+    ) -> tuple[list[Transaction | Label | DeadLetter], bool]:
+        now = self._clock()
+        limits = self._limits
+        out: list[Transaction | Label | DeadLetter] = []
+        for kind, *fields in values:
+            raw = RawRecord(*fields)
             if raw.too_long:
                 error = f"record is longer than the limit; its first {len(raw.payload)} bytes kept"
                 out.append(dead_letter(raw, "record_too_long", error, now))
                 continue
             try:
-                out.append(parse(raw.payload, now))
+                if kind == "txn":
+                    out.append(parse_transaction(raw.payload, now, limits))
+                else:
+                    out.append(parse_label(raw.payload, now, limits))
             except InvalidRecord as exc:
                 out.append(dead_letter(raw, exc.reason, str(exc), now))
-        return out
+        return out, StatefulBatchLogic.RETAIN
 
-    parsed = op.flat_map_batch("parse", up, parse_batch)
-    split = op.branch("split", parsed, lambda item: isinstance(item, kind))
-    return split.trues, split.falses  # type: ignore[return-value]
-
-
-@operator
-def parse_records(
-    step_id: str, up: Stream[RawRecord], limits: ValidationLimits, clock: Clock
-) -> ParseOut:
-    """Validate each raw record into a Transaction or a dead letter with its reason."""
-    oks, errs = _parse_batches(
-        up, lambda payload, now: parse_transaction(payload, now, limits), Transaction, clock
-    )
-    return ParseOut(oks, errs)
-
-
-@dataclass(frozen=True)
-class LabelParseOut:
-    """Valid labels, and dead letters for everything else."""
-
-    oks: Stream[Label]
-    errs: Stream[DeadLetter]
-
-
-@operator
-def parse_label_records(
-    step_id: str, up: Stream[RawRecord], limits: ValidationLimits, clock: Clock
-) -> LabelParseOut:
-    """Validate each raw record into a Label or a dead letter with its reason."""
-    oks, errs = _parse_batches(
-        up, lambda payload, now: parse_label(payload, now, limits), Label, clock
-    )
-    return LabelParseOut(oks, errs)
+    def snapshot(self) -> None:
+        return None
 
 
 def kafka_record(

@@ -48,7 +48,9 @@ def _settings_for(args: argparse.Namespace) -> Settings:
     if getattr(args, "data_dir", None):
         overrides["data_dir"] = args.data_dir
     flow = {
-        name: getattr(args, name) for name in ("workers", "processes") if getattr(args, name, None)
+        name: getattr(args, name)
+        for name in ("workers", "processes", "shards")
+        if getattr(args, name, None)
     }
     if flow:
         overrides["flow"] = flow

@@ -122,7 +122,16 @@ def run_cluster(
         for process in running:
             process.terminate()
             process.join(timeout=30)
-    return sorted(results, key=lambda r: r.process_id)
+    results.sort(key=lambda r: r.process_id)
+    for result in results:
+        logger.info(
+            "process %d: %s read, %s processed, %.1f s CPU",
+            result.process_id,
+            f"{result.totals['read']:,.0f}",
+            f"{result.totals['processed']:,.0f}",
+            result.cpu_seconds,
+        )
+    return results
 
 
 def _run_process(

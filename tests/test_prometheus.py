@@ -26,7 +26,7 @@ import yaml
 from alerts.desk import CaseDesk
 from alerts.grafana import dashboards
 from alerts.metrics import PipelineMetrics
-from riskwatch.runner import serving_metrics, run_monitor
+from riskwatch.runner import run_monitor, serving_metrics
 from riskwatch.services import free_port, start_prometheus
 from tests.apikit import serving
 from tests.flowkit import everyday_traffic, settings_for_test, spree, stored_alerts
