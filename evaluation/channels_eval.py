@@ -226,7 +226,7 @@ def report_table(evaluation: ChannelsEvaluation) -> str:
         f"alerts {evaluation.alerts:,} on {evaluation.transactions:,} transactions: "
         f"{evaluation.alerts_per_1000:.2f} per 1,000; alert precision "
         f"{evaluation.alert_precision:.1%} (alerts on fraud or suspicious transactions)",
-        timing_line(evaluation.run, evaluation.generate_seconds),
+        timing_line(evaluation.run, evaluation.generate_seconds, evaluation.processes),
     ]
     return "\n".join(lines)
 

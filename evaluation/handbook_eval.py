@@ -158,7 +158,7 @@ def report_table(evaluation: HandbookEvaluation) -> str:
         f"transactions {evaluation.transactions:,}, frauds {evaluation.frauds:,}, "
         f"scored {evaluation.scored:,}, unscored {evaluation.unscored:,}",
         f"labels fed to the flow: {'yes' if evaluation.labels_fed_to_flow else 'no'}",
-        timing_line(evaluation.run, evaluation.generate_seconds),
+        timing_line(evaluation.run, evaluation.generate_seconds, evaluation.processes),
     ]
     return "\n".join(lines)
 

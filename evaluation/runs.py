@@ -97,10 +97,11 @@ def run_json(
     }
 
 
-def timing_line(run: TimedRun, generate_seconds: float) -> str:
+def timing_line(run: TimedRun, generate_seconds: float, processes: int = 1) -> str:
     summary = run.summary
+    on = f" on {processes} processes" if processes > 1 else ""
     return (
-        f"generate + write {generate_seconds:.1f} s; monitor {summary.seconds:.1f} s wall "
+        f"generate + write {generate_seconds:.1f} s; monitor{on} {summary.seconds:.1f} s wall "
         f"({summary.events_per_second:,.0f} events/s), {run.cpu_seconds:.1f} s CPU "
         f"+ {run.redis_cpu_seconds:.1f} s Redis CPU; dead-lettered {summary.dead_lettered:,}"
     )

@@ -154,3 +154,20 @@ def test_evaluate_command_writes_its_report(
     assert report["mode"] == "channels"
     assert report["dataset"]["customers"] == 60
     assert report["run"]["read"] == report["dataset"]["transactions"]
+
+
+def test_the_handbook_evaluation_runs_on_a_cluster_of_two_processes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    out, report_path = tmp_path / "hb", tmp_path / "hb.json"
+    argv = ["evaluate", "--customers", "30", "--days", "4", "--terminals", "300"]
+    code = cli.main([*argv, "--processes", "2", "--out", str(out), "--report", str(report_path)])
+    assert code == 0
+    report = orjson.loads(report_path.read_bytes())
+    run = report["run"]
+    assert run["processes"] == 2
+    assert run["processed"] == report["dataset"]["transactions"] > 0
+    assert run["read"] > run["processed"], "the labels were read beside the transactions"
+    assert (run["scored"], run["unscored"], run["duplicate_scores"]) == (run["processed"], 0, 0)
+    assert len(list(out.glob("scores.w*.jsonl"))) == 2, "one score file per worker"
