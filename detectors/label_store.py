@@ -38,6 +38,7 @@ from typing import Any
 import orjson
 import redis
 
+from detectors.lua_script import LuaScript, ScriptPipeline
 from detectors.state import StateUnavailable
 from riskwatch.contracts import Label, Transaction, ts_to_ms
 
@@ -115,8 +116,8 @@ class LabelStore:
         self._namespace = namespace
         self._horizon_ms = horizon_seconds * 1000
         self._fraud_prefix = f"{namespace}:{{ml}}:fraud:"
-        self._join = client.register_script(_script("label_join.lua"))
-        self._counts = client.register_script(_script("fraud_counts.lua"))
+        self._join = LuaScript(_script("label_join.lua"))
+        self._counts = LuaScript(_script("fraud_counts.lua"))
 
     def _keys(self, shard: str) -> list[str]:
         base = f"{self._namespace}:{{ml}}:{shard}"
@@ -152,7 +153,8 @@ class LabelStore:
         ``ts_ms`` are the transactions' event times when the caller has them.
         """
         held, scored, due = self._keys(shard)
-        pipe = self._client.pipeline(transaction=False)
+        batch = ScriptPipeline(self._client, transaction=False)
+        pipe = batch.commands
         if records:
             pipe.hset(scored, mapping={r.member: r.encode() for r in records})
             pipe.zadd(due, {r.member: r.ts_ms for r in records})
@@ -162,25 +164,25 @@ class LabelStore:
                 f"{lb.label}\n{lb.customer_id}|{lb.txn_id}": ts_to_ms(lb.ts) for lb in labels
             }
             pipe.zadd(held, entries, nx=True)
-        self._join(
-            keys=[held, scored, due],
-            args=[
+        batch.call(
+            self._join,
+            [held, scored, due],
+            [
                 release_upto_ms,
                 release_upto_ms - self._horizon_ms,
                 self._fraud_prefix,
                 release_upto_ms - _THIRTY_DAYS_MS - self._horizon_ms,
                 self._horizon_ms,
             ],
-            client=pipe,
         )
         if txns:
             args: list[str | int] = [self._fraud_prefix]
             times = ts_ms if ts_ms is not None else [t.ts_ms for t in txns]
             for txn, ts in zip(txns, times, strict=True):
                 args.extend((ts, txn.terminal_id or "", txn.merchant_id or ""))
-            self._counts(keys=[held], args=args, client=pipe)
+            batch.call(self._counts, [held], args)
         try:
-            replies = pipe.execute()
+            replies = batch.execute()
         except redis.RedisError as exc:
             msg = f"label join of shard {shard} ({len(txns)} transactions) failed: {exc}"
             raise StateUnavailable(msg) from exc
@@ -204,12 +206,20 @@ class LabelStore:
         return Exchange(fraud_counts, examples, released, unmatched)
 
 
+#: Per (entity, window), in the order of fraud_counts.lua's reply: the fraud
+#: count's position, the known count's, and the two feature names.
+_COUNT_LAYOUT = tuple(
+    (6 * e + i, 6 * e + 3 + i, f"{entity}_fraud_{w}", f"{entity}_risk_{w}")
+    for e, entity in enumerate(("terminal", "merchant"))
+    for i, w in enumerate(_WINDOWS)
+)
+
+
 def _entity_features(counts: Sequence[int]) -> dict[str, float]:
     """Twelve counts from fraud_counts.lua as the named fraud and risk features."""
     out: dict[str, float] = {}
-    for e, entity in enumerate(("terminal", "merchant")):
-        for i, w in enumerate(_WINDOWS):
-            frauds, known = float(counts[6 * e + i]), float(counts[6 * e + 3 + i])
-            out[f"{entity}_fraud_{w}"] = frauds
-            out[f"{entity}_risk_{w}"] = min(frauds / known, 1.0) if known else 0.0
+    for fraud_at, known_at, fraud_name, risk_name in _COUNT_LAYOUT:
+        frauds, known = float(counts[fraud_at]), float(counts[known_at])
+        out[fraud_name] = frauds
+        out[risk_name] = min(frauds / known, 1.0) if known else 0.0
     return out
