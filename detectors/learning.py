@@ -113,7 +113,7 @@ class ShardLearning:
             with ctx.keeper.lock:
                 classifier = ctx.keeper.models().classifier
                 for example in result.examples:
-                    classifier.learn_inputs(example.inputs, example.is_fraud)
+                    classifier.learn_example(example.is_fraud, example.inputs)
                     frauds += example.is_fraud
                 ctx.keeper.mark_changed()
             ctx.metrics.examples_learned.labels(label="fraud").inc(frauds)

@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import math
 import pickle
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -367,10 +368,16 @@ class OnlineFraudClassifier:
         self.learn_inputs(model_inputs(features), is_fraud)
 
     def learn_inputs(self, x: dict[str, float], is_fraud: bool) -> None:
-        """Learn one labelled example from the inputs it was scored with.
+        """Learn one labelled example from the inputs it was scored with."""
+        self.learn_example(is_fraud, lambda: x)
+
+    def learn_example(self, is_fraud: bool, inputs: Callable[[], dict[str, float]]) -> None:
+        """Learn one labelled example; ``inputs()`` gives the inputs it was scored with.
 
         A legitimate example is kept once per ``1 / legit_sample_rate``
-        offered; the rest only count towards :attr:`learned`.
+        offered; the rest only count towards :attr:`learned`, and their
+        ``inputs`` is never called (the label join's stored records are
+        decoded only for the examples kept).
         """
         self.learned += 1
         if is_fraud:
@@ -382,7 +389,7 @@ class OnlineFraudClassifier:
                 return
             self._legit_credit -= self._legit_every
             weight = 1.0
-        self._step(x, is_fraud, weight)
+        self._step(inputs(), is_fraud, weight)
         self._frozen = None
 
     def _step(self, x: dict[str, float], is_fraud: bool, weight: float) -> None:
