@@ -177,8 +177,9 @@ def model_inputs(features: dict[str, Any]) -> dict[str, float]:
         x[mean_name] = float(get(sum_name, 0.0)) / count if count else 0.0
     mean, n = past_mean(features)
     known = mean > 0 and n >= MIN_HISTORY
+    # (round() costs a microsecond even on 1.0, which it leaves as it is)
     ratio = amount / mean if known else 1.0
-    x["ratio"] = round(ratio, 6)
+    x["ratio"] = round(ratio, 6) if known else 1.0
     x["log_ratio"] = math.log(max(ratio, 1e-3))
     _bins(amount, _AMOUNT_BINS, x)
     _bins(ratio, _RATIO_BINS, x)
@@ -193,7 +194,9 @@ def model_inputs(features: dict[str, Any]) -> dict[str, float]:
         recent = 1.0
         if known and others > 0:
             recent = (float(get(sum_name, 0.0)) - this) / others / mean
-        x[name] = round(recent, 6)
+            x[name] = round(recent, 6)
+        else:
+            x[name] = 1.0
         _bins(recent, table, x)
     log1p, floor = math.log1p, _ENTITY_FLOOR
     for name, log_name, risk_name, fraud_bins, risk_bins in _ENTITY:
