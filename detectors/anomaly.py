@@ -21,8 +21,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from river import anomaly, preprocessing, stats
 
@@ -110,9 +109,12 @@ INPUTS: dict[str, Callable[[dict[str, Any]], dict[str, float]]] = {
 }
 
 
-@dataclass(frozen=True, slots=True)
-class AnomalyScore:
-    """A raw anomaly score, the running threshold, and how far past it we are."""
+class AnomalyScore(NamedTuple):
+    """A raw anomaly score, the running threshold, and how far past it we are.
+
+    A named tuple, not a frozen dataclass: one is built per transaction, at
+    under half the cost.
+    """
 
     score: float
     threshold: float

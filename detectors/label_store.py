@@ -64,8 +64,8 @@ def _script(name: str) -> str:
 class ScoredRecord(NamedTuple):
     """What a transaction was scored with, kept for the label join.
 
-    A named tuple: one is built per transaction, at a third of a frozen
-    dataclass's cost.
+    A named tuple, not a frozen dataclass: one is built per transaction, at
+    under half the cost.
     """
 
     customer_id: str
@@ -88,11 +88,11 @@ class ScoredRecord(NamedTuple):
 class Example(NamedTuple):
     """A labelled example for the classifier: the stored record of what it was scored with.
 
-    Held as Redis returned it and decoded only when asked: of the matured
-    legitimate examples, the classifier keeps one in ten
-    (:meth:`~detectors.supervised.OnlineFraudClassifier.learn_example`), and
-    there is one per transaction. A named tuple, not a dataclass: one is
-    built per transaction, and a tuple is built at a third of the cost.
+    Held as Redis returned it and decoded only when asked: there is one per
+    transaction, and of the matured legitimate ones the classifier keeps one
+    in ``1 / legit_sample_rate``, ten as configured
+    (:meth:`~detectors.supervised.OnlineFraudClassifier.learn_example`).
+    A named tuple, not a frozen dataclass, for its cost, as :class:`ScoredRecord`.
     """
 
     raw_member: bytes

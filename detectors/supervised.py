@@ -40,7 +40,7 @@ import math
 import pickle
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -236,9 +236,12 @@ class _Linear:
     offset: float
 
 
-@dataclass(frozen=True, slots=True)
-class FraudScore:
-    """The classifier's fraud probability, with what it was computed from."""
+class FraudScore(NamedTuple):
+    """The classifier's fraud probability, with what it was computed from.
+
+    A named tuple, not a frozen dataclass: one is built per transaction, at
+    under half the cost.
+    """
 
     probability: float
     inputs: dict[str, float]
