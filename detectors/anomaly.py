@@ -21,8 +21,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from river import anomaly, preprocessing, stats
 
@@ -110,9 +109,12 @@ INPUTS: dict[str, Callable[[dict[str, Any]], dict[str, float]]] = {
 }
 
 
-@dataclass(frozen=True, slots=True)
-class AnomalyScore:
-    """A raw anomaly score, the running threshold, and how far past it we are."""
+class AnomalyScore(NamedTuple):
+    """A raw anomaly score, the running threshold, and how far past it we are.
+
+    A named tuple, not a frozen dataclass: one is built per transaction, at
+    under half the cost.
+    """
 
     score: float
     threshold: float
@@ -176,6 +178,9 @@ class ProtectedAnomalyDetector:
         # The inputs that have not varied yet change only when the scaler
         # learns: worked out again then, not at every score.
         self._flat: frozenset[str] | None = None
+        # Each input's running min and range, read from the scaler when it
+        # has learned (:meth:`_scale`).
+        self._bounds: dict[str, tuple[float, float]] | None = None
         self.learned = 0
         self.skipped = 0
 
@@ -186,8 +191,40 @@ class ProtectedAnomalyDetector:
         if last is not None and last[0] is features:
             return last[1], last[2], last[3]
         x = self._inputs(features)
-        scaled = self._scaler.transform_one(x)
+        scaled = self._scale(x)
         return x, scaled, float(self._model.score_one(scaled))
+
+    def _scale(self, x: dict[str, float]) -> dict[str, float]:
+        """``self._scaler.transform_one(x)``, the same numbers at half the cost.
+
+        River's transform reads every input's running min and max through
+        two method calls per input per event, though they change only when
+        the scaler learns (one event in ``learn_every`` at most): here each
+        input's min and range are read once after that, and the division is
+        River's own, ``(xi - lo) / d if d else 0.0``.
+        """
+        bounds = self._bounds
+        if bounds is None:
+            bounds = self._bounds = self._scale_bounds(x)
+        out: dict[str, float] = {}
+        try:
+            for name, value in x.items():
+                lo, d = bounds[name]
+                out[name] = (value - lo) / d if d else 0.0
+        except KeyError:  # an input the bounds were not read for: read them again
+            self._bounds = None
+            return self._scale(x)
+        return out
+
+    def _scale_bounds(self, x: dict[str, float]) -> dict[str, tuple[float, float]]:
+        # Reading through the scaler's defaultdicts, as transform_one does, also
+        # leaves them holding an entry for every input scored.
+        low, high = self._scaler.min, self._scaler.max
+        bounds: dict[str, tuple[float, float]] = {}
+        for name in x:
+            lo = low[name].get()
+            bounds[name] = (lo, high[name].get() - lo)
+        return bounds
 
     def _flat_inputs(self, x: dict[str, float]) -> frozenset[str]:
         flat = self._flat
@@ -226,6 +263,7 @@ class ProtectedAnomalyDetector:
                 self._scaler.learn_one(x)
                 self._model.learn_one(scaled)
                 self._flat = None
+                self._bounds = None
                 self.learned += 1
         self._quantile.update(score)
 
@@ -239,6 +277,7 @@ class ProtectedAnomalyDetector:
         state.setdefault("_learn_every", 1)
         state.setdefault("_due", 0)
         state.setdefault("_flat", None)
+        state.setdefault("_bounds", None)
         self.__dict__.update(state)
 
     @property

@@ -29,6 +29,7 @@ from typing import Any
 import redis
 
 from detectors.keys import entity_key
+from detectors.lua_script import LuaScript, ScriptPipeline
 from riskwatch.contracts import Transaction
 
 #: Entities a transaction touches: feature prefix, key letter, transaction field.
@@ -171,12 +172,12 @@ class EntityScript:
         source = _SCRIPT.substitute(
             lateness=int(lateness_ms), inline=INLINE_CUSTOMERS, value_max=self.value_max
         )
-        self._script = client.register_script(source)
+        self._script = LuaScript(source)
 
     def batch(self, namespace: str) -> EntityBatch:
         """An empty batch for this script's buckets and field length limit."""
         return EntityBatch(namespace, self.buckets, self.value_max)
 
-    def queue(self, batch: EntityBatch, pipe: redis.client.Pipeline) -> None:
+    def queue(self, batch: EntityBatch, pipe: ScriptPipeline) -> None:
         """Add the batch's script call to a pipeline (its reply: :meth:`EntityBatch.counts`)."""
-        self._script(keys=batch.keys, args=batch.args, client=pipe)
+        pipe.call(self._script, batch.keys, batch.args)

@@ -33,11 +33,13 @@ from __future__ import annotations
 import importlib.resources
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from itertools import repeat
+from typing import Any, NamedTuple
 
 import orjson
 import redis
 
+from detectors.lua_script import LuaScript, ScriptPipeline
 from detectors.state import StateUnavailable
 from riskwatch.contracts import Label, Transaction, ts_to_ms
 
@@ -59,9 +61,12 @@ def _script(name: str) -> str:
     return (importlib.resources.files("detectors") / name).read_text()
 
 
-@dataclass(frozen=True, slots=True)
-class ScoredRecord:
-    """What a transaction was scored with, kept for the label join."""
+class ScoredRecord(NamedTuple):
+    """What a transaction was scored with, kept for the label join.
+
+    A named tuple, not a frozen dataclass: one is built per transaction, at
+    under half the cost.
+    """
 
     customer_id: str
     txn_id: str
@@ -80,13 +85,28 @@ class ScoredRecord:
         return head + orjson.dumps(self.inputs)
 
 
-@dataclass(frozen=True, slots=True)
-class Example:
-    """A labelled example for the classifier: the inputs it was scored with."""
+class Example(NamedTuple):
+    """A labelled example for the classifier: the stored record of what it was scored with.
 
-    member: str
-    inputs: dict[str, float]
+    Held as Redis returned it and decoded only when asked: there is one per
+    transaction, and of the matured legitimate ones the classifier keeps one
+    in ``1 / legit_sample_rate``, ten as configured
+    (:meth:`~detectors.supervised.OnlineFraudClassifier.learn_example`).
+    A named tuple, not a frozen dataclass, for its cost, as :class:`ScoredRecord`.
+    """
+
+    raw_member: bytes
+    record: bytes
     is_fraud: bool
+
+    @property
+    def member(self) -> str:
+        """``<customer>|<txn_id>``."""
+        return self.raw_member.decode()
+
+    def inputs(self) -> dict[str, float]:
+        """The classifier inputs the transaction was scored with."""
+        return decode_record(self.record)
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,8 +135,8 @@ class LabelStore:
         self._namespace = namespace
         self._horizon_ms = horizon_seconds * 1000
         self._fraud_prefix = f"{namespace}:{{ml}}:fraud:"
-        self._join = client.register_script(_script("label_join.lua"))
-        self._counts = client.register_script(_script("fraud_counts.lua"))
+        self._join = LuaScript(_script("label_join.lua"))
+        self._counts = LuaScript(_script("fraud_counts.lua"))
 
     def _keys(self, shard: str) -> list[str]:
         base = f"{self._namespace}:{{ml}}:{shard}"
@@ -128,8 +148,7 @@ class LabelStore:
             return
         _, scored, due = self._keys(shard)
         pipe = self._client.pipeline(transaction=False)
-        pipe.hset(scored, mapping={r.member: r.encode() for r in records})
-        pipe.zadd(due, {r.member: r.ts_ms for r in records})
+        _queue_records(pipe, scored, due, records)
         try:
             pipe.execute()
         except redis.RedisError as exc:
@@ -152,35 +171,35 @@ class LabelStore:
         ``ts_ms`` are the transactions' event times when the caller has them.
         """
         held, scored, due = self._keys(shard)
-        pipe = self._client.pipeline(transaction=False)
+        batch = ScriptPipeline(self._client, transaction=False)
+        pipe = batch.commands
         if records:
-            pipe.hset(scored, mapping={r.member: r.encode() for r in records})
-            pipe.zadd(due, {r.member: r.ts_ms for r in records})
+            _queue_records(pipe, scored, due, records)
         if labels:
             # NX: a duplicated label keeps its first ts.
             entries = {
                 f"{lb.label}\n{lb.customer_id}|{lb.txn_id}": ts_to_ms(lb.ts) for lb in labels
             }
             pipe.zadd(held, entries, nx=True)
-        self._join(
-            keys=[held, scored, due],
-            args=[
+        batch.call(
+            self._join,
+            [held, scored, due],
+            [
                 release_upto_ms,
                 release_upto_ms - self._horizon_ms,
                 self._fraud_prefix,
                 release_upto_ms - _THIRTY_DAYS_MS - self._horizon_ms,
                 self._horizon_ms,
             ],
-            client=pipe,
         )
         if txns:
             args: list[str | int] = [self._fraud_prefix]
             times = ts_ms if ts_ms is not None else [t.ts_ms for t in txns]
             for txn, ts in zip(txns, times, strict=True):
                 args.extend((ts, txn.terminal_id or "", txn.merchant_id or ""))
-            self._counts(keys=[held], args=args, client=pipe)
+            batch.call(self._counts, [held], args)
         try:
-            replies = pipe.execute()
+            replies = batch.execute()
         except redis.RedisError as exc:
             msg = f"label join of shard {shard} ({len(txns)} transactions) failed: {exc}"
             raise StateUnavailable(msg) from exc
@@ -192,24 +211,40 @@ class LabelStore:
         examples: list[Example] = []
         released = unmatched = 0
         for i in range(0, len(joined), 3):
-            verdict, member, record = joined[i].decode(), joined[i + 1].decode(), joined[i + 2]
+            verdict, member, record = joined[i].decode(), joined[i + 1], joined[i + 2]
             released += 1
             if not record:
                 unmatched += 1
             elif verdict in ("fraud", "legit"):
-                examples.append(Example(member, decode_record(record), verdict == "fraud"))
-        for i in range(0, len(legit), 2):
-            examples.append(Example(legit[i].decode(), decode_record(legit[i + 1]), False))
+                examples.append(Example(member, record, verdict == "fraud"))
+        examples.extend(map(Example, legit[::2], legit[1::2], repeat(False)))
         fraud_counts = [_entity_features(counts[12 * i : 12 * i + 12]) for i in range(n)]
         return Exchange(fraud_counts, examples, released, unmatched)
+
+
+def _queue_records(
+    pipe: redis.client.Pipeline, scored: str, due: str, records: Sequence[ScoredRecord]
+) -> None:
+    """Queue the records' writes: each in the ``scored`` hash, indexed in ``due`` by time."""
+    members = [r.member for r in records]
+    pipe.hset(scored, mapping=dict(zip(members, map(ScoredRecord.encode, records), strict=True)))
+    pipe.zadd(due, dict(zip(members, [r.ts_ms for r in records], strict=True)))
+
+
+#: Per (entity, window), in the order of fraud_counts.lua's reply: the fraud
+#: count's position, the known count's, and the two feature names.
+_COUNT_LAYOUT = tuple(
+    (6 * e + i, 6 * e + 3 + i, f"{entity}_fraud_{w}", f"{entity}_risk_{w}")
+    for e, entity in enumerate(("terminal", "merchant"))
+    for i, w in enumerate(_WINDOWS)
+)
 
 
 def _entity_features(counts: Sequence[int]) -> dict[str, float]:
     """Twelve counts from fraud_counts.lua as the named fraud and risk features."""
     out: dict[str, float] = {}
-    for e, entity in enumerate(("terminal", "merchant")):
-        for i, w in enumerate(_WINDOWS):
-            frauds, known = float(counts[6 * e + i]), float(counts[6 * e + 3 + i])
-            out[f"{entity}_fraud_{w}"] = frauds
-            out[f"{entity}_risk_{w}"] = min(frauds / known, 1.0) if known else 0.0
+    for fraud_at, known_at, fraud_name, risk_name in _COUNT_LAYOUT:
+        frauds, known = float(counts[fraud_at]), float(counts[known_at])
+        out[fraud_name] = frauds
+        out[risk_name] = min(frauds / known, 1.0) if known else 0.0
     return out

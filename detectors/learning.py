@@ -26,7 +26,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from alerts.metrics import PipelineMetrics
 from detectors.anomaly import AnomalyScore
@@ -36,9 +36,12 @@ from detectors.worker_models import ModelKeeper, WorkerModels
 from riskwatch.contracts import Label, Transaction
 
 
-@dataclass(frozen=True, slots=True)
-class ModelVerdict:
-    """What the models said about one transaction."""
+class ModelVerdict(NamedTuple):
+    """What the models said about one transaction.
+
+    A named tuple, not a frozen dataclass: one is built per transaction, at
+    under half the cost.
+    """
 
     anomaly: AnomalyScore
     fraud: FraudScore
@@ -113,7 +116,7 @@ class ShardLearning:
             with ctx.keeper.lock:
                 classifier = ctx.keeper.models().classifier
                 for example in result.examples:
-                    classifier.learn_inputs(example.inputs, example.is_fraud)
+                    classifier.learn_example(example.is_fraud, example.inputs)
                     frauds += example.is_fraud
                 ctx.keeper.mark_changed()
             ctx.metrics.examples_learned.labels(label="fraud").inc(frauds)

@@ -159,6 +159,7 @@ from detectors.entity_state import ENTITIES as ENTITIES  # re-exported: features
 from detectors.entity_state import EntityScript
 from detectors.held_states import Held, HeldStates
 from detectors.keys import key
+from detectors.lua_script import ScriptPipeline
 from riskwatch.contracts import Transaction
 
 logger = logging.getLogger(__name__)
@@ -343,9 +344,9 @@ class CustomerStateStore:
             assessed.append(a)
         counts: list[int] = []
         if changed or entities:
-            pipe = self._client.pipeline(transaction=True)
+            pipe = ScriptPipeline(self._client, transaction=True)
             for cid in changed:
-                pipe.set(keys[cid], dump(states[cid]), px=self._ttl_ms)
+                pipe.commands.set(keys[cid], dump(states[cid]), px=self._ttl_ms)
             written = time.monotonic()
             if entities:
                 self._entities.queue(entities, pipe)

@@ -27,11 +27,19 @@ from flows.assess import Assessment
 from riskwatch.contracts import ts_to_iso
 
 
+def _round6(value: float) -> float:
+    """``round(value, 6)``, which costs most of a microsecond even on the 0 it returns as is.
+
+    The risk of about half the transactions is 0.
+    """
+    return round(value, 6) if value else value
+
+
 def model_scores(assessment: Assessment) -> dict[str, float]:
     """Each model's score of the transaction, by model name."""
     return {
-        "half_space_trees": round(assessment.anomaly.score, 6),
-        "online_logistic_regression": round(assessment.fraud_probability, 6),
+        "half_space_trees": _round6(assessment.anomaly.score),
+        "online_logistic_regression": _round6(assessment.fraud_probability),
     }
 
 
@@ -42,7 +50,7 @@ def score_record(assessment: Assessment) -> dict[str, Any]:
         "customer_id": txn.customer_id,
         "ts": ts_to_iso(txn.ts),
         # Unrounded: ties from rounding to a tenth would blur the ranking measured.
-        "risk": round(assessment.risk_exact, 6),
+        "risk": _round6(assessment.risk_exact),
         # Whether the flow raised an alert: it compares the risk rounded to a tenth.
         "alerted": assessment.alert is not None,
         "models": model_scores(assessment),

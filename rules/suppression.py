@@ -36,6 +36,7 @@ from collections.abc import Sequence
 import redis
 
 from detectors.keys import key
+from detectors.lua_script import LuaScript, ScriptPipeline
 from riskwatch.contracts import RuleHit, Transaction
 from rules.engine import Evaluation
 from rules.errors import RuleError, SuppressionUnavailable
@@ -86,14 +87,14 @@ class RuleSuppressor:
         self._client = client
         self._namespace = namespace
         self._horizon_ms = horizon_seconds * 1000
-        self._script = client.register_script(_CHECK)
+        self._script = LuaScript(_CHECK)
 
     def apply(
         self, txns: Sequence[Transaction], evaluations: Sequence[Evaluation]
     ) -> list[Evaluation]:
         """The evaluations with suppressed hits moved from ``hits`` to ``suppressed``."""
         checks: list[tuple[int, RuleHit]] = []
-        pipe = self._client.pipeline(transaction=False)
+        pipe = ScriptPipeline(self._client, transaction=False)
         for i, (txn, evaluation) in enumerate(zip(txns, evaluations, strict=True)):
             for hit in evaluation.hits:
                 if not hit.suppress_seconds:
@@ -103,7 +104,7 @@ class RuleSuppressor:
                 if name is None:
                     continue
                 args = (txn.ts_ms, txn.txn_id, hit.suppress_seconds * 1000, self._horizon_ms)
-                self._script(keys=(name,), args=args, client=pipe)
+                pipe.call(self._script, (name,), args)
                 checks.append((i, hit))
         if not checks:
             return list(evaluations)

@@ -115,6 +115,38 @@ def test_the_customer_inputs_detector_pickles_and_repeats() -> None:
     assert a.version.endswith("-customer")
 
 
+class _RiverScaled(HalfSpaceTreesDetector):
+    """The detector as it scaled before: River's MinMaxScaler.transform_one at every event."""
+
+    def _scale(self, x: dict[str, float]) -> dict[str, float]:
+        return dict(self._scaler.transform_one(x))
+
+
+def _same(a: dict[str, float], b: dict[str, float]) -> bool:
+    """Equal floats, NaN equal to NaN (River scales to NaN before it has learned)."""
+    return a.keys() == b.keys() and all(
+        a[k] == b[k] or (math.isnan(a[k]) and math.isnan(b[k])) for k in a
+    )
+
+
+@pytest.mark.parametrize("inputs", ["population", "customer"])
+def test_its_scaling_gives_river_minmaxscalers_numbers(inputs: str) -> None:
+    fast = _hst(3, inputs)
+    river = _RiverScaled(5, 6, 50, 3, 0.99, learn_every=3, inputs=inputs)
+    rng = random.Random(11)
+    for i in range(1500):
+        x = _odd() if i % 40 == 0 else _usual(rng)
+        a, b = fast.score_one(x), river.score_one(x)
+        assert _same(a.scaled, b.scaled) and a.score == b.score and a.flat == b.flat
+        fast.learn_one(x)
+        river.learn_one(x)
+    assert fast.learned == river.learned > 0
+    # An input the detector has not scaled before (its bounds are read anew).
+    wider = {**fast._inputs(_odd()), "extra": 2.0}
+    assert _same(fast._scale(wider), river._scale(wider))
+    assert fast._scaler.min.keys() == river._scaler.min.keys()
+
+
 def test_a_snapshot_from_before_the_generic_detector_reloads_as_the_same_model() -> None:
     det = _hst()
     _warm(det, 600)
@@ -123,7 +155,7 @@ def test_a_snapshot_from_before_the_generic_detector_reloads_as_the_same_model()
     # What a HalfSpaceTreesDetector pickled before this change held.
     state = dict(det.__dict__)
     state["_trees"] = state.pop("_model")
-    for gone in ("name", "_inputs", "_learn_every", "_due", "_flat"):
+    for gone in ("name", "_inputs", "_learn_every", "_due", "_flat", "_bounds"):
         del state[gone]
     old = HalfSpaceTreesDetector.__new__(HalfSpaceTreesDetector)
     old.__setstate__(state)

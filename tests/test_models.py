@@ -169,6 +169,25 @@ def test_legit_examples_are_subsampled_and_the_probability_corrected() -> None:
     assert fraud.probability == pytest.approx(1 / (1 + math.exp(-logit))), "still exact"
 
 
+def test_a_legit_example_subsampled_away_is_never_decoded() -> None:
+    """learn_example decodes only the examples it keeps, and learns what learn_inputs does."""
+    eager = OnlineFraudClassifier(learning_rate=0.02, fraud_weight=1.0, legit_sample_rate=0.1)
+    lazy = OnlineFraudClassifier(learning_rate=0.02, fraud_weight=1.0, legit_sample_rate=0.1)
+    rng = random.Random(7)
+    decoded: list[int] = []
+    for i in range(200):
+        fraud = i % 25 == 0
+        x = {"amount": rng.uniform(10, 100)}
+        eager.learn_inputs(x, fraud)
+        lazy.learn_example(fraud, lambda i=i, x=x: decoded.append(i) or x)
+    frauds = [i for i in range(200) if i % 25 == 0]
+    assert lazy._n == len(decoded) == len(frauds) + (200 - len(frauds)) // 10
+    assert set(frauds) <= set(decoded)
+    assert lazy.learned == eager.learned and lazy.frauds_learned == eager.frauds_learned
+    probe = {"amount": 50.0}
+    assert lazy.score_inputs(probe).probability == eager.score_inputs(probe).probability
+
+
 def test_a_snapshot_of_the_river_based_classifier_is_refused(
     redis_url: str, key_prefix: str
 ) -> None:

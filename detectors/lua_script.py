@@ -1,0 +1,77 @@
+"""Lua scripts called by EVALSHA from pipelines, without a round trip to check them.
+
+redis-py's ``Script`` makes every pipeline that calls one start with ``SCRIPT
+EXISTS`` (``Pipeline.load_scripts``): a round trip of its own before each
+batch's pipeline, several per batch in the monitor. Here a pipeline calls
+the script by its SHA1 alone, and a script the server does not hold (a
+restart or ``SCRIPT FLUSH`` emptied its cache) answers ``NOSCRIPT``, which
+:meth:`ScriptPipeline.execute` mends: it loads the script and runs again
+those calls, and only those, that answered ``NOSCRIPT``.
+
+Why rerunning only those calls is exact: a call that answered ``NOSCRIPT``
+did nothing, and every other command of the pipeline did what it would have
+done, in MULTI/EXEC too (Redis queues ``EVALSHA`` and fails it at EXEC
+without undoing the rest). The calls are rerun in their order, after the
+pipeline's other commands; the pipelines here queue their scripts last, so
+that is where they would have run. (A cache emptied halfway through one
+pipeline fails only its later calls, which are still rerun in order.)
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from typing import Any
+
+import redis
+from redis.exceptions import NoScriptError
+
+
+class LuaScript:
+    """A script's source and SHA1, loaded into the server when it first answers NOSCRIPT."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.sha = hashlib.sha1(source.encode()).hexdigest()
+
+
+class ScriptPipeline:
+    """A redis-py pipeline (:attr:`commands`) plus the Lua script calls queued on it."""
+
+    def __init__(self, client: redis.Redis, *, transaction: bool) -> None:
+        self._client = client
+        self._transaction = transaction
+        self.commands = client.pipeline(transaction=transaction)
+        """Queue plain commands here; :meth:`call` queues a script."""
+        self._calls: list[tuple[int, LuaScript, tuple[Any, ...]]] = []
+
+    def call(self, script: LuaScript, keys: Sequence[Any], args: Sequence[Any]) -> None:
+        """Queue ``script`` with its keys and arguments (its reply takes its place in order)."""
+        evalsha_args = (script.sha, len(keys), *keys, *args)
+        self._calls.append((len(self.commands), script, evalsha_args))
+        self.commands.evalsha(*evalsha_args)
+
+    def execute(self) -> list[Any]:
+        """Every command's reply, in order; raises the first error as redis-py does."""
+        replies: list[Any] = self.commands.execute(raise_on_error=False)
+        missing = [call for call in self._calls if isinstance(replies[call[0]], NoScriptError)]
+        if missing:
+            self._rerun(missing, replies)
+        self._calls = []
+        for reply in replies:
+            if isinstance(reply, Exception):
+                raise reply
+        return replies
+
+    def _rerun(
+        self, missing: list[tuple[int, LuaScript, tuple[Any, ...]]], replies: list[Any]
+    ) -> None:
+        for script in {id(s): s for _, s, _ in missing}.values():
+            self._client.script_load(script.source)
+        again = self._client.pipeline(transaction=self._transaction)
+        for _, _, evalsha_args in missing:
+            again.evalsha(*evalsha_args)
+        for (position, _, _), reply in zip(
+            missing, again.execute(raise_on_error=False), strict=True
+        ):
+            replies[position] = reply
