@@ -7,8 +7,10 @@ several events in a batch in arrival order) with :func:`assess`, which
 lives in ``detectors/fold.pyx`` (compiled by ``make install``; its docstring
 says why and how) and is re-exported here with its ``Event``,
 ``Assessment``, ``FoldParams`` and ``Memo``, and writes it back at the end of
-the batch. The blob is one MessagePack array (the ``msgpack`` C extension
-packs it; ``detectors/profile.py`` reads it with :func:`load`). Its layout
+the batch. The blob is one MessagePack array (packed by
+``detectors/blob_pack.pyx``, compiled, into the bytes ``msgpack`` would
+write; read back with ``msgpack``: ``detectors/profile.py`` reads it with
+:func:`load`). Its layout
 (version 2) keeps the number of objects small, because packing it is paid
 on every batch that changes the customer::
 
@@ -56,6 +58,7 @@ from typing import Any
 import msgpack
 import zstandard
 
+from detectors.blob_pack import pack
 from detectors.fold import COMPILED as COMPILED
 from detectors.fold import Assessment as Assessment
 from detectors.fold import Event as Event
@@ -77,7 +80,6 @@ N_TOTALS = 24 + 16 * len(CHANNELS) + 12
 VERSION, NW, PD, IDS, EV, B, SEEN, LT, LC, GEO, SAL, K = range(12)
 _CASH_IN_BUCKET, _CASH_OUT_BUCKET = 12, 13
 
-_packer = msgpack.Packer(use_bin_type=True)
 _ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 #: zstd contexts are not safe to share between threads (they release the GIL).
 _zstd = threading.local()
@@ -101,7 +103,7 @@ def load(raw: bytes | None) -> list[Any]:
 
 
 def dump(state: list[Any]) -> bytes:
-    raw = _packer.pack(state)
+    raw = pack(state)
     packed = _contexts()[0].compress(raw)
     return packed if len(packed) < len(raw) else raw
 
