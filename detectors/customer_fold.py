@@ -70,6 +70,7 @@ from detectors.fold import Event as Event
 from detectors.fold import FoldParams as FoldParams
 from detectors.fold import Memo as Memo
 from detectors.fold import assess as assess
+from detectors.fold import state_update as state_update
 
 # The layout's numbers; detectors/fold.pyx declares the same as C constants.
 DAY = 86_400_000
