@@ -19,11 +19,10 @@ it would be a bug in the state, not an input to pass through.
 from cpython.bytes cimport PyBytes_FromStringAndSize
 from cpython.dict cimport PyDict_Next, PyDict_Size
 from cpython.float cimport PyFloat_AS_DOUBLE
-from cpython.list cimport PyList_GET_ITEM, PyList_GET_SIZE
 from cpython.long cimport PyLong_AsLongLongAndOverflow, PyLong_AsUnsignedLongLong
 from cpython.mem cimport PyMem_Free, PyMem_Malloc, PyMem_Realloc
 from cpython.object cimport PyObject
-from cpython.tuple cimport PyTuple_GET_ITEM, PyTuple_GET_SIZE
+from cpython.sequence cimport PySequence_Fast_GET_SIZE, PySequence_Fast_ITEMS
 from cpython.unicode cimport PyUnicode_AsUTF8AndSize
 from libc.stdint cimport uint8_t, uint64_t
 from libc.string cimport memcpy
@@ -161,6 +160,7 @@ cdef int _pack(Buffer* buf, object o, int depth) except -1:
     cdef Py_ssize_t i, n, pos = 0
     cdef PyObject* k
     cdef PyObject* v
+    cdef PyObject** items
     if depth > _MAX_DEPTH:
         raise ValueError("a blob nests deeper than MessagePack encoding here allows")
     # Room for any header or number (at most 9 bytes); a text reserves its own.
@@ -181,23 +181,18 @@ cdef int _pack(Buffer* buf, object o, int depth) except -1:
         return 0
     if type(o) is str:
         return _text(buf, o)
-    if type(o) is list:
-        n = PyList_GET_SIZE(o)
+    if type(o) is list or type(o) is tuple:
+        n = PySequence_Fast_GET_SIZE(o)
+        items = PySequence_Fast_ITEMS(o)
         _header(buf, n, 0x90, 16, 0xDC, 0xDD)
         for i in range(n):
-            _pack(buf, <object>PyList_GET_ITEM(o, i), depth + 1)
+            _pack(buf, <object>items[i], depth + 1)
         return 0
     if type(o) is dict:
         _header(buf, PyDict_Size(o), 0x80, 16, 0xDE, 0xDF)
         while PyDict_Next(o, &pos, &k, &v):
             _pack(buf, <object>k, depth + 1)
             _pack(buf, <object>v, depth + 1)
-        return 0
-    if type(o) is tuple:
-        n = PyTuple_GET_SIZE(o)
-        _header(buf, n, 0x90, 16, 0xDC, 0xDD)
-        for i in range(n):
-            _pack(buf, <object>PyTuple_GET_ITEM(o, i), depth + 1)
         return 0
     raise TypeError(f"a customer blob holds no {type(o).__name__}: {o!r}")
 
