@@ -3,7 +3,7 @@ PYTHON ?= python3.11
 VENV ?= .venv
 BIN := $(VENV)/bin
 # Re-install (and so recompile the customer fold) whenever one of these changes.
-BUILT_FROM := pyproject.toml setup.py detectors/fold.pyx
+BUILT_FROM := pyproject.toml setup.py detectors/fold.pyx detectors/blob_pack.pyx detectors/feature_values.pyx
 STAMP := $(VENV)/.installed-$(shell cat $(BUILT_FROM) | sha1sum | cut -c1-12)
 
 .DEFAULT_GOAL := help
@@ -62,4 +62,4 @@ bench-hotpath: $(STAMP) ## parse and build_features: CPU µs and callgrind instr
 
 clean: ## remove the virtualenv, local output and build products
 	rm -rf $(VENV) var .pytest_cache .ruff_cache .hypothesis build riskwatch.egg-info
-	rm -f detectors/fold.c detectors/fold.*.so
+	rm -f detectors/fold.c detectors/fold.*.so detectors/blob_pack.c detectors/blob_pack.*.so detectors/feature_values.c detectors/feature_values.*.so

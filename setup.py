@@ -1,4 +1,4 @@
-"""Builds the compiled customer fold (detectors/fold.pyx); everything else is in pyproject.toml.
+"""Builds the compiled customer fold and blob encoder; everything else is in pyproject.toml.
 
 ``pip install -e .`` (``make install``) runs this with the Cython pinned in
 pyproject's [build-system] and puts the extension beside the source.
@@ -9,7 +9,10 @@ from setuptools import Extension, setup
 
 setup(
     ext_modules=cythonize(
-        [Extension("detectors.fold", ["detectors/fold.pyx"], extra_compile_args=["-O2"])],
+        [
+            Extension(name, [name.replace(".", "/") + ".pyx"], extra_compile_args=["-O2"])
+            for name in ("detectors.fold", "detectors.blob_pack", "detectors.feature_values")
+        ],
         compiler_directives={"language_level": 3},
     )
 )

@@ -58,11 +58,10 @@ from __future__ import annotations
 
 import math
 from datetime import UTC, datetime
-from itertools import chain
-from operator import mul
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from detectors.feature_values import state_values
 from detectors.state import (
     CARD_PRESENT,
     CASH_WINDOWS,
@@ -99,8 +98,8 @@ _FOUR = ("debit_count", "debit_sum", "credit_count", "credit_sum")
 _CASH = ("cash_in_count", "cash_in_sum", "cash_out_count", "cash_out_sum")
 
 
-def _totals_layout() -> tuple[tuple[str, ...], tuple[float, ...]]:
-    """Names and scale factors of StateUpdate.totals, in its order."""
+def _totals_layout() -> tuple[tuple[str, ...], bytes]:
+    """Names of StateUpdate.totals, in its order, and per total 1 for a sum (of minor units)."""
     names: list[str] = []
     for seconds in WINDOWS:
         names.extend(f"{stem}_{window_label(seconds)}" for stem in _FOUR)
@@ -109,14 +108,15 @@ def _totals_layout() -> tuple[tuple[str, ...], tuple[float, ...]]:
             names.extend(f"{channel}_{stem}_{window_label(seconds)}" for stem in _FOUR)
     for seconds in CASH_WINDOWS:
         names.extend(f"{stem}_{window_label(seconds)}" for stem in _CASH)
-    scales = tuple(0.01 if name.split("_")[-2] == "sum" else 1.0 for name in names)
-    return tuple(names), scales
+    is_sum = bytes(1 if name.split("_")[-2] == "sum" else 0 for name in names)
+    return tuple(names), is_sum
 
 
-_TOTAL_NAMES, _TOTAL_SCALES = _totals_layout()
+_TOTAL_NAMES, _TOTAL_IS_SUM = _totals_layout()
 _NET_FLOWS = tuple(
     (f"net_flow_{window_label(s)}", 4 * i + 3, 4 * i + 1) for i, s in enumerate(WINDOWS)
 )
+_NET_FLOW_INDICES = tuple((credit, debit) for _, credit, debit in _NET_FLOWS)
 _ENTITY_PREFIXES = tuple(prefix for prefix, _, _ in ENTITIES)
 _ENTITY_NAMES = tuple(
     f"{prefix}_{stem}_{window_label(s)}"
@@ -203,11 +203,8 @@ def state_features(txn: Transaction, update: StateUpdate, tz: ZoneInfo) -> dict[
 
 
 def _state_values(txn: Transaction, update: StateUpdate, tz: ZoneInfo) -> list[float]:
-    """The values of _STATE_NAMES, as one list (its parts made by C loops where they can)."""
-    totals = update.totals
-    inflow = totals[4 * 3 + 3]  # credit sum of 24 h
+    """The values of _STATE_NAMES, as one list (made in C by detectors/feature_values.pyx)."""
     ts = update.ts_ms
-    since = (ts - update.prev_ts_ms) / 1000 if update.prev_ts_ms >= 0 else 0.0
     distance = velocity = 0.0
     if update.prev_geo is not None and txn.channel in CARD_PRESENT and txn.lat is not None \
             and txn.lon is not None:  # fmt: skip
@@ -215,30 +212,19 @@ def _state_values(txn: Transaction, update: StateUpdate, tz: ZoneInfo) -> list[f
         distance = haversine_km(lat, lon, txn.lat, txn.lon)
         hours = max(ts - prev_ts, 60_000) / 3_600_000
         velocity = distance / hours
-    n, mean, m2 = update.baseline
-    amount = txn.amount_minor
-    std = math.sqrt(m2 / (n - 1)) if n >= 2 else 0.0
-    entities = update.entities
-    return [
-        *map(mul, totals, _TOTAL_SCALES),
-        *[(totals[credit] - totals[debit]) / 100 for _, credit, debit in _NET_FLOWS],
-        min(1.0, update.passthrough_minor / inflow) if inflow > 0 else 0.0,
-        update.max_inflow_minor / 100,
-        salary_regularity(update.salary_ts_ms, tz),
-        *map(float, update.distinct),
-        since,
-        (ts - update.prev_channel_ts_ms) / 1000 if update.prev_channel_ts_ms >= 0 else 0.0,
-        float(since // 86400),
-        *map(float, update.new_flags),
+    salaries = update.salary_ts_ms
+    return state_values(
+        update,
+        _TOTAL_IS_SUM,
+        _NET_FLOW_INDICES,
+        _ENTITY_PREFIXES,
+        _NO_ENTITY,
+        len(_STATE_NAMES),
+        txn.amount_minor,
+        salary_regularity(salaries, tz) if len(salaries) >= 2 else 0.0,
         distance,
         velocity,
-        mean / 100,
-        std / 100,
-        (amount - mean) / std if std > 0 else 0.0,
-        amount / mean if n >= 1 and mean > 0 else 1.0,
-        float(n),
-        *map(float, chain.from_iterable(entities.get(p, _NO_ENTITY) for p in _ENTITY_PREFIXES)),
-    ]
+    )
 
 
 def build_features(txn: Transaction, update: StateUpdate, tz: ZoneInfo) -> dict[str, Any]:

@@ -40,9 +40,15 @@ the one imported.
 """
 
 from cpython.dict cimport PyDict_GetItem, PyDict_Next, PyDict_SetItem
-from cpython.list cimport PyList_GET_ITEM, PyList_GET_SIZE, PyList_New, PyList_SET_ITEM
+from cpython.list cimport (
+    PyList_AsTuple,
+    PyList_GET_ITEM,
+    PyList_GET_SIZE,
+    PyList_New,
+    PyList_SET_ITEM,
+)
 from cpython.mem cimport PyMem_Free, PyMem_Malloc
-from cpython.object cimport Py_EQ, PyObject, PyObject_RichCompareBool
+from cpython.object cimport Py_EQ, PyObject, PyObject_GenericSetAttr, PyObject_RichCompareBool
 from cpython.ref cimport Py_INCREF
 from libc.stdlib cimport qsort
 from libc.string cimport memcpy, memset
@@ -202,6 +208,35 @@ cdef class Assessment:
     def __repr__(self):
         return "Assessment(" + ", ".join(
             f"{f}={getattr(self, f)!r}" for f in Assessment._FIELDS) + ")"
+
+
+def state_update(type cls, Assessment a, dict entities):
+    """``a`` with its entities' counts as a ``cls`` (detectors.state.StateUpdate).
+
+    StateUpdate is a frozen dataclass with slots: its generated ``__init__``
+    sets each of its sixteen fields through ``object.__setattr__`` by name, a
+    fifth of the state store's Python glue per event. Here each slot is set
+    as ``object.__setattr__`` would (PyObject_GenericSetAttr: a field this
+    does not know fails, a slots class has no ``__dict__`` to take it), in C.
+    """
+    u = cls.__new__(cls)
+    PyObject_GenericSetAttr(u, "fresh", a.fresh)
+    PyObject_GenericSetAttr(u, "newest_ts_ms", a.newest)
+    PyObject_GenericSetAttr(u, "late", a.late > 0)
+    PyObject_GenericSetAttr(u, "stale", a.late == 2)
+    PyObject_GenericSetAttr(u, "ts_ms", a.ts)
+    PyObject_GenericSetAttr(u, "totals", PyList_AsTuple(a.totals))
+    PyObject_GenericSetAttr(u, "passthrough_minor", a.passthrough)
+    PyObject_GenericSetAttr(u, "max_inflow_minor", a.max_inflow)
+    PyObject_GenericSetAttr(u, "distinct", a.distinct)
+    PyObject_GenericSetAttr(u, "prev_ts_ms", a.prev_ts)
+    PyObject_GenericSetAttr(u, "prev_channel_ts_ms", a.prev_ch_ts)
+    PyObject_GenericSetAttr(u, "new_flags", a.new_flags)
+    PyObject_GenericSetAttr(u, "prev_geo", a.prev_geo)
+    PyObject_GenericSetAttr(u, "baseline", a.baseline)
+    PyObject_GenericSetAttr(u, "entities", entities)
+    PyObject_GenericSetAttr(u, "salary_ts_ms", a.salaries)
+    return u
 
 
 cdef class DayTotals:

@@ -109,3 +109,27 @@ def test_the_fold_benchmark_checks_two_folds_agree(tmp_path: Path) -> None:
         "events": report["input"]["events"], "assessments_differing": 0, "blobs_differing": 0,
     }  # fmt: skip
     assert set(report["cpu_microseconds_per_event"]) == {"assess", "assess_other", "apply_glue"}
+
+
+def test_state_update_sets_every_field_as_the_dataclass_would() -> None:
+    from dataclasses import fields
+
+    from detectors.state import StateUpdate
+
+    s = customer_fold.new_state()
+    ev = customer_fold.Event(7, 1_770_000_000_000, 8 + 4 + 1, 250_000, None, 3, "CN", 5, None,
+                             None, None, "salary")  # fmt: skip
+    a = customer_fold.assess(s, ev, PARAMS)
+    entities = {"device": (1, 1, 1, 1, 1, 1)}
+    made = fold.state_update(StateUpdate, a, entities)
+    expected = StateUpdate(
+        fresh=a.fresh, newest_ts_ms=a.newest, late=a.late > 0, stale=a.late == 2, ts_ms=a.ts,
+        totals=tuple(a.totals), passthrough_minor=a.passthrough, max_inflow_minor=a.max_inflow,
+        distinct=a.distinct, prev_ts_ms=a.prev_ts, prev_channel_ts_ms=a.prev_ch_ts,
+        new_flags=a.new_flags, prev_geo=a.prev_geo, baseline=a.baseline, entities=entities,
+        salary_ts_ms=a.salaries,
+    )  # fmt: skip
+    for f in fields(StateUpdate):
+        assert getattr(made, f.name) == getattr(expected, f.name), f.name
+        assert type(getattr(made, f.name)) is type(getattr(expected, f.name)), f.name
+    assert made == expected
