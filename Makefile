@@ -51,7 +51,7 @@ bench-sim: $(STAMP) ## simulator speed to a file, beside an orjson baseline (JSO
 bench-cases: $(STAMP) ## case store alerts/s and queue ms, against a bare insert and select
 	$(BIN)/python -m bench.case_store
 
-eval: $(STAMP) ## the whole monitor over Handbook-mode traffic, measured against its baselines
+eval: $(STAMP) ## the whole monitor over Handbook-mode traffic (one process per core, up to 2), against its baselines
 	$(BIN)/riskwatch evaluate
 
 bench-state: $(STAMP) ## state and feature layer: rates, hot path, Redis bytes per customer
