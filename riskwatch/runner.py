@@ -116,6 +116,9 @@ def run_monitor(
     """Run the monitor over its source until the source ends; return the summary.
 
     ``metrics_address`` (``host:port``) serves the Prometheus metrics during the run.
+    With ``flow.processes`` > 1 the processes count into their own metrics
+    (``metrics`` stays empty; the summary adds theirs up), and ``clock`` must
+    pickle (a module-level function), as they are started with ``spawn``.
     """
     from alerts.store import CaseStore
 
