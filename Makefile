@@ -7,7 +7,7 @@ BUILT_FROM := pyproject.toml setup.py detectors/fold.pyx detectors/blob_pack.pyx
 STAMP := $(VENV)/.installed-$(shell cat $(BUILT_FROM) | sha1sum | cut -c1-12)
 
 .DEFAULT_GOAL := help
-.PHONY: help install services demo test lint format bench bench-rules bench-sim bench-cases eval bench-state bench-hotpath clean
+.PHONY: help install services demo test lint format bench bench-rules bench-sim bench-cases eval bench-state bench-hotpath bench-cluster clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -59,6 +59,9 @@ bench-state: $(STAMP) ## state and feature layer: rates, hot path, Redis bytes p
 
 bench-hotpath: $(STAMP) ## parse and build_features: CPU µs and callgrind instructions per event
 	$(BIN)/python -m bench.hotpath --callgrind-events 1000
+
+bench-cluster: $(STAMP) ## the monitor's routing on one and two processes: CPU of crossing between them
+	$(BIN)/python -m bench.cluster
 
 clean: ## remove the virtualenv, local output and build products
 	rm -rf $(VENV) var .pytest_cache .ruff_cache .hypothesis build riskwatch.egg-info

@@ -42,3 +42,25 @@ def test_benchmark_reports_every_stage(tmp_path: Path, capsys: pytest.CaptureFix
     assert report["redis"]["bytes_per_customer"] > 0
     assert report["process"]["peak_rss_mib"] > 0
     assert report["machine"]["cpu_count"] >= 1
+
+
+@pytest.mark.slow
+def test_cluster_benchmark_reports_each_stage(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from bench import cluster
+
+    out = tmp_path / "cluster.json"
+    report = cluster.main(["--days", "3", "--out", str(out)])
+
+    printed = capsys.readouterr()
+    assert orjson.loads(printed.out) == report == orjson.loads(out.read_bytes())
+    assert "events by process" in printed.err  # the table
+    events = report["input"]["events"]
+    assert events > 0
+    assert [(s["stage"], s["processes"]) for s in report["stages"]] == list(cluster.STAGES)
+    for stage in report["stages"]:
+        assert stage["balanced"], "every transaction reached the assessing step once"
+        assert len(stage["events_by_process"]) == stage["processes"]
+        assert stage["cpu_seconds"] > 0 and stage["cpu_ratio_to_one_process"] > 0
+    assert report["stages"][0]["cpu_ratio_to_one_process"] == 1.0
