@@ -2,11 +2,16 @@
 
 redis-py's ``Script`` makes every pipeline that calls one start with ``SCRIPT
 EXISTS`` (``Pipeline.load_scripts``): a round trip of its own before each
-batch's pipeline, several per batch in the monitor. Here a pipeline calls
-the script by its SHA1 alone, and a script the server does not hold (a
-restart or ``SCRIPT FLUSH`` emptied its cache) answers ``NOSCRIPT``, which
+batch's pipeline, several per batch in the monitor. Here a script is loaded
+once, before the first pipeline that calls it, and pipelines call it by its
+SHA1 alone. A script the server has lost since (a restart or ``SCRIPT
+FLUSH`` emptied its cache) answers ``NOSCRIPT``, which
 :meth:`ScriptPipeline.execute` mends: it loads the script and runs again
-those calls, and only those, that answered ``NOSCRIPT``.
+those calls, and only those, that answered ``NOSCRIPT``. Loading first keeps
+that mending for a cache lost mid-run: the rerun happens after, and outside,
+a MULTI/EXEC, so a process that died between the two would leave the
+pipeline's other writes without the script's (the customer blobs of a batch
+without its entity counts, in :mod:`detectors.state`).
 
 Why rerunning only those calls is exact: a call that answered ``NOSCRIPT``
 did nothing, and every other command of the pipeline did what it would have
@@ -28,11 +33,13 @@ from redis.exceptions import NoScriptError
 
 
 class LuaScript:
-    """A script's source and SHA1, loaded into the server when it first answers NOSCRIPT."""
+    """A script's source and SHA1, loaded before its first call and again after a NOSCRIPT."""
 
     def __init__(self, source: str) -> None:
         self.source = source
         self.sha = hashlib.sha1(source.encode()).hexdigest()
+        self.loaded = False
+        """Loaded into the server by this process (which may have lost it since)."""
 
 
 class ScriptPipeline:
@@ -47,6 +54,9 @@ class ScriptPipeline:
 
     def call(self, script: LuaScript, keys: Sequence[Any], args: Sequence[Any]) -> None:
         """Queue ``script`` with its keys and arguments (its reply takes its place in order)."""
+        if not script.loaded:
+            self._client.script_load(script.source)
+            script.loaded = True
         evalsha_args = (script.sha, len(keys), *keys, *args)
         self._calls.append((len(self.commands), script, evalsha_args))
         self.commands.evalsha(*evalsha_args)

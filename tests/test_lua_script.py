@@ -16,12 +16,29 @@ def _script(key_prefix: str, source: str) -> LuaScript:
     return LuaScript(f"-- {key_prefix}\n{source}")
 
 
+def test_a_script_is_loaded_before_its_first_pipeline(redis_url: str, key_prefix: str) -> None:
+    client = redis.Redis.from_url(redis_url)
+    script = _script(key_prefix, COUNT)
+    assert client.script_exists(script.sha) == [False]
+    pipe = ScriptPipeline(client, transaction=True)
+    pipe.call(script, [f"{key_prefix}:calls"], [])
+    # Loaded before the MULTI/EXEC is sent: no NOSCRIPT to mend outside it.
+    assert client.script_exists(script.sha) == [True]
+    assert pipe.execute() == [1]
+
+
+def _lost(script: LuaScript) -> LuaScript:
+    """As if this process had loaded the script and the server had lost it since."""
+    script.loaded = True
+    return script
+
+
 @pytest.mark.parametrize("transaction", [True, False])
-def test_a_script_the_server_lacks_is_loaded_and_run_once(
+def test_a_script_the_server_lost_is_loaded_and_run_once(
     redis_url: str, key_prefix: str, transaction: bool
 ) -> None:
     client = redis.Redis.from_url(redis_url)
-    script = _script(key_prefix, COUNT)
+    script = _lost(_script(key_prefix, COUNT))
     assert client.script_exists(script.sha) == [False]
     pipe = ScriptPipeline(client, transaction=transaction)
     pipe.commands.incr(f"{key_prefix}:plain")
@@ -38,8 +55,9 @@ def test_after_a_script_flush_each_call_runs_once_in_order(redis_url: str, key_p
     first = _script(key_prefix, "return redis.call('RPUSH', KEYS[1], 'first')")
     second = _script(key_prefix, "return redis.call('RPUSH', KEYS[1], 'second')")
     log = f"{key_prefix}:log"
-    client.script_load(first.source)
-    client.script_load(second.source)
+    for script in (first, second):
+        client.script_load(script.source)
+        script.loaded = True
     client.script_flush()
     pipe = ScriptPipeline(client, transaction=False)
     pipe.call(first, [log], [])
@@ -52,7 +70,7 @@ def test_after_a_script_flush_each_call_runs_once_in_order(redis_url: str, key_p
 def test_only_the_calls_that_answered_noscript_run_again(redis_url: str, key_prefix: str) -> None:
     client = redis.Redis.from_url(redis_url)
     loaded = _script(key_prefix, COUNT + " + 0")
-    missing = _script(key_prefix, COUNT + " + 100")
+    missing = _lost(_script(key_prefix, COUNT + " + 100"))
     client.script_load(loaded.source)
     pipe = ScriptPipeline(client, transaction=True)
     pipe.call(loaded, [f"{key_prefix}:a"], [])
