@@ -21,7 +21,6 @@ one-process routed stage of the same run.
 from __future__ import annotations
 
 import argparse
-import multiprocessing
 import resource
 import tempfile
 import time
@@ -112,28 +111,15 @@ def _process(
 
 
 def run_stage(path: Path, stage: str, processes: int, shards: int) -> dict[str, Any]:
-    from riskwatch.services import free_port
+    from riskwatch.cluster import run_processes
 
-    context = multiprocessing.get_context("spawn")
-    addresses = [f"127.0.0.1:{free_port()}" for _ in range(processes)]
     started = time.perf_counter()
-    pipes, children = [], []
-    for index in range(processes):
-        receiver, sender = context.Pipe(duplex=False)
-        child = context.Process(
-            target=_process, args=(path, stage, shards, index, addresses, sender)
-        )
-        child.start()
-        sender.close()
-        pipes.append(receiver)
-        children.append(child)
-    results = [pipe.recv() for pipe in pipes]
-    for child in children:
-        child.join()
-        if child.exitcode != 0:
-            raise RuntimeError(
-                f"{stage} on {processes} processes: a process exited {child.exitcode}"
-            )
+    results = run_processes(
+        _process,
+        lambda index, addresses: (path, stage, shards, index, addresses),
+        processes,
+        f"bench-{stage}",
+    )
     wall = time.perf_counter() - started
     return {
         "stage": stage,

@@ -24,9 +24,11 @@ import multiprocessing
 import os
 import resource
 import signal
+from collections.abc import Callable
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 from pathlib import Path
+from typing import Any
 
 from riskwatch.clock import Clock
 from riskwatch.services import free_port
@@ -59,46 +61,36 @@ def process_metrics_address(address: str | None, process_id: int) -> str | None:
     return f"{host}:{int(port) + process_id}"
 
 
-def run_cluster(
-    settings: Settings,
-    recovery_dir: Path | None,
-    clock: Clock,
-    metrics_address: str | None,
-) -> list[ProcessTotals]:
-    """Run ``settings.flow.processes`` processes to the end; each one's counts.
+def run_processes(
+    target: Callable[..., None],
+    args_of: Callable[[int, list[str]], tuple[Any, ...]],
+    count: int,
+    name: str,
+) -> list[Any]:
+    """Start ``count`` processes of one Bytewax cluster and return what each reported, in order.
 
-    ``settings`` must name a reachable Redis (the caller starts the embedded
-    one). A process that fails stops the others, and the failure is raised
-    here with its exit code; an interrupt (Ctrl-C reaches every process of
-    the terminal's group) lets each stop as one process does.
+    Process *i* runs ``target(*args_of(i, addresses), sender)`` in a fresh
+    interpreter (``spawn``) and must send one report on ``sender``;
+    ``addresses`` are free loopback ports, one per process. A process that
+    fails stops the others and the failure is raised here with its exit
+    code; an interrupt (Ctrl-C reaches every process of the terminal's group)
+    lets each stop and report as one process does.
     """
-    count = settings.flow.processes
     addresses = [f"127.0.0.1:{free_port()}" for _ in range(count)]
     context = multiprocessing.get_context("spawn")
-    receivers: list[Connection] = []
-    processes = []
-    for process_id in range(count):
+    running: dict[Any, Connection] = {}
+    order = []
+    for index in range(count):
         receiver, sender = context.Pipe(duplex=False)
         process = context.Process(
-            target=_run_process,
-            args=(
-                settings,
-                process_id,
-                addresses,
-                recovery_dir,
-                clock,
-                process_metrics_address(metrics_address, process_id),
-                sender,
-            ),
-            name=f"riskwatch-monitor-{process_id}",
+            target=target, args=(*args_of(index, addresses), sender), name=f"{name}-{index}"
         )
         process.start()
         sender.close()
-        receivers.append(receiver)
-        processes.append(process)
-    logger.info("monitor cluster of %d processes on %s", count, ", ".join(addresses))
-    results: list[ProcessTotals] = []
-    running = dict(zip(processes, receivers, strict=True))
+        running[process] = receiver
+        order.append(process)
+    logger.info("cluster of %d processes on %s", count, ", ".join(addresses))
+    reports: dict[Any, Any] = {}
     try:
         while running:
             try:
@@ -115,14 +107,35 @@ def run_cluster(
                 process.join()
                 if process.exitcode != 0:
                     # A cluster without one of its processes cannot finish: stop the rest.
-                    msg = f"the monitor cluster failed: {process.name} exited {process.exitcode}"
+                    msg = f"the {name} cluster failed: {process.name} exited {process.exitcode}"
                     raise RuntimeError(msg)
-                results.append(receiver.recv())
+                reports[process] = receiver.recv()
     finally:
         for process in running:
             process.terminate()
             process.join(timeout=30)
-    results.sort(key=lambda r: r.process_id)
+    return [reports[process] for process in order]
+
+
+def run_cluster(
+    settings: Settings,
+    recovery_dir: Path | None,
+    clock: Clock,
+    metrics_address: str | None,
+) -> list[ProcessTotals]:
+    """Run ``settings.flow.processes`` monitor processes to the end; each one's counts.
+
+    ``settings`` must name a reachable Redis (the caller starts the embedded
+    one). Failures and interrupts are handled as :func:`run_processes` says.
+    """
+
+    def args_of(process_id: int, addresses: list[str]) -> tuple[Any, ...]:
+        metrics_at = process_metrics_address(metrics_address, process_id)
+        return (settings, process_id, addresses, recovery_dir, clock, metrics_at)
+
+    results: list[ProcessTotals] = run_processes(
+        _run_process, args_of, settings.flow.processes, "riskwatch-monitor"
+    )
     for result in results:
         logger.info(
             "process %d: %s read, %s processed, %.1f s CPU",
