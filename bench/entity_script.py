@@ -10,8 +10,9 @@ The same simulated input as bench/state.py (its first ``--events`` events,
 cut into bench.state's batches: 1,000 records, 8 shards) goes through
 :meth:`CustomerStateStore.apply` twice, each time on a fresh redis-server run
 under ``valgrind --tool=callgrind``: once with ``entities.lua``, once with a
-script that returns the same number of zeros (the baseline: MGET, the
-customers' SETs, the script call itself). The report gives instructions per
+script that writes the customers' blobs as entities.lua does and returns
+the same number of zeros (the baseline: MGET, the customers' SETs, the
+script calls themselves). The report gives instructions per
 event of both and their difference, the entity script's own cost. The entity
 buckets are sized as bench/state.py sizes them. Needs
 valgrind (on every machine here); takes a minute or two.
@@ -43,10 +44,15 @@ from riskwatch.contracts import Transaction
 DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "entity_script.json"
 SIM_SEED = 11
 SIM_START = datetime(2026, 1, 5, tzinfo=UTC)
-#: Returns six zeros per event and entity, as entities.lua returns its counts.
+#: Writes the customers' blobs and returns six zeros per event and entity, as
+#: entities.lua does with its counts.
 NULL_SCRIPT = """
-local out, a = {}, 2 + 2 * tonumber(ARGV[1])
-while a <= #ARGV do
+local ne, nc = tonumber(ARGV[1]), tonumber(ARGV[2])
+for j = 1, nc do
+  redis.call('SET', KEYS[#KEYS - nc + j], ARGV[#ARGV - nc + j], 'PX', ARGV[3])
+end
+local out, a = {}, 4 + 2 * ne
+while a <= #ARGV - nc do
   local n = tonumber(ARGV[a + 3])
   for _ = 1, 6 * n do out[#out + 1] = 0 end
   a = a + 4 + n

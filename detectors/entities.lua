@@ -6,13 +6,20 @@
 --
 -- KEYS: per distinct entity of the batch, its own key then its customers'
 --       zset (the zset exists only while the entity keeps more than INLINE
---       customers); then the batch's bucket hashes
--- ARGV: the number of entities ne; per entity its bucket's number (1-based
---       among the bucket KEYS; 0: it has none) and its field name there;
---       then per event: ts (assessed event time, ms), fresh (1 records it,
---       0 only reads), customer_id, number of entities n, then n entity
---       numbers (1-based, in KEYS order)
+--       customers); then the batch's bucket hashes; then the nc customer
+--       keys to write
+-- ARGV: the number of entities ne, the number of customer blobs nc, their
+--       TTL (ms); per entity its bucket's number (1-based among the bucket
+--       KEYS; 0: it has none) and its field name there; then per event: ts
+--       (assessed event time, ms), fresh (1 records it, 0 only reads),
+--       customer_id, number of entities n, then n entity numbers (1-based,
+--       in KEYS order); then the nc customer blobs
 -- Returns, per event and entity: counts 1h/24h/7d, customers 1h/24h/7d.
+--
+-- The customers' blobs (folded in Python, detectors/state.py) are written
+-- here too, so that a batch's customers and entities change in one atomic
+-- call: a crash between the two would leave events recorded at their
+-- customer but not at their entities, or counted twice when replayed.
 --
 -- An entity's state is one blob, read once per batch and written once if a
 -- fresh event touched it. A blob of at most VALUE_MAX bytes (the server's
@@ -196,9 +203,13 @@ local function encode(E, zkey)
     struct.pack(customer_format(#c / 2), unpack(c))
 end
 
-local ne = tonumber(ARGV[1])
-local first_arg = 2 + 2 * ne
-local nb = #KEYS - 2 * ne
+local ne, nc, customer_ttl = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3]
+local first_arg = 4 + 2 * ne
+local nb = #KEYS - 2 * ne - nc
+
+for j = 1, nc do
+  redis.call('SET', KEYS[#KEYS - nc + j], ARGV[#ARGV - nc + j], 'PX', customer_ttl)
+end
 
 -- The oldest newest-event an entity of a bucket may keep (see the header).
 local function cutoff(B)
@@ -210,11 +221,11 @@ end
 local members, fields = {}, {}
 for b = 1, nb do members[b], fields[b] = {}, {''} end
 for e = 1, ne do
-  local b = tonumber(ARGV[2 * e])
+  local b = tonumber(ARGV[2 * e + 2])
   if b > 0 then
     local m = members[b]
     m[#m + 1] = e
-    fields[b][#m + 1] = ARGV[2 * e + 1]
+    fields[b][#m + 1] = ARGV[2 * e + 3]
   end
 end
 local in_field, newest, newest0 = {}, {}, {}
@@ -235,7 +246,7 @@ for from = 1, ne, 500 do
     local own, field = raws[e - from + 1], in_field[e]
     local E = decode(field or own)
     E.own, E.field = own, field
-    local b = tonumber(ARGV[2 * e])
+    local b = tonumber(ARGV[2 * e + 2])
     E.b = b
     if b > 0 and E.nw0 >= 0 and E.nw0 < cutoff(newest0[b]) then
       -- Expired: what it kept is read as nothing.
@@ -251,7 +262,7 @@ end
 local out = {}
 local o = 0
 local a = first_arg
-local nargs = #ARGV
+local nargs = #ARGV - nc
 while a <= nargs do
   local ts, fresh, cid, n = tonumber(ARGV[a]), ARGV[a + 1] == '1', ARGV[a + 2], tonumber(ARGV[a + 3])
   for x = a + 4, a + 3 + n do
@@ -363,14 +374,14 @@ for e, E in ipairs(entities) do
       written[b] = true
       if E.nw < cutoff(newest[b]) then
         -- Recorded already expired (an event far behind its bucket's newest).
-        if E.field then redis.call('HDEL', bucket, ARGV[2 * e + 1]) end
+        if E.field then redis.call('HDEL', bucket, ARGV[2 * e + 3]) end
         if E.own then redis.call('DEL', own_key) end
       elseif #blob <= VALUE_MAX then
-        redis.call('HSET', bucket, ARGV[2 * e + 1], blob)
+        redis.call('HSET', bucket, ARGV[2 * e + 3], blob)
         if E.own then redis.call('DEL', own_key) end
       else
         redis.call('SET', own_key, blob, 'PX', ENT_TTL)
-        if E.field then redis.call('HDEL', bucket, ARGV[2 * e + 1]) end
+        if E.field then redis.call('HDEL', bucket, ARGV[2 * e + 3]) end
       end
     else
       redis.call('SET', own_key, blob, 'PX', ENT_TTL)

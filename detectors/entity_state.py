@@ -29,7 +29,7 @@ from typing import Any
 import redis
 
 from detectors.keys import entity_key
-from detectors.lua_script import LuaScript, ScriptPipeline
+from detectors.script_trips import without_comments
 from riskwatch.contracts import Transaction
 
 #: Entities a transaction touches: feature prefix, key letter, transaction field.
@@ -100,15 +100,14 @@ class EntityBatch:
         self._events: list[Any] = []
         self._names: list[tuple[str, ...]] = []
 
-    @property
-    def keys(self) -> list[str]:
-        """Per entity its own key and zset, then the buckets (``entities.lua``'s KEYS)."""
-        return self._entity_keys + list(self._bucket_numbers)
-
-    @property
-    def args(self) -> list[Any]:
-        """The entities' buckets and fields, then the events (``entities.lua``'s ARGV)."""
-        return [len(self._numbers), *self._heads, *self._events]
+    def call(
+        self, customer_keys: Sequence[str], blobs: Sequence[bytes], ttl_ms: int
+    ) -> tuple[list[Any], list[Any]]:
+        """``entities.lua``'s KEYS and ARGV: this batch's entities and events, and the
+        customer blobs (under ``customer_keys``, with a TTL) to write in the same call."""
+        keys = [*self._entity_keys, *self._bucket_numbers, *customer_keys]
+        args = [len(self._numbers), len(blobs), ttl_ms, *self._heads, *self._events, *blobs]
+        return keys, args
 
     def add(self, txn: Transaction, ts_ms: int, fresh: bool) -> None:
         """Record one event (``fresh``) or only read its counts, at its assessed time."""
@@ -155,7 +154,7 @@ class EntityBatch:
 
 
 class EntityScript:
-    """``entities.lua``, registered once per store with its lateness and the server's limits."""
+    """``entities.lua`` with a store's lateness and the server's listpack limits filled in."""
 
     def __init__(self, client: redis.Redis, lateness_ms: int, buckets: int) -> None:
         if lateness_ms + _KEEP_MS >= 2**32:
@@ -169,15 +168,13 @@ class EntityScript:
         entries, self.value_max = listpack_limits(client)
         if entries < 2:
             self.value_max = 0  # no hash stays a listpack: every blob is its own key
-        source = _SCRIPT.substitute(
-            lateness=int(lateness_ms), inline=INLINE_CUSTOMERS, value_max=self.value_max
+        self.source = without_comments(
+            _SCRIPT.substitute(
+                lateness=int(lateness_ms), inline=INLINE_CUSTOMERS, value_max=self.value_max
+            )
         )
-        self._script = LuaScript(source)
+        """The script's text for EVAL (:mod:`detectors.script_trips` says why not EVALSHA)."""
 
     def batch(self, namespace: str) -> EntityBatch:
         """An empty batch for this script's buckets and field length limit."""
         return EntityBatch(namespace, self.buckets, self.value_max)
-
-    def queue(self, batch: EntityBatch, pipe: ScriptPipeline) -> None:
-        """Add the batch's script call to a pipeline (its reply: :meth:`EntityBatch.counts`)."""
-        pipe.call(self._script, batch.keys, batch.args)

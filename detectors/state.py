@@ -1,4 +1,4 @@
-"""Per-customer and per-entity state, kept in Redis, at most two round trips per batch.
+"""Per-customer and per-entity state, kept in Redis, batched and pipelined round trips.
 
 A customer belongs to one shard and a shard to one worker, so each
 customer's blob has a single writer. That worker keeps the blobs it last
@@ -6,11 +6,13 @@ wrote decoded (``detectors/held_states.py``, a bounded LRU), so a batch
 reads with one MGET only the customers it does not hold;
 ``detectors/customer_fold.py`` records every event in its customer's
 decoded state (in arrival order) and reads the aggregates its features are
-built from; then one MULTI/EXEC writes every changed blob back and runs
-``entities.lua`` once, which records the batch's events at the entities
-they touch (shared by customers of every shard, so updated in Redis,
-atomically) and returns their counts. That trip needs the customers' states
-first: only a fresh event is counted at its entities
+built from; then, for each part of the batch (``trip_events`` events), one
+call of ``entities.lua`` writes the part's changed blobs back, records its
+events at the entities they touch (shared by customers of every shard, so
+updated in Redis, atomically) and returns their counts. Those calls are
+pipelined: sent as each part is folded, their replies read as the updates
+are wanted (``detectors/script_trips.py``). A call needs its customers'
+states first: only a fresh event is counted at its entities
 (``detectors/entity_state.py`` builds the script's keys and arguments).
 Bytewax snapshots none of this: Redis is the state store, and a restarted
 worker holds nothing, so it reads what the last batch wrote.
@@ -137,8 +139,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
 from functools import lru_cache
 
 import redis
@@ -157,10 +159,10 @@ from detectors.customer_fold import (
     state_update,
 )
 from detectors.entity_state import ENTITIES as ENTITIES  # re-exported: features, tests
-from detectors.entity_state import EntityScript
+from detectors.entity_state import EntityBatch, EntityScript
 from detectors.held_states import Held, HeldStates
 from detectors.keys import key
-from detectors.lua_script import ScriptPipeline
+from detectors.script_trips import ScriptTrips
 from riskwatch.contracts import Transaction
 
 logger = logging.getLogger(__name__)
@@ -274,13 +276,17 @@ def _kind_code(txn: Transaction) -> int:
 class CustomerStateStore:
     """Batched, idempotent updates of customers' and entities' state.
 
-    At most two pipelined round trips per batch, whatever its size: an MGET
-    of the batch's customer blobs the worker does not hold, then (in
-    MULTI/EXEC, so a batch's customers and entities change together or not
-    at all) a SET of each changed blob and one script that records the
-    batch's events at their entities. The second trip needs the customers'
-    states: whether an event is fresh (and so counted at its entities) is
-    known only once its customer's state is read.
+    A batch reads with one MGET the customer blobs the worker does not hold,
+    then is recorded in parts of at most ``trip_events`` events, one
+    ``entities.lua`` call each: it writes the part's changed customer blobs
+    and records the part's events at their entities, atomically (a part's
+    customers and entities change together or not at all), and returns their
+    entity counts. The calls are pipelined (:mod:`detectors.script_trips`):
+    each part is sent as soon as it is folded, and its reply read when its
+    updates are wanted, so Redis runs one part while the worker folds the
+    next. The call needs the customers' states first: whether an event is
+    fresh (and so counted at its entities) is known only once its customer's
+    state is read.
     """
 
     def __init__(
@@ -292,7 +298,10 @@ class CustomerStateStore:
         allowed_lateness_seconds: int = 3600,
         held_customers: int = 20_000,
         entity_buckets: int = 65_536,
+        trip_events: int = 48,
     ) -> None:
+        if trip_events < 1:
+            raise ValueError(f"trip_events must be at least 1, not {trip_events}")
         self._client = client
         self._namespace = namespace
         lateness_ms = allowed_lateness_seconds * 1000
@@ -304,62 +313,110 @@ class CustomerStateStore:
         self._ttl_ms = int(ttl_seconds * 1000)
         self._entities = EntityScript(client, lateness_ms, entity_buckets)
         self._held = HeldStates(client, self._ttl_ms, held_customers)
+        self._trip_events = trip_events
 
     @property
     def namespace(self) -> str:
         return self._namespace
 
     def apply(self, txns: Sequence[Transaction]) -> list[StateUpdate]:
-        """Record a batch of transactions in order; two round trips for all."""
+        """Record a batch of transactions in order; its state updates, in the same order."""
+        return list(self.updates(txns))
+
+    def updates(self, txns: Sequence[Transaction]) -> Iterator[StateUpdate]:
+        """Record a batch of transactions in order, yielding their state updates in order.
+
+        The whole batch is folded and sent when the first update is asked
+        for; each later part's reply is read only when its first update is:
+        work done between updates (building features) overlaps Redis running
+        the later parts. Raises :class:`StateUnavailable` (while iterating)
+        if Redis fails. Leaving the iteration early (closing the generator) is
+        allowed: the replies still due are read, so the batch is recorded all
+        the same.
+        """
         if not txns:
-            return []
-        ns = self._namespace
-        keys = {txn.customer_id: key(ns, txn.customer_id, "st") for txn in txns}
+            return
+        keys = {txn.customer_id: key(self._namespace, txn.customer_id, "st") for txn in txns}
         try:
             held = self._held.take(keys)
         except redis.RedisError as exc:
             msg = f"state update of a batch of {len(txns)} transactions failed: {exc}"
             raise StateUnavailable(msg) from exc
+        done = False
         try:
-            return self._apply(txns, keys, held)
-        except BaseException:
-            # The batch's states may hold events Redis never got: read them again.
-            self._held.drop(keys)
-            raise
+            with ScriptTrips(self._client, self._entities.source) as trips:
+                parts = [
+                    self._send(txns[i : i + self._trip_events], keys, held, trips)
+                    for i in range(0, len(txns), self._trip_events)
+                ]
+                for n, part in enumerate(parts):
+                    counts = self._receive(part, trips)
+                    try:
+                        for a, e in zip(part.assessed, part.entities.counts(counts), strict=True):
+                            yield _update(a, e)
+                    except GeneratorExit:
+                        # Left early: the later calls are still read, so that what
+                        # was sent is surely recorded and the held states true.
+                        for later in parts[n + 1 :]:
+                            self._receive(later, trips)
+                        done = True
+                        raise
+            done = True
+        except redis.RedisError as exc:
+            msg = f"state update of a batch of {len(txns)} transactions failed: {exc}"
+            raise StateUnavailable(msg) from exc
+        finally:
+            if not done:
+                # The held states may be ahead of Redis: read them again.
+                self._held.drop(keys)
 
-    def _apply(
-        self, txns: Sequence[Transaction], keys: dict[str, str], held: dict[str, Held]
-    ) -> list[StateUpdate]:
-        ns = self._namespace
-        states = {cid: h.state for cid, h in held.items()}
-        memos = {cid: h.memo for cid, h in held.items()}
-        changed: set[str] = set()
-        assessed: list[Assessment] = []
-        entities = self._entities.batch(ns)
+    def _receive(self, part: _Part, trips: ScriptTrips) -> list[int]:
+        """A sent part's entity counts, once Redis has recorded it."""
+        if not part.sent:
+            return []
+        counts: list[int] = trips.receive()
+        self._held.written(part.changed, part.sent_at)
+        return counts
+
+    def _send(
+        self,
+        txns: Sequence[Transaction],
+        keys: dict[str, str],
+        held: dict[str, Held],
+        trips: ScriptTrips,
+    ) -> _Part:
+        """Fold one part of a batch into the held states and send its script call."""
+        part = _Part(self._entities.batch(self._namespace))
+        entities, changed, params = part.entities, part.changed, self._params
         for txn in txns:
-            cid = txn.customer_id
-            a = assess(states[cid], _event(txn), self._params, memos[cid])
+            h = held[txn.customer_id]
+            a = assess(h.state, _event(txn), params, h.memo)
             if a.fresh:
-                changed.add(cid)
+                changed.add(txn.customer_id)
             entities.add(txn, a.ts, a.fresh)
-            assessed.append(a)
-        counts: list[int] = []
+            part.assessed.append(a)
         if changed or entities:
-            pipe = ScriptPipeline(self._client, transaction=True)
-            for cid in changed:
-                pipe.commands.set(keys[cid], dump(states[cid]), px=self._ttl_ms)
-            written = time.monotonic()
-            if entities:
-                self._entities.queue(entities, pipe)
-            try:
-                replies = pipe.execute()
-            except redis.RedisError as exc:
-                msg = f"state update of a batch of {len(txns)} transactions failed: {exc}"
-                raise StateUnavailable(msg) from exc
-            if entities:
-                counts = replies[-1]
-            self._held.written(changed, written)
-        return [_update(a, e) for a, e in zip(assessed, entities.counts(counts), strict=True)]
+            written = list(changed)
+            call_keys, args = entities.call(
+                [keys[cid] for cid in written],
+                [dump(held[cid].state) for cid in written],
+                self._ttl_ms,
+            )
+            part.sent_at = time.monotonic()
+            trips.send(call_keys, args)
+            part.sent = True
+        return part
+
+
+@dataclass(slots=True)
+class _Part:
+    """One script call's share of a batch: its assessments, entities and written customers."""
+
+    entities: EntityBatch
+    assessed: list[Assessment] = field(default_factory=list)
+    changed: set[str] = field(default_factory=set)
+    sent: bool = False
+    sent_at: float = 0.0
 
 
 def _event(txn: Transaction) -> Event:

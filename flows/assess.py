@@ -31,7 +31,7 @@ from detectors.explain import customer_normal
 from detectors.features import build_features
 from detectors.fusion import fuse
 from detectors.learning import LearningContext, ModelVerdict, ShardLearning, ShardLearningState
-from detectors.state import CustomerStateStore
+from detectors.state import CustomerStateStore, StateUpdate
 from detectors.worker_models import WorkerModels
 from riskwatch.contracts import Alert, Label, ModelScore, Transaction, severity_for
 from rules.engine import Evaluation, count_outcomes
@@ -96,18 +96,21 @@ class ShardAssessor(StatefulBatchLogic[Transaction | Label, Assessment, ShardLea
         # The label join runs on an I/O thread while customer state is read,
         # folded and written here (disjoint keys: the order does not matter).
         pending = self._learning.begin(shard, txns, labels)
+        # Features are built as the updates come, while Redis records the
+        # batch's later parts (CustomerStateStore.updates).
+        updates: list[StateUpdate] = []
+        batch_features: list[dict[str, Any]] = []
         try:
-            updates = ctx.state.apply(txns)
+            for t, u in zip(txns, ctx.state.updates(txns), strict=True):
+                updates.append(u)
+                batch_features.append(build_features(t, u, ctx.timezone))
         except BaseException:
             wait([pending])
             raise
-        fraud_counts = self._learning.finish(pending)
+        for features, counts in zip(batch_features, self._learning.finish(pending), strict=True):
+            _with(features, counts)
         detected_at = ctx.clock()
         out: list[Assessment] = []
-        batch_features = [
-            _with(build_features(t, u, ctx.timezone), counts)
-            for t, u, counts in zip(txns, updates, fraud_counts, strict=True)
-        ]
         # All of the batch's rules at once: suppression windows take one round trip.
         evaluations = ctx.rules.evaluate_batch(txns, batch_features)
         keeper = ctx.learning.keeper

@@ -104,6 +104,7 @@ def build_context(settings: Settings, metrics: PipelineMetrics, clock: Clock) ->
             settings.state.allowed_lateness_seconds,
             settings.state.held_customers,
             settings.state.entity_buckets,
+            settings.state.trip_events,
         ),
         rules=rules_from_settings(
             settings, client, lambda outcome: metrics.rule_reloads.labels(outcome=outcome).inc()

@@ -76,6 +76,9 @@ class StateSettings(BaseModel):
     #: of live entities (inactive ones leave after 8 days) / 64, so that each stays a
     #: listpack (at most hash-max-listpack-entries, 128 by default, fields).
     entity_buckets: int = Field(65536, ge=1)
+    #: Events per state script call: a batch is recorded in calls of this many, pipelined,
+    #: so that Redis runs one while the worker folds the next (detectors/state.py).
+    trip_events: int = Field(48, ge=1)
 
 
 class AnomalySettings(BaseModel):

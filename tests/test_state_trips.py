@@ -1,0 +1,107 @@
+"""A batch recorded in pipelined script calls: the same as one call, and nothing lost on failure."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+import pytest
+import redis
+
+from detectors.script_trips import ScriptTrips
+from detectors.state import CustomerStateStore, StateUnavailable
+from riskwatch.contracts import Transaction
+from tests.flowkit import redis_state
+
+DEDUP_S, TTL_S, LATENESS_S = 8 * 86400, 40 * 86400, 3600
+
+
+@pytest.fixture(scope="module")
+def batches() -> list[list[Transaction]]:
+    """Simulated traffic cut as the monitor cuts it: many events per customer and entity."""
+    from simulator import SimulationConfig, simulate
+
+    config = SimulationConfig(seed=5, customers=40, days=6, start=datetime(2026, 3, 2, tzinfo=UTC))
+    txns = [event.txn for event in simulate(config)]
+    # Every event twice: the second sighting is a duplicate, read only.
+    txns += txns[: len(txns) // 3]
+    return [txns[i : i + 150] for i in range(0, len(txns), 150)]
+
+
+def _store(redis_url: str, trip_events: int) -> CustomerStateStore:
+    client = redis.Redis.from_url(redis_url)
+    namespace = f"p{uuid.uuid4().hex[:8]}"
+    return CustomerStateStore(
+        client, namespace, DEDUP_S, TTL_S, LATENESS_S, entity_buckets=7, trip_events=trip_events
+    )
+
+
+def test_calls_of_any_size_give_the_updates_and_state_of_one_call(
+    redis_url: str, batches: list[list[Transaction]]
+) -> None:
+    whole = _store(redis_url, 10_000)
+    expected = [whole.apply(batch) for batch in batches]
+    assert sum(u.fresh for updates in expected for u in updates) > 500
+    assert any(u.entities for updates in expected for u in updates)
+    for trip_events in (1, 7, 48):
+        parts = _store(redis_url, trip_events)
+        assert [parts.apply(batch) for batch in batches] == expected, trip_events
+        assert redis_state(redis_url, parts.namespace) == redis_state(redis_url, whole.namespace), (
+            trip_events
+        )
+
+
+def test_a_batch_left_unread_is_recorded_and_its_customers_read_again(
+    redis_url: str, batches: list[list[Transaction]]
+) -> None:
+    whole = _store(redis_url, 10_000)
+    parts = _store(redis_url, 7)
+    for n, batch in enumerate(batches):
+        expected = whole.apply(batch)
+        updates = parts.updates(batch)
+        if n % 2:
+            # Two of the batch's updates read, then the rest of the batch abandoned.
+            assert [next(updates), next(updates)] == expected[:2]
+            updates.close()
+        else:
+            assert list(updates) == expected
+    assert redis_state(redis_url, parts.namespace) == redis_state(redis_url, whole.namespace)
+
+
+def test_a_failed_call_is_a_named_error_and_its_customers_are_read_again(
+    redis_url: str, batches: list[list[Transaction]]
+) -> None:
+    store = _store(redis_url, 7)
+    client = redis.Redis.from_url(redis_url)
+    first, second = batches[0], batches[1]
+    store.apply(first)
+    # A string where the script expects a bucket hash: the call fails (WRONGTYPE).
+    buckets = [k for k in client.scan_iter(f"{store.namespace}:{{b|*")]
+    saved = {k: client.hgetall(k) for k in buckets}
+    for k in buckets:
+        client.delete(k)
+        client.set(k, "not a hash")
+    with pytest.raises(StateUnavailable, match=f"batch of {len(second)}"):
+        store.apply(second)
+    for k, fields in saved.items():
+        client.delete(k)
+        client.hset(k, mapping=fields)
+    customers = {t.customer_id for t in second}
+    assert not any(c in store._held._held for c in customers), "dropped: read again"
+    # The store still works, on a connection of its own.
+    assert len(store.apply(batches[2])) == len(batches[2])
+
+
+def test_the_connection_of_unread_replies_is_closed_not_reused(redis_url: str) -> None:
+    client = redis.Redis.from_url(redis_url)
+    with ScriptTrips(client, "return ARGV[1]") as trips:
+        trips.send([], ["first"])
+        trips.send([], ["second"])
+        assert trips.receive() == b"first"
+    # The reply "second" left with the closed connection: the pool's next answers PONG.
+    assert client.ping() is True
+    with ScriptTrips(client, "return ARGV[1]") as trips:
+        trips.send([], ["third"])
+        assert trips.receive() == b"third"
+    with pytest.raises(RuntimeError, match="awaiting"), ScriptTrips(client, "return 1") as trips:
+        trips.receive()
