@@ -116,8 +116,13 @@ def load(raw: bytes | None) -> list[Any]:
     return s
 
 
-def dump(state: list[Any]) -> bytes:
+def dump(state: list[Any], compress: bool = True) -> bytes:
+    """The blob to store; uncompressed when ``compress`` is false (a blob about to be
+    replaced: the state store writes a customer once per script call, and only the
+    last of a batch's writes stays)."""
     raw = pack(state)
+    if not compress:
+        return raw
     packed = _contexts()[0].compress(raw)
     return packed if len(packed) < len(raw) else raw
 

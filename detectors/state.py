@@ -345,9 +345,12 @@ class CustomerStateStore:
         done = False
         try:
             with ScriptTrips(self._client, self._entities.source) as trips:
+                last = {txn.customer_id: i for i, txn in enumerate(txns)}
+                plain: set[str] = set()
+                step = self._trip_events
                 parts = [
-                    self._send(txns[i : i + self._trip_events], keys, held, trips)
-                    for i in range(0, len(txns), self._trip_events)
+                    self._send(txns, i, i + step, keys, held, last, plain, trips)
+                    for i in range(0, len(txns), step)
                 ]
                 for n, part in enumerate(parts):
                     counts = self._receive(part, trips)
@@ -381,27 +384,45 @@ class CustomerStateStore:
     def _send(
         self,
         txns: Sequence[Transaction],
+        start: int,
+        stop: int,
         keys: dict[str, str],
         held: dict[str, Held],
+        last: dict[str, int],
+        plain: set[str],
         trips: ScriptTrips,
     ) -> _Part:
-        """Fold one part of a batch into the held states and send its script call."""
+        """Fold ``txns[start:stop]`` into the held states and send its script call.
+
+        ``last`` is each customer's last position in the batch: a blob that a
+        later call of the batch may write again is sent uncompressed (it is
+        replaced within milliseconds, and compressing it costs as much as
+        packing it), and noted in ``plain``; the call holding a customer's
+        last event writes it compressed, changed or not.
+        """
         part = _Part(self._entities.batch(self._namespace))
         entities, changed, params = part.entities, part.changed, self._params
-        for txn in txns:
+        for txn in txns[start:stop]:
             h = held[txn.customer_id]
             a = assess(h.state, _event(txn), params, h.memo)
             if a.fresh:
                 changed.add(txn.customer_id)
             entities.add(txn, a.ts, a.fresh)
             part.assessed.append(a)
+        if plain:
+            # Interim blobs whose customer has no later event in the batch.
+            done = [cid for cid in plain if last[cid] < stop]
+            plain.difference_update(done)
+            changed.update(done)
         if changed or entities:
             written = list(changed)
-            call_keys, args = entities.call(
-                [keys[cid] for cid in written],
-                [dump(held[cid].state) for cid in written],
-                self._ttl_ms,
-            )
+            blobs = []
+            for cid in written:
+                final = last[cid] < stop
+                blobs.append(dump(held[cid].state, final))
+                if not final:
+                    plain.add(cid)
+            call_keys, args = entities.call([keys[cid] for cid in written], blobs, self._ttl_ms)
             part.sent_at = time.monotonic()
             trips.send(call_keys, args)
             part.sent = True
