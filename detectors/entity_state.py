@@ -23,6 +23,7 @@ import importlib.resources
 import logging
 import zlib
 from collections.abc import Sequence
+from operator import attrgetter
 from string import Template
 from typing import Any
 
@@ -48,6 +49,9 @@ _PER_ENTITY = 6
 #: How long a customer is kept at an entity after its latest event there,
 #: besides the allowed lateness: the longest entity window.
 _KEEP_MS = 7 * 86_400_000
+
+#: Entities whose keys and bucket a store remembers between batches (~200 B each).
+_PLACES_KEPT = 200_000
 
 #: Redis's defaults for hash-max-listpack-entries and -value (6.2: -ziplist-).
 DEFAULT_LISTPACK_LIMITS = (128, 64)
@@ -86,19 +90,36 @@ def listpack_limits(client: redis.Redis) -> tuple[int, int]:
     return limits[0], limits[1]
 
 
+#: A transaction's entity ids, in ENTITIES order, by one call.
+_ENTITY_IDS = attrgetter(*(field for _, _, field in ENTITIES))
+_LETTERS = tuple(letter for _, letter, _ in ENTITIES)
+#: The feature prefixes of the entities present, by bit mask (bit i: ENTITIES[i]).
+_PRESENT = tuple(
+    tuple(prefix for i, (prefix, _, _) in enumerate(ENTITIES) if mask >> i & 1)
+    for mask in range(1 << len(ENTITIES))
+)
+
+
 class EntityBatch:
     """One batch's events at their entities: the script's KEYS and ARGV, built as events come."""
 
-    def __init__(self, namespace: str, buckets: int = 1, field_max: int = 64) -> None:
+    def __init__(
+        self,
+        namespace: str,
+        buckets: int = 1,
+        field_max: int = 64,
+        places: dict[str, tuple[str, str | None, str]] | None = None,
+    ) -> None:
         self._namespace = namespace
         self._buckets = buckets
         self._field_max = field_max
-        self._numbers: dict[tuple[str, str], int] = {}
+        self._places = {} if places is None else places
+        self._numbers: dict[str, int] = {}
         self._bucket_numbers: dict[str, int] = {}
         self._entity_keys: list[str] = []
         self._heads: list[Any] = []
         self._events: list[Any] = []
-        self._names: list[tuple[str, ...]] = []
+        self._present: list[int] = []
 
     def call(
         self, customer_keys: Sequence[str], blobs: Sequence[bytes], ttl_ms: int
@@ -112,30 +133,45 @@ class EntityBatch:
     def add(self, txn: Transaction, ts_ms: int, fresh: bool) -> None:
         """Record one event (``fresh``) or only read its counts, at its assessed time."""
         numbers: list[int] = []
-        names: list[str] = []
-        for prefix, letter, field in ENTITIES:
-            value = getattr(txn, field)
+        present = 0
+        known = self._numbers
+        for bit, letter, value in zip(range(4), _LETTERS, _ENTITY_IDS(txn), strict=True):
             if value is None:
                 continue
-            number = self._numbers.get((letter, value))
+            field = letter + value
+            number = known.get(field)
             if number is None:
-                number = self._numbers[(letter, value)] = len(self._numbers) + 1
-                own = entity_key(self._namespace, letter, value)
-                self._entity_keys += (own, own + ":c")
-                self._heads += self._bucket_of(letter, value)
+                number = self._first(letter, value, field)
             numbers.append(number)
-            names.append(prefix)
-        self._names.append(tuple(names))
+            present |= 1 << bit
+        self._present.append(present)
         if numbers:
             self._events += (ts_ms, 1 if fresh else 0, txn.customer_id, len(numbers), *numbers)
 
-    def _bucket_of(self, letter: str, value: str) -> tuple[int, str]:
-        field = letter + value
+    def _first(self, letter: str, value: str, field: str) -> int:
+        """Number an entity on its batch's first event there, with its keys and bucket."""
+        number = self._numbers[field] = len(self._numbers) + 1
+        place = self._places.get(field)
+        if place is None:
+            place = self._places[field] = self._place(letter, value, field)
+        own, bucket, _ = place
+        self._entity_keys += (own, own + ":c")
+        if bucket is None:
+            self._heads += (0, field)
+        else:
+            self._heads += (
+                self._bucket_numbers.setdefault(bucket, len(self._bucket_numbers) + 1),
+                field,
+            )
+        return number
+
+    def _place(self, letter: str, value: str, field: str) -> tuple[str, str | None, str]:
+        """An entity's own key, and its bucket (None: a field name this long would turn
+        its bucket into a hash table, so its blob always keeps its own key)."""
+        own = entity_key(self._namespace, letter, value)
         if len(field.encode()) > self._field_max:
-            return 0, field  # a field this long would turn its bucket into a hash table
-        bucket = bucket_key(self._namespace, letter, value, self._buckets)
-        number = self._bucket_numbers.setdefault(bucket, len(self._bucket_numbers) + 1)
-        return number, field
+            return own, None, field
+        return own, bucket_key(self._namespace, letter, value, self._buckets), field
 
     def __bool__(self) -> bool:
         return bool(self._events)
@@ -144,9 +180,9 @@ class EntityBatch:
         """Per event added, in order: entity prefix -> its six counts."""
         out: list[dict[str, tuple[int, ...]]] = []
         i = 0
-        for names in self._names:
+        for present in self._present:
             entities = {}
-            for name in names:
+            for name in _PRESENT[present]:
                 entities[name] = tuple(reply[i : i + _PER_ENTITY])
                 i += _PER_ENTITY
             out.append(entities)
@@ -174,7 +210,16 @@ class EntityScript:
             )
         )
         """The script's text for EVAL (:mod:`detectors.script_trips` says why not EVALSHA)."""
+        self._places: dict[str, dict[str, tuple[str, str | None, str]]] = {}
 
     def batch(self, namespace: str) -> EntityBatch:
-        """An empty batch for this script's buckets and field length limit."""
-        return EntityBatch(namespace, self.buckets, self.value_max)
+        """An empty batch for this script's buckets and field length limit.
+
+        Entities recur from batch to batch: their keys and buckets (a CRC-32
+        and two strings each) are remembered per namespace, up to
+        ``_PLACES_KEPT`` entities, then forgotten all at once.
+        """
+        places = self._places.setdefault(namespace, {})
+        if len(places) > _PLACES_KEPT:
+            places.clear()
+        return EntityBatch(namespace, self.buckets, self.value_max, places)
