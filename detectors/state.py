@@ -142,6 +142,7 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
+from operator import attrgetter
 
 import redis
 
@@ -263,14 +264,12 @@ def empty_update(ts_ms: int) -> StateUpdate:
     )  # fmt: skip
 
 
-def _kind_code(txn: Transaction) -> int:
-    if txn.kind == "cash_deposit":
-        return KIND_CASH_IN
-    if txn.kind == "cash_withdrawal":
-        return KIND_CASH_OUT
-    if txn.kind == "salary" and txn.direction == "credit":
-        return KIND_SALARY
-    return KIND_OTHER
+#: Kinds with a code of their own in the fold, by direction (credit?) and kind.
+_KIND_CODES = {
+    (False, "cash_deposit"): KIND_CASH_IN, (True, "cash_deposit"): KIND_CASH_IN,
+    (False, "cash_withdrawal"): KIND_CASH_OUT, (True, "cash_withdrawal"): KIND_CASH_OUT,
+    (True, "salary"): KIND_SALARY,
+}  # fmt: skip
 
 
 class CustomerStateStore:
@@ -440,25 +439,35 @@ class _Part:
     sent_at: float = 0.0
 
 
+_EVENT_FIELDS = attrgetter(
+    "txn_id", "channel", "direction", "kind", "merchant_id", "device_id", "country",
+    "counterparty_account", "mcc", "lat", "lon",
+)  # fmt: skip
+
+
 def _event(txn: Transaction) -> Event:
-    lat = lon = None
-    if txn.channel in CARD_PRESENT and txn.lat is not None and txn.lon is not None:
-        lat, lon = float(txn.lat), float(txn.lon)
-    credit = txn.direction == "credit"
+    (txn_id, channel, direction, kind, merchant, device, country, counterparty, mcc, lat,
+     lon) = _EVENT_FIELDS(txn)  # fmt: skip
+    if channel in CARD_PRESENT and lat is not None and lon is not None:
+        lat, lon = float(lat), float(lon)
+    else:
+        lat = lon = None
+    credit = direction == "credit"
+    code = _CHANNEL_INDEX[channel] * 8 + (4 if credit else 0)
     # Positional: the compiled Event parses keywords at three times the cost.
     return Event(
-        digest(txn.txn_id),  # txn
+        digest(txn_id),  # txn
         txn.ts_ms,  # ts
-        _CHANNEL_INDEX[txn.channel] * 8 + (4 if credit else 0) + _kind_code(txn),  # code
+        code + _KIND_CODES.get((credit, kind), KIND_OTHER),  # code
         txn.amount_minor,  # amount
-        _id_digest(txn.merchant_id),  # merchant
-        _id_digest(txn.device_id),  # device
-        txn.country,  # country
-        _id_digest(txn.counterparty_account),  # counterparty
-        txn.mcc,  # mcc
+        _id_digest(merchant),  # merchant
+        _id_digest(device),  # device
+        country,  # country
+        _id_digest(counterparty),  # counterparty
+        mcc,  # mcc
         lat,
         lon,
-        txn.kind or "",  # base_kind
+        kind or "",  # base_kind
     )
 
 
