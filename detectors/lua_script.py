@@ -10,8 +10,9 @@ FLUSH`` emptied its cache) answers ``NOSCRIPT``, which
 those calls, and only those, that answered ``NOSCRIPT``. Loading first keeps
 that mending for a cache lost mid-run: the rerun happens after, and outside,
 a MULTI/EXEC, so a process that died between the two would leave the
-pipeline's other writes without the script's (the customer blobs of a batch
-without its entity counts, in :mod:`detectors.state`).
+pipeline's other writes without the script's. (The state store's own
+script, whose calls are several in flight at once, is sent by EVAL instead:
+:mod:`detectors.script_trips` says why.)
 
 Why rerunning only those calls is exact: a call that answered ``NOSCRIPT``
 did nothing, and every other command of the pipeline did what it would have
