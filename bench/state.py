@@ -18,6 +18,9 @@ why ratios to a baseline, not absolute rates, are the figure to compare):
   (apply's without the wait for Redis); Redis's own time in the entity
   script (``INFO commandstats``) as a share of ``apply``.
 * ``monitor``: :func:`riskwatch.runner.run_monitor` over the file.
+* ``features_trip_N`` (with ``--compare-trip-events N ...``): the features
+  stage again with ``state.trip_events`` N instead of the default, so that
+  the size of the pipelined state calls is compared within one run.
 
 Memory: after a ``features`` run from an empty Redis, ``used_memory`` grows by
 the state of every customer and entity. The slow log is emptied before both
@@ -212,9 +215,17 @@ class Measurements:
     by_owner: dict[str, int] = field(default_factory=dict)
     keys: int = 0
     load_before: float | None = None
+    trip_events: int = 0
+    """Events per state script call of the ``features`` stage (state.trip_events)."""
 
 
-def run_benchmark(customers: int, days: int, repeat: int, workdir: Path) -> dict[str, Any]:
+def run_benchmark(
+    customers: int,
+    days: int,
+    repeat: int,
+    workdir: Path,
+    compare_trip_events: Sequence[int] = (),
+) -> dict[str, Any]:
     m_load = _loadavg()
     data = write_input(workdir / "transactions.jsonl", customers, days)
     logger.info("input: %d events, %d customers, %d days", data.events, data.customers, days)
@@ -227,6 +238,7 @@ def run_benchmark(customers: int, days: int, repeat: int, workdir: Path) -> dict
         limits = validation_limits(settings)
         tz = ZoneInfo(settings.timezone)
         s = settings.state
+        m.trip_events = s.trip_events
         for round_no in range(repeat):
             tally = Tally()
             flow = baseline_flow(data.path, settings.flow.batch_size, tally)
@@ -238,6 +250,7 @@ def run_benchmark(customers: int, days: int, repeat: int, workdir: Path) -> dict
             store = CustomerStateStore(
                 client, "bench", s.dedup_horizon_seconds, s.ttl_seconds,
                 s.allowed_lateness_seconds, entity_buckets=entity_buckets(data.customers),
+                trip_events=s.trip_events,
             )  # fmt: skip
             tally, hot = Tally(), HotPath()
             flow = features_flow(
@@ -252,6 +265,21 @@ def run_benchmark(customers: int, days: int, repeat: int, workdir: Path) -> dict
             m.used_memory = int(client.info("memory")["used_memory"]) - before
             m.by_owner = memory_by_owner(client)
             m.keys = int(client.dbsize())
+
+            for trip_events in compare_trip_events:
+                client.flushall()
+                store = CustomerStateStore(
+                    client, "bench", s.dedup_horizon_seconds, s.ttl_seconds,
+                    s.allowed_lateness_seconds, entity_buckets=entity_buckets(data.customers),
+                    trip_events=trip_events,
+                )  # fmt: skip
+                tally = Tally()
+                flow = features_flow(
+                    data.path, settings.flow.batch_size, limits, store, tz, settings.flow.shards,
+                    tally, HotPath(),
+                )  # fmt: skip
+                stage = f"features_trip_{trip_events}"
+                m.times.setdefault(stage, StageTimes()).add(*_time_flow(flow, tally))
 
             run = run_monitor_once(workdir / f"monitor-{round_no}", data.path, url, client)
             m.times["monitor"].add(run.summary.seconds, run.summary.read)
@@ -328,6 +356,7 @@ def build_report(m: Measurements) -> dict[str, Any]:
         "statistic": "median of runs",
         "stages": stages,
         "goal_features_events_per_second": 30_000,
+        "trip_events": m.trip_events,
         "hot_path": hot,
         "redis": {
             "used_memory_bytes": m.used_memory,
@@ -350,18 +379,19 @@ def render_table(report: dict[str, Any]) -> str:
         f"riskwatch state: {data['events']:,} events, {data['customers']:,} customers, "
         f"{data['days']} days, {report['repeat']} round(s)",
         "",
-        f"{'stage':<10}{'median/s':>10}{'vs base':>9}{'best/s':>10}",
+        f"{'stage':<20}{'median/s':>10}{'vs base':>9}{'best/s':>10}",
     ]
     for name, stage in report["stages"].items():
         lines.append(
-            f"{name:<10}{stage['events_per_second']:>10,.0f}"
+            f"{name:<20}{stage['events_per_second']:>10,.0f}"
             f"{stage['ratio_to_baseline'] or 0:>9.3f}{stage['best_events_per_second']:>10,.0f}"
         )
     hot, red = report["hot_path"], report["redis"]
     owner = red["memory_usage_per_customer_by_owner"]
     lines += [
         "",
-        f"features hot path: apply {hot['apply_microseconds_per_event']} us/event "
+        f"features hot path ({report['trip_events']} events per state call): apply "
+        f"{hot['apply_microseconds_per_event']} us/event "
         f"({hot['apply_share']:.0%}; entity script {hot['entity_script_microseconds_per_event']} "
         f"us, {hot['entity_script_share_of_apply']:.0%} of apply), build_features "
         f"{hot['build_features_microseconds_per_event']} us/event "
@@ -386,12 +416,22 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--days", type=int, default=35)
     parser.add_argument("--repeat", type=int, default=1)
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    parser.add_argument(
+        "--compare-trip-events",
+        type=int,
+        nargs="*",
+        default=[],
+        metavar="N",
+        help="also run the features stage with state.trip_events N (stage features_trip_N)",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     logger.setLevel(logging.INFO)
     workdir = Path(tempfile.mkdtemp(prefix="riskwatch-bench-state-"))
     try:
-        report = run_benchmark(args.customers, args.days, args.repeat, workdir)
+        report = run_benchmark(
+            args.customers, args.days, args.repeat, workdir, args.compare_trip_events
+        )
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     publish(report, args.out, render_table(report))
