@@ -57,8 +57,8 @@ added by the labels stream's own module, not here.
 from __future__ import annotations
 
 import math
-from datetime import UTC, datetime
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 

@@ -1,4 +1,4 @@
-"""The interpreted feature builder that detectors/feature_values.pyx replaced, kept as its yardstick.
+"""The interpreted feature builder that detectors/feature_values.pyx replaced, as its yardstick.
 
 This is ``detectors.features.build_features`` as it was written in Python
 (commit afc1f15, whose values the first compiled version matched on every
