@@ -4,14 +4,16 @@ This is ``detectors.features.build_features`` as it was written in Python
 (commit afc1f15, whose values the first compiled version matched on every
 bench event): a list of values in name order, set into a copy of the
 template dict. tests/test_features_compiled.py holds the compiled builder to
-it, bit for bit. Only the layout (names, totals' scales) is shared with the
-module under test.
+it, bit for bit. From the module under test it takes the layout (names,
+totals' scales) and the interpreted functions that are still there for
+other callers (the transaction's own values, the great-circle distance, the
+salary regularity), which the compiled builder calls only for the inputs it
+leaves to Python.
 """
 
 from __future__ import annotations
 
 import math
-from datetime import UTC, datetime
 from itertools import chain
 from operator import mul
 from typing import Any
@@ -23,37 +25,15 @@ from detectors.features import (
     _NET_FLOWS,
     _NO_ENTITY,
     _TOTAL_IS_SUM,
+    _transaction_values,
     haversine_km,
+    salary_regularity,
 )
 from detectors.state import CARD_PRESENT, StateUpdate
 from riskwatch.contracts import Transaction
 
 _TOTAL_SCALES = tuple(0.01 if flag else 1.0 for flag in _TOTAL_IS_SUM)
 _TEMPLATE = dict.fromkeys(_NAMES)
-
-
-def salary_regularity(salary_ts_ms: tuple[int, ...], tz: ZoneInfo) -> float:
-    if len(salary_ts_ms) < 2:
-        return 0.0
-    days = [datetime.fromtimestamp(t / 1000, UTC).astimezone(tz).day for t in salary_ts_ms]
-    return max(0.0, 1.0 - (max(days) - min(days)) / 10)
-
-
-def _transaction_values(txn: Transaction, tz: ZoneInfo) -> list[Any]:
-    amount = float(txn.amount)
-    local = txn.ts.astimezone(tz)
-    hour, weekday = local.hour, local.weekday()
-    return [
-        amount,
-        math.log1p(amount),
-        float(hour),
-        float(weekday),
-        1.0 if weekday >= 5 else 0.0,
-        1.0 if hour < 6 else 0.0,
-        1.0 if txn.direction == "debit" else 0.0,
-        1.0 if txn.channel in CARD_PRESENT else 0.0,
-        txn.channel, txn.direction, txn.kind, txn.mcc, txn.country, txn.city, txn.currency,
-    ]  # fmt: skip
 
 
 def _state_values(txn: Transaction, update: StateUpdate, tz: ZoneInfo) -> list[float]:
