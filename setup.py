@@ -10,7 +10,11 @@ from setuptools import Extension, setup
 setup(
     ext_modules=cythonize(
         [
-            Extension(name, [name.replace(".", "/") + ".pyx"], extra_compile_args=["-O2"])
+            Extension(
+                name,
+                [name.replace(".", "/") + ".pyx"],
+                extra_compile_args=["-O2", "-ffp-contract=off"],
+            )
             for name in ("detectors.fold", "detectors.blob_pack", "detectors.feature_values")
         ],
         compiler_directives={"language_level": 3},

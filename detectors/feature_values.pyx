@@ -1,29 +1,138 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
-"""The numbers ``detectors/features.py`` reads from a StateUpdate, compiled.
+"""The feature dict of one transaction, filled in C (``detectors/features.py`` names it).
 
-About two hundred features per event are plain arithmetic on the update's
-integers (totals scaled to major units, net flows, ratios, times since,
-baselines, entity counts); interpreted, each made and dropped Python ints
-and floats through the interpreter's loop, a fifth of the feature stage's
-CPU. Here they are C doubles, boxed once each. The values are the very
-floats Python computes: the same IEEE operations in the same order (an int
-turned into a double and then multiplied, divided or subtracted, as Python's
-mixed arithmetic does), ``//`` as CPython's float floor division, and ints
-divided by ints as Python's true division (exact rounding, even beyond
-2^53, by handing such rare operands to Python). What needs Python (the
-salary days' local dates, the great-circle distance) is computed by
-``features.py`` and passed in. tests/test_features_reference.py holds the
-features to an interpreted reference.
+``build_features`` runs once per event on the stream's hot path. Interpreted,
+its values went through a list and ``dict.update(zip(...))`` (a tuple and two
+look-ups per feature), the event's local time through ``datetime.astimezone``
+(about a microsecond) and each salary date through two more datetimes. Here
+one call reads the transaction and the StateUpdate, computes every value as
+a C double and stores it in a copy of the template dict, whose keys are
+already there in order. On CPython 3.11 the value goes straight into its
+entry of the copy's own table (the copy was made a moment ago, no one else
+sees it, and only floats, str and None go in this way, none of which the
+garbage collector tracks); a PyDict_SetItem per value (a hash look-up and
+an insert) cost more than all the arithmetic. ``riskwatch_dict_entries``
+checks the table is what this expects (combined, str keys, one owner, as
+many entries as names, none deleted) and each entry's key is checked to be
+the name before its value is replaced; otherwise, and on any other Python,
+the value is set with PyDict_SetItem. Small whole numbers (counts) are
+shared float objects instead of a new float each.
+
+The values are the very floats the interpreted builder computed: the same
+IEEE operations in the same order (an int turned into a double and then
+multiplied, divided or subtracted, as Python's mixed arithmetic does), ``//``
+as CPython's float floor division, ints divided by ints as Python's true
+division (exact rounding, even beyond 2^53, by handing such rare operands to
+Python), the same libm functions ``math`` calls (``pow`` included, not
+folded into a product). Whatever C would not reproduce exactly (an input
+that makes ``math`` raise, a date near the ends of ``datetime``'s range, a
+timestamp that is not a plain UTC ``datetime``, a zone that is not a
+``ZoneInfo`` or fixed offset) goes through the interpreted expression
+instead. tests/test_features_compiled.py holds this module to the
+interpreted builder it replaced, bit for bit.
+
+Local time: a zone's UTC offset is looked up once per UTC hour (two
+``astimezone`` calls, remembered in the builder) and used for every event
+and salary date in that hour; an hour in which the offset changes is not
+remembered, and its instants are converted one by one by ``astimezone``.
 """
 
-from cpython.list cimport PyList_GET_SIZE, PyList_New, PyList_SET_ITEM
-from cpython.ref cimport Py_INCREF
-from libc.math cimport copysign, floor, fmod, sqrt
+from cpython.datetime cimport (
+    PyDateTime_CheckExact,
+    PyDateTime_DATE_GET_HOUR,
+    PyDateTime_DATE_GET_MINUTE,
+    PyDateTime_DATE_GET_SECOND,
+    PyDateTime_GET_DAY,
+    PyDateTime_GET_MONTH,
+    PyDateTime_GET_YEAR,
+    datetime_tzinfo,
+    import_datetime,
+)
+from cpython.dict cimport PyDict_Copy, PyDict_GetItem, PyDict_SetItem
+from cpython.object cimport PyObject
+from cpython.ref cimport Py_INCREF, Py_XDECREF
+from cpython.tuple cimport PyTuple_GET_ITEM, PyTuple_GET_SIZE
+from libc.math cimport asin, copysign, cos, floor, fmod, isfinite, log1p, pow, signbit, sin, sqrt
+
+cdef extern from *:
+    """
+    /* CPython 3.11's dict keys object (Include/internal/pycore_dict.h). */
+    #if PY_VERSION_HEX >= 0x030B0000 && PY_VERSION_HEX < 0x030C0000
+    typedef struct {
+        Py_ssize_t dk_refcnt;
+        uint8_t dk_log2_size;
+        uint8_t dk_log2_index_bytes;
+        uint8_t dk_kind;
+        uint32_t dk_version;
+        Py_ssize_t dk_usable;
+        Py_ssize_t dk_nentries;
+        char dk_indices[];
+    } riskwatch_dict_keys;
+    #endif
+    typedef struct { PyObject *me_key; PyObject *me_value; } riskwatch_str_entry;
+
+    /* The entries, in insertion order, of a dict that alone owns a combined
+       table of n str keys and no deleted ones; else NULL (and on any other
+       Python than 3.11). */
+    static riskwatch_str_entry *riskwatch_dict_entries(PyObject *op, Py_ssize_t n) {
+    #if PY_VERSION_HEX >= 0x030B0000 && PY_VERSION_HEX < 0x030C0000
+        PyDictObject *mp = (PyDictObject *)op;
+        riskwatch_dict_keys *dk = (riskwatch_dict_keys *)mp->ma_keys;
+        if (mp->ma_values != NULL || dk->dk_refcnt != 1 || dk->dk_kind != 1
+                || dk->dk_nentries != n || mp->ma_used != n)
+            return NULL;
+        return (riskwatch_str_entry *)(&dk->dk_indices[(size_t)1 << dk->dk_log2_index_bytes]);
+    #else
+        return NULL;
+    #endif
+    }
+    """
+    ctypedef struct riskwatch_str_entry:
+        PyObject* me_key
+        PyObject* me_value
+    riskwatch_str_entry* _dict_entries "riskwatch_dict_entries"(dict op, Py_ssize_t n)
+
+
+cdef struct _Fill:
+    PyObject* out  # the dict being filled (a fresh copy of the template)
+    PyObject* names  # its keys, in order (a tuple)
+    riskwatch_str_entry* entries  # its entries, or NULL: set through PyDict_SetItem
+    Py_ssize_t i  # the next name's index
+    Py_ssize_t n  # how many names
+
+
+import math
+from datetime import UTC, datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
+
+import_datetime()
 
 #: The totals that are sums of minor units (reported in major units): as features.py's names.
 cdef double _SUM_SCALE = 0.01
 #: Beyond this an int -> double conversion may round, so division is left to Python.
 cdef long long _EXACT = 1LL << 53
+#: ``math.radians``'s factor (CPython: Py_MATH_PI / 180.0).
+cdef double _DEG_TO_RAD = 3.14159265358979323846 / 180.0
+cdef double _EARTH_RADIUS_KM = 6371.0088
+#: ``x ** 2`` is libm's pow(x, 2.0) in CPython; a variable exponent keeps the C
+#: compiler from folding the call into x * x (which may round differently).
+cdef double _TWO = 2.0
+#: Whole numbers below this are shared float objects (counts are mostly small).
+cdef enum:
+    _N_SMALL = 256
+cdef tuple _SMALL = tuple([float(i) for i in range(_N_SMALL)])
+#: date.toordinal() of 1970-01-01.
+cdef long long _EPOCH_ORDINAL = 719163
+#: Salary timestamps (ms) in [0, this) are converted in C: up to year 9000, well
+#: inside datetime's range after any offset.
+cdef long long _SALARY_MS_LIMIT = 221845392000000
+#: Remembered UTC hours per zone before the memo starts afresh (about eleven years).
+cdef Py_ssize_t _MAX_HOURS = 100_000
+
+cdef object _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+cdef object _UTC = UTC
+#: Days before each month (1-12) in a common year.
+cdef int[13] _DAYS_BEFORE_MONTH = [0, 0, 31, 59, 90, 120, 151, 181, 212, 243, 273, 304, 334]
 
 
 cdef inline double _true_div(long long a, long long b) except? -1.0:
@@ -49,88 +158,367 @@ cdef inline double _floor_div(double vx, double wx) noexcept:
     return floordiv
 
 
-cdef inline int _put(list out, Py_ssize_t* i, double v) except -1:
-    if i[0] >= PyList_GET_SIZE(out):
-        raise ValueError(f"more state values than the {PyList_GET_SIZE(out)} expected")
-    cdef object item = v
-    Py_INCREF(item)
-    PyList_SET_ITEM(out, i[0], item)
-    i[0] += 1
+cdef inline long long _floor_div_ll(long long a, long long b) noexcept:
+    """Python's ``a // b`` for b > 0."""
+    cdef long long q = a / b
+    if (a % b) < 0:
+        q -= 1
+    return q
+
+
+cdef inline long long _ordinal(int year, int month, int day) noexcept:
+    """date(year, month, day).toordinal(), as CPython's ymd_to_ord."""
+    cdef long long y = year - 1
+    cdef long long days = y * 365 + y / 4 - y / 100 + y / 400 + _DAYS_BEFORE_MONTH[month] + day
+    if month > 2 and year % 4 == 0 and (year % 100 != 0 or year % 400 == 0):
+        days += 1
+    return days
+
+
+cdef inline int _day_of_month(long long ordinal) noexcept:
+    """The day of the month of a proleptic Gregorian ordinal (H. Hinnant's civil_from_days)."""
+    cdef long long z = ordinal - _EPOCH_ORDINAL + 719468
+    cdef long long era = (z if z >= 0 else z - 146096) / 146097
+    cdef long long doe = z - era * 146097
+    cdef long long yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365
+    cdef long long doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
+    cdef long long mp = (5 * doy + 2) / 153
+    return <int>(doy - (153 * mp + 2) / 5 + 1)
+
+
+cdef class _ZoneHours:
+    """A zone's UTC offset (seconds) per UTC hour, for the hours without a change of offset."""
+
+    cdef object tz
+    cdef dict offsets
+    cdef bint has_last
+    cdef long long last_hour
+    cdef long long last_offset
+
+    def __cinit__(self, tz):
+        self.tz = tz
+        self.offsets = {}
+        self.has_last = False
+        self.last_hour = 0
+        self.last_offset = 0
+
+    cdef object _shift(self, long long seconds):
+        """What ``astimezone`` adds to the UTC instant ``seconds``, or None if not whole seconds."""
+        utc = _EPOCH + timedelta(seconds=seconds)
+        shift = utc.astimezone(self.tz).replace(tzinfo=None) - utc.replace(tzinfo=None)
+        if shift.microseconds:
+            return None
+        return shift.days * 86400 + shift.seconds
+
+    cdef int offset(self, long long hour, long long* out) except -1:
+        """1 and the offset in ``out`` if the whole UTC hour has one offset, else 0.
+
+        Offsets change at whole seconds (TZif transitions and POSIX rules
+        are in seconds), so equal offsets at the hour's first and last second
+        mean no change within it, as long as no zone changes its offset twice
+        within an hour: none of the 599 zones of the tzdata here has two
+        transitions less than an hour apart (POSIX rules, after the last
+        one, change twice a year).
+        """
+        cdef PyObject* hit
+        if self.has_last and hour == self.last_hour:
+            out[0] = self.last_offset
+            return 1
+        hit = PyDict_GetItem(self.offsets, hour)
+        if hit == NULL:
+            first = self._shift(hour * 3600)
+            last = self._shift(hour * 3600 + 3599)
+            value = first if first is not None and first == last else False
+            if len(self.offsets) >= _MAX_HOURS:
+                self.offsets.clear()
+            self.offsets[hour] = value
+        else:
+            value = <object>hit
+        if value is False:
+            return 0
+        self.has_last = True
+        self.last_hour = hour
+        self.last_offset = value
+        out[0] = self.last_offset
+        return 1
+
+
+cdef class FeatureBuilder:
+    """Builds feature dicts of one fixed layout; remembers zones' offsets per UTC hour.
+
+    ``template``: a dict of every feature name, in order (values ignored);
+    ``sum_flags``: per total of StateUpdate.totals, 1 if it is a sum of minor
+    units (scaled by 0.01), else 0; ``net_flows``: (credit index, debit
+    index) per window; ``entity_prefixes``: the entities in their feature
+    order, ``no_entity`` the counts of one that is absent; ``card_present``:
+    the channels that carry a position; ``haversine_km``,
+    ``salary_regularity``: the interpreted functions, for the inputs C
+    leaves to them.
+    """
+
+    cdef dict template
+    cdef tuple names
+    cdef bytes sum_flags
+    cdef tuple net_flows
+    cdef tuple entity_prefixes
+    cdef tuple no_entity
+    cdef object card_present
+    cdef object haversine_km
+    cdef object salary_regularity
+    cdef dict zones
+    cdef object last_tz
+    cdef _ZoneHours last_zone
+
+    def __init__(
+        self, dict template, bytes sum_flags, tuple net_flows, tuple entity_prefixes,
+        tuple no_entity, card_present, haversine_km, salary_regularity,
+    ):
+        self.template = dict(template)
+        self.names = tuple(template)
+        self.sum_flags = sum_flags
+        self.net_flows = net_flows
+        self.entity_prefixes = entity_prefixes
+        self.no_entity = no_entity
+        self.card_present = card_present
+        self.haversine_km = haversine_km
+        self.salary_regularity = salary_regularity
+        self.zones = {}
+        self.last_tz = None
+        self.last_zone = None
+
+    cdef _ZoneHours _zone(self, tz):
+        """The offset memo of ``tz``, or None for a tzinfo whose conversion is left to Python."""
+        if tz is self.last_tz:
+            return self.last_zone
+        if type(tz) is not ZoneInfo and type(tz) is not timezone:
+            return None
+        zone = self.zones.get(tz)
+        if zone is None:
+            zone = _ZoneHours(tz)
+            self.zones[tz] = zone
+        self.last_tz = tz
+        self.last_zone = zone
+        return zone
+
+    cdef int _local_hour_weekday(self, ts, tz, int* hour, int* weekday) except -1:
+        """``ts.astimezone(tz)``'s hour and weekday."""
+        cdef _ZoneHours zone
+        cdef int year
+        cdef long long seconds, offset, local, days
+        if PyDateTime_CheckExact(ts) and datetime_tzinfo(ts) is _UTC:
+            year = PyDateTime_GET_YEAR(ts)
+            zone = self._zone(tz)
+            if zone is not None and 2 <= year <= 9998:
+                days = _ordinal(year, PyDateTime_GET_MONTH(ts), PyDateTime_GET_DAY(ts))
+                seconds = ((days - _EPOCH_ORDINAL) * 86400 + PyDateTime_DATE_GET_HOUR(ts) * 3600
+                           + PyDateTime_DATE_GET_MINUTE(ts) * 60 + PyDateTime_DATE_GET_SECOND(ts))
+                if zone.offset(_floor_div_ll(seconds, 3600), &offset):
+                    local = seconds + offset
+                    days = _floor_div_ll(local, 86400)
+                    hour[0] = <int>((local - days * 86400) / 3600)
+                    weekday[0] = <int>((days + _EPOCH_ORDINAL + 6) % 7)
+                    return 0
+        local_dt = ts.astimezone(tz)
+        hour[0] = local_dt.hour
+        weekday[0] = local_dt.weekday()
+        return 0
+
+    cdef double _salary_regularity(self, tuple salaries, tz) except? -1.0:
+        """features.salary_regularity(salaries, tz), with each local day found in C."""
+        cdef _ZoneHours zone = self._zone(tz)
+        cdef long long t, seconds, offset
+        cdef int day, low = 32, high = 0
+        cdef Py_ssize_t k, n = PyTuple_GET_SIZE(salaries)
+        if n < 2:
+            return 0.0
+        if zone is None:
+            return self.salary_regularity(salaries, tz)
+        for k in range(n):
+            t = <object>PyTuple_GET_ITEM(salaries, k)
+            if not 0 <= t < _SALARY_MS_LIMIT:
+                return self.salary_regularity(salaries, tz)
+            seconds = t / 1000
+            if zone.offset(seconds / 3600, &offset):
+                day = _day_of_month(_EPOCH_ORDINAL + _floor_div_ll(seconds + offset, 86400))
+            else:
+                day = datetime.fromtimestamp(<double>t / 1000.0, _UTC).astimezone(tz).day
+            low = day if day < low else low
+            high = day if day > high else high
+        cdef double regularity = 1.0 - <double>(high - low) / 10.0
+        return regularity if regularity > 0.0 else 0.0
+
+    cdef double _haversine_km(self, double lat1, double lon1, lat2_obj, lon2_obj) except? -1.0:
+        """features.haversine_km; inputs that would make ``math`` raise go to it."""
+        cdef double lat2 = lat2_obj, lon2 = lon2_obj
+        cdef double p1 = lat1 * _DEG_TO_RAD, p2 = lat2 * _DEG_TO_RAD
+        cdef double dp = p2 - p1, dl = (lon2 - lon1) * _DEG_TO_RAD, a, s
+        if isfinite(p1) and isfinite(p2) and isfinite(dp) and isfinite(dl):
+            a = _square(sin(dp / 2.0)) + cos(p1) * cos(p2) * _square(sin(dl / 2.0))
+            if a >= 0.0:
+                s = sqrt(a)
+                return 2.0 * _EARTH_RADIUS_KM * asin(s if s < 1.0 else 1.0)
+        return self.haversine_km(lat1, lon1, lat2_obj, lon2_obj)
+
+    def build(self, txn, update, tz):
+        """The feature dict of ``txn`` given its StateUpdate (features.build_features)."""
+        cdef dict out = PyDict_Copy(self.template)
+        cdef tuple names = self.names
+        cdef _Fill fill
+        cdef Py_ssize_t k, n
+        cdef int hour, weekday
+        cdef double amount, since, mean, m2, std, distance = 0.0, velocity = 0.0
+        cdef long long amount_minor, t, inflow, prev_ts, prev_ch, ts, nb
+        cdef const unsigned char* is_sum
+
+        fill.out = <PyObject*>out
+        fill.names = <PyObject*>names
+        fill.n = PyTuple_GET_SIZE(names)
+        fill.i = 0
+        fill.entries = _dict_entries(out, fill.n)
+
+        # The transaction.
+        amount = float(txn.amount)
+        self._local_hour_weekday(txn.ts, tz, &hour, &weekday)
+        channel = txn.channel
+        direction = txn.direction
+        card_present = channel in self.card_present
+        _put(&fill, amount)
+        if amount > -1.0 and isfinite(amount):
+            _put(&fill, amount if amount == 0.0 else log1p(amount))
+        else:
+            _put(&fill, math.log1p(amount))
+        _put(&fill, <double>hour)
+        _put(&fill, <double>weekday)
+        _put(&fill, 1.0 if weekday >= 5 else 0.0)
+        _put(&fill, 1.0 if hour < 6 else 0.0)
+        _put(&fill, 1.0 if direction == "debit" else 0.0)
+        _put(&fill, 1.0 if card_present else 0.0)
+        _put_object(&fill, channel)
+        _put_object(&fill, direction)
+        _put_object(&fill, txn.kind)
+        _put_object(&fill, txn.mcc)
+        _put_object(&fill, txn.country)
+        _put_object(&fill, txn.city)
+        _put_object(&fill, txn.currency)
+
+        # The customer's windows.
+        cdef tuple totals = update.totals
+        n = len(totals)
+        if len(self.sum_flags) != n:
+            raise ValueError(f"{n} totals, {len(self.sum_flags)} scales")
+        is_sum = self.sum_flags
+        for k in range(n):
+            t = <object>PyTuple_GET_ITEM(totals, k)
+            _put(&fill, <double>t * _SUM_SCALE if is_sum[k] else <double>t)
+        for pair in self.net_flows:
+            _put(&fill, _true_div(<long long>totals[pair[0]] - <long long>totals[pair[1]], 100))
+
+        # Profile.
+        inflow = totals[4 * 3 + 3]  # credit sum of 24 h
+        if inflow > 0:
+            since = _true_div(update.passthrough_minor, inflow)
+            _put(&fill, since if since < 1.0 else 1.0)
+        else:
+            _put(&fill, 0.0)
+        _put(&fill, _true_div(update.max_inflow_minor, 100))
+        _put(&fill, self._salary_regularity(update.salary_ts_ms, tz))
+        for v in update.distinct:
+            _put(&fill, <double><long long>v)
+
+        # Timing and first seen.
+        ts = update.ts_ms
+        prev_ts = update.prev_ts_ms
+        prev_ch = update.prev_channel_ts_ms
+        since = _true_div(ts - prev_ts, 1000) if prev_ts >= 0 else 0.0
+        _put(&fill, since)
+        _put(&fill, _true_div(ts - prev_ch, 1000) if prev_ch >= 0 else 0.0)
+        _put(&fill, _floor_div(since, 86400.0))
+        for v in update.new_flags:
+            _put(&fill, <double><long long>v)
+
+        # Geo.
+        prev_geo = update.prev_geo
+        if prev_geo is not None and card_present:
+            lat = txn.lat
+            lon = txn.lon
+            if lat is not None and lon is not None:
+                prev_geo_ts, prev_lat, prev_lon = prev_geo
+                distance = self._haversine_km(prev_lat, prev_lon, lat, lon)
+                t = prev_geo_ts
+                t = ts - t
+                velocity = distance / _true_div(t if t > 60_000 else 60_000, 3_600_000)
+        _put(&fill, distance)
+        _put(&fill, velocity)
+
+        # Baseline.
+        amount_minor = txn.amount_minor
+        baseline = update.baseline
+        nb = baseline[0]
+        mean = baseline[1]
+        m2 = baseline[2]
+        std = sqrt(m2 / <double>(nb - 1)) if nb >= 2 else 0.0
+        _put(&fill, mean / 100.0)
+        _put(&fill, std / 100.0)
+        _put(&fill, (<double>amount_minor - mean) / std if std > 0 else 0.0)
+        _put(&fill, <double>amount_minor / mean if nb >= 1 and mean > 0 else 1.0)
+        _put(&fill, <double>nb)
+
+        # Entities.
+        entities = update.entities
+        for prefix in self.entity_prefixes:
+            for v in <tuple>(<dict>entities).get(prefix, self.no_entity):
+                _put(&fill, <double><long long>v)
+
+        _put(&fill, 1.0 if update.late else 0.0)
+        if fill.i != fill.n:
+            raise ValueError(f"{fill.i} values made, {fill.n} expected")
+        return out
+
+
+cdef inline double _square(double x) noexcept:
+    """CPython's ``x ** 2`` for a finite float: +0.0 for a zero, else libm's pow(|x|, 2.0)."""
+    if x == 0.0:
+        return 0.0
+    return pow(-x if x < 0.0 else x, _TWO)
+
+
+cdef inline int _put(_Fill* fill, double v) except -1:
+    """Set the next feature to the float ``v`` (a shared object for a small whole number)."""
+    cdef long long whole
+    if 0.0 <= v < _N_SMALL and not signbit(v):
+        whole = <long long>v
+        if <double>whole == v:
+            return _put_plain(fill, <object>PyTuple_GET_ITEM(_SMALL, whole))
+    return _put_plain(fill, v)
+
+
+cdef inline int _put_object(_Fill* fill, object value) except -1:
+    """Set the next feature to ``value``, any object."""
+    # A value the garbage collector may track must be tracked with its dict:
+    # PyDict_SetItem does that.
+    if type(value) is str or value is None:
+        return _put_plain(fill, value)
+    if fill.i >= fill.n:
+        raise ValueError(f"more values than the {fill.n} names")
+    PyDict_SetItem(<dict>fill.out, <object>PyTuple_GET_ITEM(<tuple>fill.names, fill.i), value)
+    fill.i += 1
     return 0
 
 
-def state_values(
-    update,
-    bytes sum_flags,
-    tuple net_flows,
-    tuple entity_prefixes,
-    tuple no_entity,
-    Py_ssize_t n_values,
-    long long amount,
-    double salary_regularity,
-    double distance,
-    double velocity,
-):
-    """The values of features.py's _STATE_NAMES, in order, as floats.
-
-    ``sum_flags``: per total, 1 if it is a sum (scaled by 0.01), else 0;
-    ``net_flows``: (credit index, debit index) per window; ``entity_prefixes``:
-    the entities in their feature order, ``no_entity`` the counts of one that
-    is absent; ``n_values``: how many values in all
-    (the list is made at that size); ``amount``: the transaction's minor units.
-    """
-    cdef list out = PyList_New(n_values)
-    cdef Py_ssize_t i = 0, k, n
-    cdef tuple totals = update.totals
-    cdef const unsigned char* is_sum = sum_flags
-    cdef long long t, inflow, prev_ts, prev_ch, ts, nb
-    cdef double since, mean, m2, std
-    n = len(totals)
-    if len(sum_flags) != n:
-        raise ValueError(f"{n} totals, {len(sum_flags)} scales")
-    for k in range(n):
-        t = totals[k]
-        if is_sum[k]:
-            _put(out, &i, <double>t * _SUM_SCALE)
-        else:
-            _put(out, &i, <double>t)
-    for pair in net_flows:
-        _put(out, &i, _true_div(<long long>totals[pair[0]] - <long long>totals[pair[1]], 100))
-    inflow = totals[4 * 3 + 3]  # credit sum of 24 h
-    if inflow > 0:
-        since = _true_div(update.passthrough_minor, inflow)
-        _put(out, &i, since if since < 1.0 else 1.0)
+cdef inline int _put_plain(_Fill* fill, object value) except -1:
+    """Set the next feature to ``value``, a float, str or None: in place in its entry if it can."""
+    cdef Py_ssize_t i = fill.i
+    cdef PyObject* key
+    cdef PyObject* old
+    if i >= fill.n:
+        raise ValueError(f"more values than the {fill.n} names")
+    key = PyTuple_GET_ITEM(<tuple>fill.names, i)
+    if fill.entries != NULL and fill.entries[i].me_key == key:
+        old = fill.entries[i].me_value
+        Py_INCREF(value)
+        fill.entries[i].me_value = <PyObject*>value
+        Py_XDECREF(old)
     else:
-        _put(out, &i, 0.0)
-    _put(out, &i, _true_div(update.max_inflow_minor, 100))
-    _put(out, &i, salary_regularity)
-    for v in update.distinct:
-        _put(out, &i, <double><long long>v)
-    ts = update.ts_ms
-    prev_ts = update.prev_ts_ms
-    prev_ch = update.prev_channel_ts_ms
-    since = _true_div(ts - prev_ts, 1000) if prev_ts >= 0 else 0.0
-    _put(out, &i, since)
-    _put(out, &i, _true_div(ts - prev_ch, 1000) if prev_ch >= 0 else 0.0)
-    _put(out, &i, _floor_div(since, 86400.0))
-    for v in update.new_flags:
-        _put(out, &i, <double><long long>v)
-    _put(out, &i, distance)
-    _put(out, &i, velocity)
-    baseline = update.baseline
-    nb = baseline[0]
-    mean = baseline[1]
-    m2 = baseline[2]
-    std = sqrt(m2 / <double>(nb - 1)) if nb >= 2 else 0.0
-    _put(out, &i, mean / 100.0)
-    _put(out, &i, std / 100.0)
-    _put(out, &i, (<double>amount - mean) / std if std > 0 else 0.0)
-    _put(out, &i, <double>amount / mean if nb >= 1 and mean > 0 else 1.0)
-    _put(out, &i, <double>nb)
-    entities = update.entities
-    for prefix in entity_prefixes:
-        for v in <tuple>(<dict>entities).get(prefix, no_entity):
-            _put(out, &i, <double><long long>v)
-    if i != n_values:
-        raise ValueError(f"{i} state values made, {n_values} expected")
-    return out
+        PyDict_SetItem(<dict>fill.out, <object>key, value)
+    fill.i = i + 1
+    return 0

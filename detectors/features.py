@@ -57,11 +57,12 @@ added by the labels stream's own module, not here.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from detectors.feature_values import state_values
+from detectors.feature_values import FeatureBuilder
 from detectors.state import (
     CARD_PRESENT,
     CASH_WINDOWS,
@@ -127,7 +128,7 @@ _ENTITY_NAMES = tuple(
 _NO_ENTITY = (0,) * (2 * len(ENTITY_WINDOWS))
 _EARTH_RADIUS_KM = 6371.0088
 
-#: The names of _transaction_values, _state_values and is_late, in their order.
+#: The names of the transaction's own values, of the state's and is_late, in their order.
 _TRANSACTION_NAMES = (*TRANSACTION_NUMBERS[:-1], *TEXT_FIELDS)
 _STATE_NAMES = (
     *_TOTAL_NAMES, *(name for name, _, _ in _NET_FLOWS), *PROFILE, *TIMING, *FIRST_SEEN,
@@ -199,42 +200,18 @@ def salary_regularity(salary_ts_ms: tuple[int, ...], tz: ZoneInfo) -> float:
 
 def state_features(txn: Transaction, update: StateUpdate, tz: ZoneInfo) -> dict[str, float]:
     """The features read from the customer's and its entities' state."""
-    return dict(zip(_STATE_NAMES, _state_values(txn, update, tz), strict=True))
+    features = build_features(txn, update, tz)
+    return {name: features[name] for name in _STATE_NAMES}
 
 
-def _state_values(txn: Transaction, update: StateUpdate, tz: ZoneInfo) -> list[float]:
-    """The values of _STATE_NAMES, as one list (made in C by detectors/feature_values.pyx)."""
-    ts = update.ts_ms
-    distance = velocity = 0.0
-    if update.prev_geo is not None and txn.channel in CARD_PRESENT and txn.lat is not None \
-            and txn.lon is not None:  # fmt: skip
-        prev_ts, lat, lon = update.prev_geo
-        distance = haversine_km(lat, lon, txn.lat, txn.lon)
-        hours = max(ts - prev_ts, 60_000) / 3_600_000
-        velocity = distance / hours
-    salaries = update.salary_ts_ms
-    return state_values(
-        update,
-        _TOTAL_IS_SUM,
-        _NET_FLOW_INDICES,
-        _ENTITY_PREFIXES,
-        _NO_ENTITY,
-        len(_STATE_NAMES),
-        txn.amount_minor,
-        salary_regularity(salaries, tz) if len(salaries) >= 2 else 0.0,
-        distance,
-        velocity,
-    )
-
-
-def build_features(txn: Transaction, update: StateUpdate, tz: ZoneInfo) -> dict[str, Any]:
-    """Everything the detectors see about one transaction."""
-    values = _transaction_values(txn, tz)
-    values += _state_values(txn, update, tz)
-    values.append(1.0 if update.late else 0.0)
-    out = _TEMPLATE.copy()
-    out.update(zip(_NAMES, values, strict=True))
-    return out
+_BUILDER = FeatureBuilder(
+    _TEMPLATE, _TOTAL_IS_SUM, _NET_FLOW_INDICES, _ENTITY_PREFIXES, _NO_ENTITY, CARD_PRESENT,
+    haversine_km, salary_regularity,
+)  # fmt: skip
+#: Everything the detectors see about one transaction: ``build_features(txn,
+#: update, tz)``, made in C by detectors/feature_values.pyx (the builder's
+#: bound method itself, so that the stream's hot path pays no Python frame).
+build_features: Callable[[Transaction, StateUpdate, ZoneInfo], dict[str, Any]] = _BUILDER.build
 
 
 def numeric_only(features: dict[str, Any]) -> dict[str, float]:
