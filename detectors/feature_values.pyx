@@ -6,17 +6,10 @@ its values went through a list and ``dict.update(zip(...))`` (a tuple and two
 look-ups per feature), the event's local time through ``datetime.astimezone``
 (about a microsecond) and each salary date through two more datetimes. Here
 one call reads the transaction and the StateUpdate, computes every value as
-a C double and stores it in a copy of the template dict, whose keys are
-already there in order. On CPython 3.11 the value goes straight into its
-entry of the copy's own table (the copy was made a moment ago, no one else
-sees it, and only floats, str and None go in this way, none of which the
-garbage collector tracks); a PyDict_SetItem per value (a hash look-up and
-an insert) cost more than all the arithmetic. ``riskwatch_dict_entries``
-checks the table is what this expects (combined, str keys, one owner, as
-many entries as names, none deleted) and each entry's key is checked to be
-the name before its value is replaced; otherwise, and on any other Python,
-the value is set with PyDict_SetItem. Small whole numbers (counts) are
-shared float objects instead of a new float each.
+a C double and sets it into a copy of the template dict (the keys, in
+order, are already there: each value is one ``PyDict_SetItem`` of a key whose
+hash is cached). Small whole numbers (counts) are shared float objects
+instead of a new float each.
 
 The values are the very floats the interpreted builder computed: the same
 IEEE operations in the same order (an int turned into a double and then
@@ -50,56 +43,8 @@ from cpython.datetime cimport (
 )
 from cpython.dict cimport PyDict_Copy, PyDict_GetItem, PyDict_SetItem
 from cpython.object cimport PyObject
-from cpython.ref cimport Py_INCREF, Py_XDECREF
 from cpython.tuple cimport PyTuple_GET_ITEM, PyTuple_GET_SIZE
 from libc.math cimport asin, copysign, cos, floor, fmod, isfinite, log1p, pow, signbit, sin, sqrt
-
-cdef extern from *:
-    """
-    /* CPython 3.11's dict keys object (Include/internal/pycore_dict.h). */
-    #if PY_VERSION_HEX >= 0x030B0000 && PY_VERSION_HEX < 0x030C0000
-    typedef struct {
-        Py_ssize_t dk_refcnt;
-        uint8_t dk_log2_size;
-        uint8_t dk_log2_index_bytes;
-        uint8_t dk_kind;
-        uint32_t dk_version;
-        Py_ssize_t dk_usable;
-        Py_ssize_t dk_nentries;
-        char dk_indices[];
-    } riskwatch_dict_keys;
-    #endif
-    typedef struct { PyObject *me_key; PyObject *me_value; } riskwatch_str_entry;
-
-    /* The entries, in insertion order, of a dict that alone owns a combined
-       table of n str keys and no deleted ones; else NULL (and on any other
-       Python than 3.11). */
-    static riskwatch_str_entry *riskwatch_dict_entries(PyObject *op, Py_ssize_t n) {
-    #if PY_VERSION_HEX >= 0x030B0000 && PY_VERSION_HEX < 0x030C0000
-        PyDictObject *mp = (PyDictObject *)op;
-        riskwatch_dict_keys *dk = (riskwatch_dict_keys *)mp->ma_keys;
-        if (mp->ma_values != NULL || dk->dk_refcnt != 1 || dk->dk_kind != 1
-                || dk->dk_nentries != n || mp->ma_used != n)
-            return NULL;
-        return (riskwatch_str_entry *)(&dk->dk_indices[(size_t)1 << dk->dk_log2_index_bytes]);
-    #else
-        return NULL;
-    #endif
-    }
-    """
-    ctypedef struct riskwatch_str_entry:
-        PyObject* me_key
-        PyObject* me_value
-    riskwatch_str_entry* _dict_entries "riskwatch_dict_entries"(dict op, Py_ssize_t n)
-
-
-cdef struct _Fill:
-    PyObject* out  # the dict being filled (a fresh copy of the template)
-    PyObject* names  # its keys, in order (a tuple)
-    riskwatch_str_entry* entries  # its entries, or NULL: set through PyDict_SetItem
-    Py_ssize_t i  # the next name's index
-    Py_ssize_t n  # how many names
-
 
 import math
 from datetime import UTC, datetime, timedelta, timezone
@@ -363,18 +308,11 @@ cdef class FeatureBuilder:
         """The feature dict of ``txn`` given its StateUpdate (features.build_features)."""
         cdef dict out = PyDict_Copy(self.template)
         cdef tuple names = self.names
-        cdef _Fill fill
-        cdef Py_ssize_t k, n
+        cdef Py_ssize_t i = 0, k, n
         cdef int hour, weekday
         cdef double amount, since, mean, m2, std, distance = 0.0, velocity = 0.0
         cdef long long amount_minor, t, inflow, prev_ts, prev_ch, ts, nb
         cdef const unsigned char* is_sum
-
-        fill.out = <PyObject*>out
-        fill.names = <PyObject*>names
-        fill.n = PyTuple_GET_SIZE(names)
-        fill.i = 0
-        fill.entries = _dict_entries(out, fill.n)
 
         # The transaction.
         amount = float(txn.amount)
@@ -382,24 +320,24 @@ cdef class FeatureBuilder:
         channel = txn.channel
         direction = txn.direction
         card_present = channel in self.card_present
-        _put(&fill, amount)
+        _put(out, names, &i, amount)
         if amount > -1.0 and isfinite(amount):
-            _put(&fill, amount if amount == 0.0 else log1p(amount))
+            _put(out, names, &i, amount if amount == 0.0 else log1p(amount))
         else:
-            _put(&fill, math.log1p(amount))
-        _put(&fill, <double>hour)
-        _put(&fill, <double>weekday)
-        _put(&fill, 1.0 if weekday >= 5 else 0.0)
-        _put(&fill, 1.0 if hour < 6 else 0.0)
-        _put(&fill, 1.0 if direction == "debit" else 0.0)
-        _put(&fill, 1.0 if card_present else 0.0)
-        _put_object(&fill, channel)
-        _put_object(&fill, direction)
-        _put_object(&fill, txn.kind)
-        _put_object(&fill, txn.mcc)
-        _put_object(&fill, txn.country)
-        _put_object(&fill, txn.city)
-        _put_object(&fill, txn.currency)
+            _put_object(out, names, &i, math.log1p(amount))
+        _put(out, names, &i, <double>hour)
+        _put(out, names, &i, <double>weekday)
+        _put(out, names, &i, 1.0 if weekday >= 5 else 0.0)
+        _put(out, names, &i, 1.0 if hour < 6 else 0.0)
+        _put(out, names, &i, 1.0 if direction == "debit" else 0.0)
+        _put(out, names, &i, 1.0 if card_present else 0.0)
+        _put_object(out, names, &i, channel)
+        _put_object(out, names, &i, direction)
+        _put_object(out, names, &i, txn.kind)
+        _put_object(out, names, &i, txn.mcc)
+        _put_object(out, names, &i, txn.country)
+        _put_object(out, names, &i, txn.city)
+        _put_object(out, names, &i, txn.currency)
 
         # The customer's windows.
         cdef tuple totals = update.totals
@@ -409,32 +347,33 @@ cdef class FeatureBuilder:
         is_sum = self.sum_flags
         for k in range(n):
             t = <object>PyTuple_GET_ITEM(totals, k)
-            _put(&fill, <double>t * _SUM_SCALE if is_sum[k] else <double>t)
+            _put(out, names, &i, <double>t * _SUM_SCALE if is_sum[k] else <double>t)
         for pair in self.net_flows:
-            _put(&fill, _true_div(<long long>totals[pair[0]] - <long long>totals[pair[1]], 100))
+            _put(out, names, &i,
+                 _true_div(<long long>totals[pair[0]] - <long long>totals[pair[1]], 100))
 
         # Profile.
         inflow = totals[4 * 3 + 3]  # credit sum of 24 h
         if inflow > 0:
             since = _true_div(update.passthrough_minor, inflow)
-            _put(&fill, since if since < 1.0 else 1.0)
+            _put(out, names, &i, since if since < 1.0 else 1.0)
         else:
-            _put(&fill, 0.0)
-        _put(&fill, _true_div(update.max_inflow_minor, 100))
-        _put(&fill, self._salary_regularity(update.salary_ts_ms, tz))
+            _put(out, names, &i, 0.0)
+        _put(out, names, &i, _true_div(update.max_inflow_minor, 100))
+        _put(out, names, &i, self._salary_regularity(update.salary_ts_ms, tz))
         for v in update.distinct:
-            _put(&fill, <double><long long>v)
+            _put(out, names, &i, <double><long long>v)
 
         # Timing and first seen.
         ts = update.ts_ms
         prev_ts = update.prev_ts_ms
         prev_ch = update.prev_channel_ts_ms
         since = _true_div(ts - prev_ts, 1000) if prev_ts >= 0 else 0.0
-        _put(&fill, since)
-        _put(&fill, _true_div(ts - prev_ch, 1000) if prev_ch >= 0 else 0.0)
-        _put(&fill, _floor_div(since, 86400.0))
+        _put(out, names, &i, since)
+        _put(out, names, &i, _true_div(ts - prev_ch, 1000) if prev_ch >= 0 else 0.0)
+        _put(out, names, &i, _floor_div(since, 86400.0))
         for v in update.new_flags:
-            _put(&fill, <double><long long>v)
+            _put(out, names, &i, <double><long long>v)
 
         # Geo.
         prev_geo = update.prev_geo
@@ -447,8 +386,8 @@ cdef class FeatureBuilder:
                 t = prev_geo_ts
                 t = ts - t
                 velocity = distance / _true_div(t if t > 60_000 else 60_000, 3_600_000)
-        _put(&fill, distance)
-        _put(&fill, velocity)
+        _put(out, names, &i, distance)
+        _put(out, names, &i, velocity)
 
         # Baseline.
         amount_minor = txn.amount_minor
@@ -457,21 +396,21 @@ cdef class FeatureBuilder:
         mean = baseline[1]
         m2 = baseline[2]
         std = sqrt(m2 / <double>(nb - 1)) if nb >= 2 else 0.0
-        _put(&fill, mean / 100.0)
-        _put(&fill, std / 100.0)
-        _put(&fill, (<double>amount_minor - mean) / std if std > 0 else 0.0)
-        _put(&fill, <double>amount_minor / mean if nb >= 1 and mean > 0 else 1.0)
-        _put(&fill, <double>nb)
+        _put(out, names, &i, mean / 100.0)
+        _put(out, names, &i, std / 100.0)
+        _put(out, names, &i, (<double>amount_minor - mean) / std if std > 0 else 0.0)
+        _put(out, names, &i, <double>amount_minor / mean if nb >= 1 and mean > 0 else 1.0)
+        _put(out, names, &i, <double>nb)
 
         # Entities.
         entities = update.entities
         for prefix in self.entity_prefixes:
             for v in <tuple>(<dict>entities).get(prefix, self.no_entity):
-                _put(&fill, <double><long long>v)
+                _put(out, names, &i, <double><long long>v)
 
-        _put(&fill, 1.0 if update.late else 0.0)
-        if fill.i != fill.n:
-            raise ValueError(f"{fill.i} values made, {fill.n} expected")
+        _put(out, names, &i, 1.0 if update.late else 0.0)
+        if i != PyTuple_GET_SIZE(names):
+            raise ValueError(f"{i} values made, {PyTuple_GET_SIZE(names)} expected")
         return out
 
 
@@ -482,43 +421,20 @@ cdef inline double _square(double x) noexcept:
     return pow(-x if x < 0.0 else x, _TWO)
 
 
-cdef inline int _put(_Fill* fill, double v) except -1:
+cdef inline int _put(dict out, tuple names, Py_ssize_t* i, double v) except -1:
     """Set the next feature to the float ``v`` (a shared object for a small whole number)."""
     cdef long long whole
     if 0.0 <= v < _N_SMALL and not signbit(v):
         whole = <long long>v
         if <double>whole == v:
-            return _put_plain(fill, <object>PyTuple_GET_ITEM(_SMALL, whole))
-    return _put_plain(fill, v)
+            return _put_object(out, names, i, <object>PyTuple_GET_ITEM(_SMALL, whole))
+    return _put_object(out, names, i, v)
 
 
-cdef inline int _put_object(_Fill* fill, object value) except -1:
-    """Set the next feature to ``value``, any object."""
-    # A value the garbage collector may track must be tracked with its dict:
-    # PyDict_SetItem does that.
-    if type(value) is str or value is None:
-        return _put_plain(fill, value)
-    if fill.i >= fill.n:
-        raise ValueError(f"more values than the {fill.n} names")
-    PyDict_SetItem(<dict>fill.out, <object>PyTuple_GET_ITEM(<tuple>fill.names, fill.i), value)
-    fill.i += 1
-    return 0
-
-
-cdef inline int _put_plain(_Fill* fill, object value) except -1:
-    """Set the next feature to ``value``, a float, str or None: in place in its entry if it can."""
-    cdef Py_ssize_t i = fill.i
-    cdef PyObject* key
-    cdef PyObject* old
-    if i >= fill.n:
-        raise ValueError(f"more values than the {fill.n} names")
-    key = PyTuple_GET_ITEM(<tuple>fill.names, i)
-    if fill.entries != NULL and fill.entries[i].me_key == key:
-        old = fill.entries[i].me_value
-        Py_INCREF(value)
-        fill.entries[i].me_value = <PyObject*>value
-        Py_XDECREF(old)
-    else:
-        PyDict_SetItem(<dict>fill.out, <object>key, value)
-    fill.i = i + 1
+cdef inline int _put_object(dict out, tuple names, Py_ssize_t* i, object value) except -1:
+    """Set the next feature to ``value``."""
+    if i[0] >= PyTuple_GET_SIZE(names):
+        raise ValueError(f"more values than the {PyTuple_GET_SIZE(names)} names")
+    PyDict_SetItem(out, <object>PyTuple_GET_ITEM(names, i[0]), value)
+    i[0] += 1
     return 0
