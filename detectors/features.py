@@ -198,12 +198,6 @@ def salary_regularity(salary_ts_ms: tuple[int, ...], tz: ZoneInfo) -> float:
     return max(0.0, 1.0 - (max(days) - min(days)) / 10)
 
 
-def state_features(txn: Transaction, update: StateUpdate, tz: ZoneInfo) -> dict[str, float]:
-    """The features read from the customer's and its entities' state."""
-    features = build_features(txn, update, tz)
-    return {name: features[name] for name in _STATE_NAMES}
-
-
 _BUILDER = FeatureBuilder(
     _TEMPLATE, _TOTAL_IS_SUM, _NET_FLOW_INDICES, _ENTITY_PREFIXES, _NO_ENTITY, CARD_PRESENT,
     haversine_km, salary_regularity,
