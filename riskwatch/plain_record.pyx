@@ -11,7 +11,9 @@ texts), the checks read the ids' ASCII bytes, the usual timestamp
 (``YYYY-MM-DDTHH:MM:SS[.fff]Z``) and amount (``123.45``) are read without
 ``fromisoformat`` and regular expressions, and the Transaction's 21 slots
 are filled as ``object.__setattr__`` fills them (a slot's member descriptor
-stores the reference at its offset), without the 21 calls.
+stores the reference at its offset), without the 21 calls. Its ``ts_ms`` and
+``amount_minor`` are kept too, from the digits read here, for the state
+store and the features to read without working them out again.
 
 The verdicts are those of the interpreted shortcut it replaces: a
 Transaction equal field for field (and of the same types) to the one
@@ -98,7 +100,8 @@ cdef object _DECIMAL = Decimal
 cdef object _UTC = UTC
 cdef tuple _CHANNELS = tuple(CHANNELS)
 cdef tuple _DIRECTIONS = tuple(DIRECTIONS)
-#: Longer texts would rest on the decimal context's precision in quantize(Decimal("0.01")).
+#: Longer texts would rest on the decimal context's precision in quantize(Decimal("0.01")),
+#: and their hundredths could overflow 64 bits.
 cdef Py_ssize_t _MAX_AMOUNT_TEXT = 20
 cdef Py_ssize_t _MAX_TEXT = 256
 # parse_timestamp's earliest time (1990-01-01T00:00Z), and datetime's range, in
@@ -112,21 +115,29 @@ cdef tuple _NAME_BYTES = tuple(name.encode("ascii") for name in _FIELDS)
 cdef const char* _NAMES[N_FIELDS]
 cdef Py_ssize_t _NAME_LENGTHS[N_FIELDS]
 cdef Py_ssize_t _OFFSETS[N_FIELDS]
+# The offsets of the slots where Transaction keeps its ts_ms and amount_minor.
+cdef Py_ssize_t _TS_MS_OFFSET, _AMOUNT_MINOR_OFFSET
+
+
+cdef Py_ssize_t _slot_offset(str name) except -1:
+    descriptor = getattr(Transaction, name)
+    if type(descriptor) is not MemberDescriptorType:
+        raise ImportError(f"Transaction.{name} is not a slot")
+    cdef PyMemberDef* member = (<PyMemberDescrObject*><PyObject*>descriptor).d_member
+    if member.type != T_OBJECT_EX or member.flags & READONLY:
+        raise ImportError(f"Transaction.{name} is not a writable object slot")
+    return member.offset
 
 
 cdef int _layout() except -1:
+    global _TS_MS_OFFSET, _AMOUNT_MINOR_OFFSET
     cdef int i
-    cdef PyMemberDef* member
     for i in range(N_FIELDS):
         _NAMES[i] = <bytes>_NAME_BYTES[i]
         _NAME_LENGTHS[i] = len(<bytes>_NAME_BYTES[i])
-        descriptor = Transaction.__dict__[_FIELDS[i]]
-        if type(descriptor) is not MemberDescriptorType:
-            raise ImportError(f"Transaction.{_FIELDS[i]} is not a slot")
-        member = (<PyMemberDescrObject*><PyObject*>descriptor).d_member
-        if member.type != T_OBJECT_EX or member.flags & READONLY:
-            raise ImportError(f"Transaction.{_FIELDS[i]} is not a writable object slot")
-        _OFFSETS[i] = member.offset
+        _OFFSETS[i] = _slot_offset(_FIELDS[i])
+    _TS_MS_OFFSET = _slot_offset("_ts_ms")
+    _AMOUNT_MINOR_OFFSET = _slot_offset("_amount_minor")
     return 0
 
 
@@ -318,16 +329,18 @@ cdef bint _latest_micros(object now, object max_future, long long* micros) excep
     return True
 
 
-cdef object _usual_amount(object value):
+cdef object _usual_amount(object value, unsigned long long* minor):
     """A ``123.45`` text above zero as parse_amount's Decimal, or None.
 
     Two decimals already: quantize to the cent keeps the coefficient and the
-    exponent (at most 20 digits, within any working precision of 20 or more;
-    the default is 28), so Decimal(value) is parse_amount's result.
+    exponent (at most 19 digits, within any working precision of 19 or more;
+    the default is 28), so Decimal(value) is parse_amount's result. ``minor``
+    gets its digits as one number: the amount in hundredths, below 10**19.
     """
     cdef Py_ssize_t n, i
     cdef const unsigned char* s
     cdef bint nonzero = False
+    cdef unsigned long long hundredths = 0
     if type(value) is not str or not PyUnicode_IS_ASCII(value):
         return None
     n = PyUnicode_GET_LENGTH(value)
@@ -343,20 +356,37 @@ cdef object _usual_amount(object value):
             return None
         if s[i] != 0x30:
             nonzero = True
-    return _DECIMAL(value) if nonzero else None
+        hundredths = hundredths * 10 + (s[i] - 0x30)
+    if not nonzero:
+        return None
+    minor[0] = hundredths
+    return _DECIMAL(value)
 
 
-cdef object _new_transaction(PyObject** values):
-    """A Transaction of these field values (NULL for None), as its __init__ would make it."""
+cdef inline void _fill(char* base, Py_ssize_t offset, object value) noexcept:
+    """Store a reference in a fresh object's slot, as its member descriptor would.
+
+    A fresh object's slots are NULL: there is nothing to release first, which
+    is all PyMember_SetOne would do besides.
+    """
+    Py_INCREF(value)
+    (<PyObject**>(base + offset))[0] = <PyObject*>value
+
+
+cdef object _new_transaction(PyObject** values, object ts_ms, object amount_minor):
+    """A Transaction of these field values (NULL for None), as its __init__ would make it.
+
+    ``ts_ms`` and ``amount_minor`` go to its caches when known (not None).
+    """
     cdef object txn = (<PyTypeObject*>_TRANSACTION).tp_new(_TRANSACTION, <PyObject*>_NO_ARGS, NULL)
     cdef char* base = <char*><PyObject*>txn
-    cdef PyObject* value
     cdef int i
     for i in range(N_FIELDS):
-        value = values[i] if values[i] is not NULL else <PyObject*>None
-        Py_INCREF(<object>value)
-        # A fresh object's slots are NULL: nothing to release, as PyMember_SetOne would.
-        (<PyObject**>(base + _OFFSETS[i]))[0] = value
+        _fill(base, _OFFSETS[i], <object>values[i] if values[i] is not NULL else None)
+    if ts_ms is not None:
+        _fill(base, _TS_MS_OFFSET, ts_ms)
+    if amount_minor is not None:
+        _fill(base, _AMOUNT_MINOR_OFFSET, amount_minor)
     return txn
 
 
@@ -382,6 +412,8 @@ cdef class PlainRecords:
         cdef Py_ssize_t pos = 0
         cdef int i
         cdef long long ts_micros = 0, latest_micros = 0
+        cdef unsigned long long hundredths = 0
+        ts_ms = amount_minor = None
         for i in range(N_FIELDS):
             found[i] = NULL
         while PyDict_Next(record, &pos, &key, &value):
@@ -432,9 +464,13 @@ cdef class PlainRecords:
             ts = None
         if ts is None:  # another form, or a refusal: parse_timestamp has the verdict
             ts = self.parse_timestamp(ts_value, now, limits)
-        amount = _usual_amount(amount_value)
+        else:
+            ts_ms = ts_micros // 1000  # whole milliseconds since the epoch: ts_to_ms(ts)
+        amount = _usual_amount(amount_value, &hundredths)
         if amount is None or amount > limits.max_amount:
             amount = self.parse_amount(amount_value, limits)
+        else:
+            amount_minor = hundredths  # int((amount * 100).to_integral_value()), exactly
         if lat is not None:
             if type(lat) is not float or type(lon) is not float:
                 return None
@@ -445,4 +481,4 @@ cdef class PlainRecords:
             return None
         found[TS] = <PyObject*>ts
         found[AMOUNT] = <PyObject*>amount
-        return _new_transaction(found)
+        return _new_transaction(found, ts_ms, amount_minor)
