@@ -314,11 +314,8 @@ def validate(record: Any, now: datetime, limits: ValidationLimits) -> Transactio
     the same result (tests/test_parsing.py compares them on simulated and
     generated records).
     """
-    if type(record) is dict:
-        txn = _plain_transaction(record, now, limits)
-        if txn is not None:
-            return txn
-    return validate_by_field(record, now, limits)
+    txn = _plain_transaction(record, now, limits)
+    return txn if txn is not None else validate_by_field(record, now, limits)
 
 
 def validate_by_field(record: Any, now: datetime, limits: ValidationLimits) -> Transaction:
@@ -397,7 +394,14 @@ def parse_transaction(payload: bytes, now: datetime, limits: ValidationLimits) -
     ...
     riskwatch.parsing.InvalidRecord: empty record
     """
-    return validate(decode_json(payload), now, limits)
+    # validate(decode_json(payload), now, limits), one Python call per record
+    # instead of three: a tenth of what the shortcut costs.
+    try:
+        record = orjson.loads(payload)
+    except orjson.JSONDecodeError:
+        record = decode_json(payload)  # refused, with the reason why
+    txn = _plain_transaction(record, now, limits)
+    return txn if txn is not None else validate_by_field(record, now, limits)
 
 
 def decode_json(payload: bytes) -> Any:

@@ -111,9 +111,13 @@ cdef long long _FIRST_MICROS = -62_135_596_800_000_000
 cdef long long _LAST_MICROS = 253_402_300_799_999_999
 
 # The fields' names as C text, to know a record's keys by, and their slots' offsets.
+cdef enum:
+    LONGEST_NAME = 20  # "counterparty_account"
+    SAME_LENGTH = 3  # at most so many names are as long as one another
 cdef tuple _NAME_BYTES = tuple(name.encode("ascii") for name in _FIELDS)
 cdef const char* _NAMES[N_FIELDS]
-cdef Py_ssize_t _NAME_LENGTHS[N_FIELDS]
+#: For each length, the places of the names that long (-1 after the last).
+cdef int _BY_LENGTH[LONGEST_NAME + 1][SAME_LENGTH]
 cdef Py_ssize_t _OFFSETS[N_FIELDS]
 # The offsets of the slots where Transaction keeps its ts_ms and amount_minor.
 cdef Py_ssize_t _TS_MS_OFFSET, _AMOUNT_MINOR_OFFSET
@@ -131,10 +135,20 @@ cdef Py_ssize_t _slot_offset(str name) except -1:
 
 cdef int _layout() except -1:
     global _TS_MS_OFFSET, _AMOUNT_MINOR_OFFSET
-    cdef int i
+    cdef int i, j
+    cdef Py_ssize_t n
+    for n in range(LONGEST_NAME + 1):
+        for j in range(SAME_LENGTH):
+            _BY_LENGTH[n][j] = -1
     for i in range(N_FIELDS):
         _NAMES[i] = <bytes>_NAME_BYTES[i]
-        _NAME_LENGTHS[i] = len(<bytes>_NAME_BYTES[i])
+        n = len(<bytes>_NAME_BYTES[i])
+        j = 0
+        while n <= LONGEST_NAME and j < SAME_LENGTH and _BY_LENGTH[n][j] >= 0:
+            j += 1
+        if n > LONGEST_NAME or j == SAME_LENGTH:
+            raise ImportError(f"raise LONGEST_NAME or SAME_LENGTH for {_FIELDS[i]!r}")
+        _BY_LENGTH[n][j] = i
         _OFFSETS[i] = _slot_offset(_FIELDS[i])
     _TS_MS_OFFSET = _slot_offset("_ts_ms")
     _AMOUNT_MINOR_OFFSET = _slot_offset("_amount_minor")
@@ -148,13 +162,18 @@ cdef inline int _field_of(object key) noexcept:
     """The place in _FIELDS of a key equal to a field's name, -1 for any other key."""
     cdef Py_ssize_t n
     cdef const unsigned char* s
-    cdef int i
+    cdef int i, j
     if type(key) is not str or not PyUnicode_IS_ASCII(key):
         return -1
     n = PyUnicode_GET_LENGTH(key)
+    if n > LONGEST_NAME:
+        return -1
     s = PyUnicode_1BYTE_DATA(key)
-    for i in range(N_FIELDS):
-        if _NAME_LENGTHS[i] == n and _NAMES[i][0] == s[0] and memcmp(_NAMES[i], s, n) == 0:
+    for j in range(SAME_LENGTH):
+        i = _BY_LENGTH[n][j]
+        if i < 0:
+            return -1
+        if _NAMES[i][0] == s[0] and memcmp(_NAMES[i], s, n) == 0:
             return i
     return -1
 
@@ -404,8 +423,10 @@ cdef class PlainRecords:
         self.parse_amount = parse_amount
         self.pan_search = pan_search
 
-    def transaction(self, dict record not None, now: object, limits: object) -> object:
+    def transaction(self, record: object, now: object, limits: object) -> object:
         """The Transaction of a plain record, or None: no verdict, ask validate_by_field."""
+        if type(record) is not dict:
+            return None
         cdef PyObject* found[N_FIELDS]
         cdef PyObject* key = NULL
         cdef PyObject* value = NULL
