@@ -158,17 +158,21 @@ cdef int _layout() except -1:
 _layout()
 
 
+cdef inline const unsigned char* _ascii(object value, Py_ssize_t* n) noexcept:
+    """The characters of an ASCII str, one byte each (``n`` gets how many), else NULL."""
+    if type(value) is not str or not PyUnicode_IS_ASCII(value):
+        return NULL
+    n[0] = PyUnicode_GET_LENGTH(value)
+    return PyUnicode_1BYTE_DATA(value)
+
+
 cdef inline int _field_of(object key) noexcept:
     """The place in _FIELDS of a key equal to a field's name, -1 for any other key."""
-    cdef Py_ssize_t n
-    cdef const unsigned char* s
+    cdef Py_ssize_t n = 0
+    cdef const unsigned char* s = _ascii(key, &n)
     cdef int i, j
-    if type(key) is not str or not PyUnicode_IS_ASCII(key):
+    if s is NULL or n > LONGEST_NAME:
         return -1
-    n = PyUnicode_GET_LENGTH(key)
-    if n > LONGEST_NAME:
-        return -1
-    s = PyUnicode_1BYTE_DATA(key)
     for j in range(SAME_LENGTH):
         i = _BY_LENGTH[n][j]
         if i < 0:
@@ -184,15 +188,11 @@ cdef inline object _value(PyObject* value):
 
 cdef inline bint _is_id(object value, Py_ssize_t max_length) noexcept:
     """A text of 1 to max_length characters in [!-{}~]: printable ASCII, no space or '|'."""
-    cdef Py_ssize_t n, i
-    cdef const unsigned char* s
+    cdef Py_ssize_t n = 0, i
+    cdef const unsigned char* s = _ascii(value, &n)
     cdef unsigned char c
-    if type(value) is not str or not PyUnicode_IS_ASCII(value):
+    if s is NULL or n < 1 or n > max_length:
         return False
-    n = PyUnicode_GET_LENGTH(value)
-    if n < 1 or n > max_length:
-        return False
-    s = PyUnicode_1BYTE_DATA(value)
     for i in range(n):
         c = s[i]
         if c < 0x21 or c > 0x7E or c == 0x7C:
@@ -234,12 +234,10 @@ cdef bint _may_hold_card_number(object value) noexcept:
 
 cdef inline bint _one_of(object value, tuple options) noexcept:
     """``value in options`` for a text among ASCII texts."""
-    cdef Py_ssize_t n
-    cdef const unsigned char* s
-    if type(value) is not str or not PyUnicode_IS_ASCII(value):
+    cdef Py_ssize_t n = 0
+    cdef const unsigned char* s = _ascii(value, &n)
+    if s is NULL:
         return False
-    n = PyUnicode_GET_LENGTH(value)
-    s = PyUnicode_1BYTE_DATA(value)
     for option in options:
         if PyUnicode_GET_LENGTH(option) == n and memcmp(PyUnicode_1BYTE_DATA(option), s, n) == 0:
             return True
@@ -248,10 +246,10 @@ cdef inline bint _one_of(object value, tuple options) noexcept:
 
 cdef inline bint _is_currency(object value) noexcept:
     """Three letters A to Z, as ``[A-Z]{3}`` fullmatches."""
-    cdef const unsigned char* s
-    if type(value) is not str or not PyUnicode_IS_ASCII(value) or PyUnicode_GET_LENGTH(value) != 3:
+    cdef Py_ssize_t n = 0
+    cdef const unsigned char* s = _ascii(value, &n)
+    if s is NULL or n != 3:
         return False
-    s = PyUnicode_1BYTE_DATA(value)
     return 0x41 <= s[0] <= 0x5A and 0x41 <= s[1] <= 0x5A and 0x41 <= s[2] <= 0x5A
 
 
@@ -288,15 +286,11 @@ cdef object _usual_timestamp(object value, long long* micros):
     out of range (month 13, February 30) is left to fromisoformat's verdict.
     ``micros`` gets its microseconds since the epoch.
     """
-    cdef Py_ssize_t n
-    cdef const unsigned char* s
+    cdef Py_ssize_t n = 0
+    cdef const unsigned char* s = _ascii(value, &n)
     cdef int year, month, day, hour, minute, second, millis = 0
-    if type(value) is not str or not PyUnicode_IS_ASCII(value):
+    if s is NULL or (n != 20 and n != 24):
         return None
-    n = PyUnicode_GET_LENGTH(value)
-    if n != 20 and n != 24:
-        return None
-    s = PyUnicode_1BYTE_DATA(value)
     if (s[4] != 0x2D or s[7] != 0x2D or s[10] != 0x54 or s[13] != 0x3A or s[16] != 0x3A
             or s[n - 1] != 0x5A):  # "-", "-", "T", ":", ":", "Z"
         return None
@@ -356,17 +350,11 @@ cdef object _usual_amount(object value, unsigned long long* minor):
     the default is 28), so Decimal(value) is parse_amount's result. ``minor``
     gets its digits as one number: the amount in hundredths, below 10**19.
     """
-    cdef Py_ssize_t n, i
-    cdef const unsigned char* s
+    cdef Py_ssize_t n = 0, i
+    cdef const unsigned char* s = _ascii(value, &n)
     cdef bint nonzero = False
     cdef unsigned long long hundredths = 0
-    if type(value) is not str or not PyUnicode_IS_ASCII(value):
-        return None
-    n = PyUnicode_GET_LENGTH(value)
-    if n < 4 or n > _MAX_AMOUNT_TEXT:
-        return None
-    s = PyUnicode_1BYTE_DATA(value)
-    if s[n - 3] != 0x2E:  # "."
+    if s is NULL or n < 4 or n > _MAX_AMOUNT_TEXT or s[n - 3] != 0x2E:  # "."
         return None
     for i in range(n):
         if i == n - 3:

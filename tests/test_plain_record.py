@@ -22,7 +22,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from riskwatch import plain_record
+from riskwatch import parsing, plain_record
 from riskwatch.contracts import Transaction, ts_to_ms
 from riskwatch.parsing import (
     InvalidRecord,
@@ -34,9 +34,9 @@ from riskwatch.parsing import (
 )
 from simulator import SCENARIOS, SimulationConfig, simulate_wire
 from simulator.handbook import HandbookConfig, handbook_wire
+from tests.test_parsing import LIMITS, NOW, good
 
-NOW = datetime(2026, 1, 20, 12, 0, tzinfo=UTC)
-LIMITS = ValidationLimits(max_id_length=64, max_future=timedelta(hours=1))
+shortcut = parsing._plain_transaction
 
 
 def exactly(txn: Transaction) -> tuple[tuple[str, type, str], ...]:
@@ -108,8 +108,11 @@ def test_simulated_records_parse_to_the_field_by_field_transaction(payloads: Any
     limits = ValidationLimits()
     count = 0
     for event in payloads():
-        reference = validate_by_field(orjson.loads(event.txn), now, limits)
-        assert_same(parse_transaction(event.txn, now, limits), reference)
+        record = orjson.loads(event.txn)
+        assert shortcut(record, now, limits) is not None  # what is compared is the shortcut's
+        assert_same(
+            parse_transaction(event.txn, now, limits), validate_by_field(record, now, limits)
+        )
         count += 1
     assert count > 500
 
@@ -121,33 +124,24 @@ def _outcome(record: Any, now: datetime, limits: ValidationLimits, check: Any) -
         return exc.reason, str(exc)
 
 
+#: The simulator's timestamp and amount forms, and every optional field.
+_PLAIN = {
+    "ts": "2026-01-20T11:00:25.682Z",
+    "amount": "23.11",
+    "card_id": "card-3e4fa8bf6a5a",
+    "terminal_id": "P-SHA-00004-2",
+    "device_id": "dev-fa0796481c03",
+    "counterparty_account": "acct-1234-5678",
+    "counterparty_bank": "alipay",
+    "ip": "10.1.2.3",
+    "country": "CN",
+    "city": "Shanghai",
+}
+
+
 def plain(**changes: Any) -> dict[str, Any]:
-    """A record of the simulator's shape (its usual ts and amount forms)."""
-    record = {
-        "txn_id": "Tb04cccfa-0000000001",
-        "ts": "2026-01-20T11:00:25.682Z",
-        "customer_id": "C000009",
-        "account_id": "A000009",
-        "channel": "pos",
-        "direction": "debit",
-        "kind": "purchase",
-        "amount": "23.11",
-        "currency": "CNY",
-        "card_id": "card-3e4fa8bf6a5a",
-        "merchant_id": "M-SHA-00004",
-        "mcc": "5814",
-        "terminal_id": "P-SHA-00004-2",
-        "country": "CN",
-        "city": "Shanghai",
-        "lat": 31.2657,
-        "lon": 121.4122,
-        "device_id": "dev-fa0796481c03",
-        "counterparty_account": "acct-1234-5678",
-        "counterparty_bank": "alipay",
-        "ip": "10.1.2.3",
-    }
-    record.update(changes)
-    return {k: v for k, v in record.items() if v is not None}
+    """test_parsing's good record in the simulator's forms, every optional field present."""
+    return good(**{**_PLAIN, **changes})
 
 
 # What the compiled checks read byte by byte, at and beyond each edge.
@@ -216,6 +210,8 @@ def test_malformed_records_get_the_field_by_field_verdict(
         record["channel_ref"] = "x"  # a key outside the contract, tolerated
     new = _outcome(record, now, limits, validate)
     assert new == _outcome(record, now, limits, validate_by_field)
+    if not changes and limits is LIMITS:  # the others refuse ids or times of plain()
+        assert shortcut(record, now, limits) is not None
     if new[0] == "accepted":
         payload = orjson.dumps(record)
         assert _outcome(decode_json(payload), now, limits, validate) == new
