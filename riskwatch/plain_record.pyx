@@ -22,8 +22,9 @@ fails or any doubt remains, and the field-by-field checks then find the
 first failure and its reason. Timestamps and amounts of other forms go to
 ``parsing.parse_timestamp`` and ``parsing.parse_amount`` themselves, at the
 point where the field-by-field checks call them (every earlier check has
-passed), so their errors are the ones reported. tests/test_parsing.py holds
-the shortcut to the field-by-field checks on simulated and malformed records.
+passed), so their errors are the ones reported. tests/test_plain_record.py
+holds the shortcut to the field-by-field checks on simulated and malformed
+records.
 """
 
 from cpython.datetime cimport (
@@ -88,6 +89,10 @@ cdef enum:
     TS, CUSTOMER_ID, ACCOUNT_ID, CHANNEL, DIRECTION, KIND, AMOUNT, CURRENCY, CARD_ID
     MERCHANT_ID, MCC, TERMINAL_ID, DEVICE_ID, IP, COUNTRY, CITY, LAT, LON, CP_ACCOUNT, CP_BANK
 
+if (TXN_ID, TS, CUSTOMER_ID, ACCOUNT_ID, CHANNEL, DIRECTION, KIND, AMOUNT, CURRENCY, CARD_ID,
+        MERCHANT_ID, MCC, TERMINAL_ID, DEVICE_ID, IP, COUNTRY, CITY, LAT, LON, CP_ACCOUNT,
+        CP_BANK, N_FIELDS) != tuple(range(len(_FIELDS) + 1)):
+    raise ImportError("riskwatch.plain_record's places of the fields are not _FIELDS's")
 if tuple(f.name for f in fields(Transaction)) != _FIELDS or Transaction.__slots__ != _FIELDS:
     raise ImportError("riskwatch.plain_record fills a Transaction's fields as of 21 names; "
                       "Transaction's fields changed, change _FIELDS and the places with them")
@@ -124,6 +129,7 @@ cdef Py_ssize_t _TS_MS_OFFSET, _AMOUNT_MINOR_OFFSET
 
 
 cdef Py_ssize_t _slot_offset(str name) except -1:
+    """Where in a Transaction the slot ``name`` keeps its reference."""
     descriptor = getattr(Transaction, name)
     if type(descriptor) is not MemberDescriptorType:
         raise ImportError(f"Transaction.{name} is not a slot")
@@ -134,6 +140,7 @@ cdef Py_ssize_t _slot_offset(str name) except -1:
 
 
 cdef int _layout() except -1:
+    """Fill the tables above, once; any surprise in Transaction's layout stops the import."""
     global _TS_MS_OFFSET, _AMOUNT_MINOR_OFFSET
     cdef int i, j
     cdef Py_ssize_t n
