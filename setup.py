@@ -1,4 +1,4 @@
-"""Builds the compiled customer fold and blob encoder; everything else is in pyproject.toml.
+"""Builds the compiled modules (.pyx); everything else is in pyproject.toml.
 
 ``pip install -e .`` (``make install``) runs this with the Cython pinned in
 pyproject's [build-system] and puts the extension beside the source.
@@ -15,7 +15,12 @@ setup(
                 [name.replace(".", "/") + ".pyx"],
                 extra_compile_args=["-O2", "-ffp-contract=off"],
             )
-            for name in ("detectors.fold", "detectors.blob_pack", "detectors.feature_values")
+            for name in (
+                "detectors.fold",
+                "detectors.blob_pack",
+                "detectors.feature_values",
+                "riskwatch.plain_record",
+            )
         ],
         compiler_directives={"language_level": 3},
     )

@@ -65,8 +65,23 @@ def ts_to_ms(ts: datetime) -> int:
     return (ts - _EPOCH) // _MILLISECOND
 
 
+class _Derived:
+    """What a Transaction's properties work out from its fields, kept once known.
+
+    Slots, not fields: they are not compared, hashed, shown or pickled (a
+    copy works them out again). The parser (riskwatch.plain_record) fills
+    them from the digits it reads; a Transaction made otherwise fills each on
+    first use. Every event's state update and features read both, and
+    working them out again on each read cost more than parsing the ids.
+    """
+
+    __slots__ = ("_amount_minor", "_ts_ms")
+    _ts_ms: int
+    _amount_minor: int
+
+
 @dataclass(frozen=True, slots=True)
-class Transaction:
+class Transaction(_Derived):
     """One validated money movement on one channel."""
 
     txn_id: str
@@ -93,12 +108,23 @@ class Transaction:
 
     @property
     def ts_ms(self) -> int:
-        return ts_to_ms(self.ts)
+        """Epoch milliseconds of ``ts``, the order the state store keeps."""
+        try:
+            return self._ts_ms
+        except AttributeError:
+            ts_ms = ts_to_ms(self.ts)
+            object.__setattr__(self, "_ts_ms", ts_ms)  # a cache, not a field: frozen holds
+            return ts_ms
 
     @property
     def amount_minor(self) -> int:
         """The amount in hundredths, the unit the state store sums exactly."""
-        return int((self.amount * 100).to_integral_value())
+        try:
+            return self._amount_minor
+        except AttributeError:
+            minor = int((self.amount * 100).to_integral_value())
+            object.__setattr__(self, "_amount_minor", minor)
+            return minor
 
     def to_json_dict(self) -> dict[str, Any]:
         """The wire form: optional fields that are absent are left out."""
