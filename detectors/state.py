@@ -410,9 +410,9 @@ class CustomerStateStore:
             part.assessed.append(a)
         if plain:
             # Interim blobs whose customer has no later event in the batch.
-            done = [cid for cid in plain if last[cid] < stop]
-            plain.difference_update(done)
-            changed.update(done)
+            finished = [cid for cid in plain if last[cid] < stop]
+            plain.difference_update(finished)
+            changed.update(finished)
         if changed or entities:
             written = list(changed)
             blobs = []
