@@ -91,7 +91,7 @@ def test_a_signal_stops_the_monitor_cleanly_and_a_rerun_completes_it(
     env.pop("KAFKA_BROKERS", None)
     port = free_port()
     argv = [sys.executable, "-m", "riskwatch.cli", "run", "--source", "simulator",
-            "--customers", "1200", "--days", "10", "--data-dir", str(tmp_path),
+            "--customers", "1200", "--days", "30", "--data-dir", str(tmp_path),
             "--processes", str(processes)]  # fmt: skip
     proc = subprocess.Popen(
         [*argv, "--metrics-address", f"127.0.0.1:{port}"],
@@ -124,7 +124,7 @@ def test_a_signal_stops_the_monitor_cleanly_and_a_rerun_completes_it(
     summary = rerun.stdout.decode()
     from simulator import SimulationConfig, simulate
 
-    total = sum(1 for _ in simulate(SimulationConfig(seed=7, customers=1200, days=10)))
+    total = sum(1 for _ in simulate(SimulationConfig(seed=7, customers=1200, days=30)))
     assert figure("events read", summary) == total
     assert figure("processed", summary) == total
     first_processed = figure("processed", text)
