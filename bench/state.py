@@ -11,12 +11,14 @@ why ratios to a baseline, not absolute rates, are the figure to compare):
 
 * ``baseline``: JSONL source → orjson.loads → key by customer → count → discard
   (bench.throughput's yardstick)
-* ``features``: JSONL source → parse → key by shard → one ``apply`` per shard
-  batch → ``build_features`` per event → discard. No rules, no model. The time
-  inside ``apply`` (the Redis round trip and Lua) and inside ``build_features``
-  is reported as shares of the stage, and as the worker thread's CPU time
-  (apply's without the wait for Redis); Redis's own time in the entity
-  script (``INFO commandstats``) as a share of ``apply``.
+* ``features``: JSONL source → parse → key by shard → the state store's
+  ``updates`` per shard batch (its pipelined script calls) → ``build_features``
+  per event as the updates come → discard. No rules, no model. The time in
+  the state store (``apply``: folding, the script calls, waiting for their
+  replies) and inside ``build_features`` is reported as shares of the stage,
+  and as the worker thread's CPU time (apply's without the wait for Redis);
+  Redis's own time in the entity script (``INFO commandstats``) as a share
+  of ``apply``.
 * ``monitor``: :func:`riskwatch.runner.run_monitor` over the file.
 * ``features_trip_N`` (with ``--compare-trip-events N ...``): the features
   stage again with ``state.trip_events`` N instead of the default, so that
