@@ -49,10 +49,10 @@ SIM_START = datetime(2026, 1, 5, tzinfo=UTC)
 NULL_SCRIPT = """
 local ne, nc = tonumber(ARGV[1]), tonumber(ARGV[2])
 for j = 1, nc do
-  redis.call('SET', KEYS[#KEYS - nc + j], ARGV[#ARGV - nc + j], 'PX', ARGV[3])
+  redis.call('SET', KEYS[#KEYS - 1 - nc + j], ARGV[#ARGV - 1 - nc + j], 'PX', ARGV[3])
 end
 local out, a = {}, 4 + 2 * ne
-while a <= #ARGV - nc do
+while a <= #ARGV - 1 - nc do
   local n = tonumber(ARGV[a + 3])
   for _ = 1, 6 * n do out[#out + 1] = 0 end
   a = a + 4 + n

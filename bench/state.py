@@ -44,6 +44,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Sequence
+from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -133,10 +134,11 @@ class _FeatureLogic(StatefulBatchLogic[Transaction, int, None]):
         c0, t0 = time.thread_time(), clock()
         build = 0.0
         built = []
-        for txn, update in zip(values, self._store.updates(values), strict=True):
-            b0 = clock()
-            built.append(len(build_features(txn, update, tz)))
-            build += clock() - b0
+        with closing(self._store.updates(values)) as coming:
+            for txn, update in zip(values, coming, strict=True):
+                b0 = clock()
+                built.append(len(build_features(txn, update, tz)))
+                build += clock() - b0
         hot = self._hot
         hot.apply_seconds += clock() - t0 - build
         hot.build_seconds += build

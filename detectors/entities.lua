@@ -7,19 +7,22 @@
 -- KEYS: per distinct entity of the batch, its own key then its customers'
 --       zset (the zset exists only while the entity keeps more than INLINE
 --       customers); then the batch's bucket hashes; then the nc customer
---       keys to write
+--       keys to write; then the batch's guard key
 -- ARGV: the number of entities ne, the number of customer blobs nc, their
 --       TTL (ms); per entity its bucket's number (1-based among the bucket
 --       KEYS; 0: it has none) and its field name there; then per event: ts
 --       (assessed event time, ms), fresh (1 records it, 0 only reads),
 --       customer_id, number of entities n, then n entity numbers (1-based,
---       in KEYS order); then the nc customer blobs
+--       in KEYS order); then the nc customer blobs; then the call's number
+--       in its batch (negative for the batch's last call)
 -- Returns, per event and entity: counts 1h/24h/7d, customers 1h/24h/7d.
 --
 -- The customers' blobs (folded in Python, detectors/state.py) are written
--- here too, so that a batch's customers and entities change in one atomic
--- call: a crash between the two would leave events recorded at their
--- customer but not at their entities, or counted twice when replayed.
+-- here too, so that a batch's customers and entities change in one call
+-- that nothing else interleaves with: a crash between two calls would
+-- leave events recorded at their customer but not at their entities, or
+-- counted twice when replayed. Redis does not undo a script that fails
+-- midway, so the blobs are written last, after every read.
 --
 -- An entity's state is one blob, read once per batch and written once if a
 -- fresh event touched it. A blob of at most VALUE_MAX bytes (the server's
@@ -204,12 +207,17 @@ local function encode(E, zkey)
 end
 
 local ne, nc, customer_ttl = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3]
-local first_arg = 4 + 2 * ne
-local nb = #KEYS - 2 * ne - nc
-
-for j = 1, nc do
-  redis.call('SET', KEYS[#KEYS - nc + j], ARGV[#ARGV - nc + j], 'PX', customer_ttl)
+-- The batch's guard (the last key and argument): this call's number among
+-- the batch's calls, negative for its last. A call runs only if the one
+-- before it did (the guard holds its number), so that a failed call stops
+-- the calls already sent after it (detectors/script_trips.py says why).
+local guard, seq = KEYS[#KEYS], tonumber(ARGV[#ARGV])
+local nkeys, nargs = #KEYS - 1, #ARGV - 1
+if math.abs(seq) > 1 and tonumber(redis.call('GET', guard)) ~= math.abs(seq) - 1 then
+  return redis.error_reply('SKIPPED an earlier call of this batch did not complete')
 end
+local first_arg = 4 + 2 * ne
+local nb = nkeys - 2 * ne - nc
 
 -- The oldest newest-event an entity of a bucket may keep (see the header).
 local function cutoff(B)
@@ -262,7 +270,7 @@ end
 local out = {}
 local o = 0
 local a = first_arg
-local nargs = #ARGV - nc
+nargs = nargs - nc
 while a <= nargs do
   local ts, fresh, cid, n = tonumber(ARGV[a]), ARGV[a + 1] == '1', ARGV[a + 2], tonumber(ARGV[a + 3])
   for x = a + 4, a + 3 + n do
@@ -406,5 +414,15 @@ for b = 1, nb do
     end
     redis.call('PEXPIRE', bucket, ENT_TTL)
   end
+end
+-- The customers last: a script that fails is not undone, and most failures
+-- (a key of the wrong type, a blob that does not decode) come while reading.
+for j = 1, nc do
+  redis.call('SET', KEYS[nkeys - nc + j], ARGV[nargs + j], 'PX', customer_ttl)
+end
+if seq > 0 then
+  redis.call('SET', guard, seq, 'PX', 600000)
+elseif seq < -1 then
+  redis.call('DEL', guard)
 end
 return out

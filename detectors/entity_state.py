@@ -3,7 +3,8 @@
 Terminals, merchants, devices and counterparty accounts are shared by
 customers of every shard, so their state cannot be folded in Python like a
 customer's (one writer): ``entities.lua`` records a batch's events at them
-and reads their counts atomically, inside the batch's MULTI/EXEC. This
+and reads their counts in one script call per part of the batch, which
+also writes the part's customer blobs. This
 module builds the script's keys and arguments (each entity once, however
 many of the batch's events touch it) and maps its flat reply back to the
 events. ``detectors/state.py`` documents the windows and what is exact.
@@ -122,12 +123,22 @@ class EntityBatch:
         self._present: list[int] = []
 
     def call(
-        self, customer_keys: Sequence[str], blobs: Sequence[bytes], ttl_ms: int
+        self,
+        customer_keys: Sequence[str],
+        blobs: Sequence[bytes],
+        ttl_ms: int,
+        guard: str,
+        seq: int,
     ) -> tuple[list[Any], list[Any]]:
         """``entities.lua``'s KEYS and ARGV: this batch's entities and events, and the
-        customer blobs (under ``customer_keys``, with a TTL) to write in the same call."""
-        keys = [*self._entity_keys, *self._bucket_numbers, *customer_keys]
-        args = [len(self._numbers), len(blobs), ttl_ms, *self._heads, *self._events, *blobs]
+        customer blobs (under ``customer_keys``, with a TTL) to write in the same call.
+
+        ``guard`` and ``seq`` chain the calls of one state batch: ``seq`` is this
+        call's number among them (1, 2, ...), negative for the last; a call
+        refuses to run unless the one before it completed.
+        """
+        keys = [*self._entity_keys, *self._bucket_numbers, *customer_keys, guard]
+        args = [len(self._numbers), len(blobs), ttl_ms, *self._heads, *self._events, *blobs, seq]
         return keys, args
 
     def add(self, txn: Transaction, ts_ms: int, fresh: bool) -> None:

@@ -19,11 +19,15 @@ Redis a SHA1 of the text per call (``entities.lua`` without its comments is
 about 8 KB: some 20 µs per call, well under a microsecond per event for
 calls of tens of events); the compiled script stays in Redis's cache.
 
-A failure (a connection lost, a script error) leaves unknown which of the
-calls after the failed one ran: the connection is closed, the replies still
-outstanding are lost with it, and the caller must treat everything it sent
-as unknown (:mod:`detectors.state` drops the customers it holds, so they are
-read again from Redis).
+A failure (a connection lost, a script error) closes the connection: the
+replies still outstanding are lost with it, and the caller must treat what
+it sent after the failed call as unknown (:mod:`detectors.state` drops the
+customers it holds, so they are read again from Redis). Calls already sent
+after a failed one still reach Redis; ``entities.lua`` chains a batch's
+calls through a guard key so that each refuses to run unless the one
+before it completed, and so only a leading run of a batch's calls is ever
+recorded. (A script that fails midway is not undone by Redis: the script
+writes its customers last, after every read, where most failures come.)
 """
 
 from __future__ import annotations

@@ -138,6 +138,7 @@ Errors::
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -278,9 +279,12 @@ class CustomerStateStore:
     A batch reads with one MGET the customer blobs the worker does not hold,
     then is recorded in parts of at most ``trip_events`` events, one
     ``entities.lua`` call each: it writes the part's changed customer blobs
-    and records the part's events at their entities, atomically (a part's
-    customers and entities change together or not at all), and returns their
-    entity counts. The calls are pipelined (:mod:`detectors.script_trips`):
+    and records the part's events at their entities in one script run that
+    no other command interleaves with (a crash lands before or after it), and
+    returns their entity counts. A call that fails writes no customer (they
+    come last in the script, after every read) and the calls sent after it
+    refuse to run (a guard key chains them), so a failed batch leaves a
+    leading run of its parts recorded, which a replay completes. The calls are pipelined (:mod:`detectors.script_trips`):
     each part is sent as soon as it is folded, and its reply read when its
     updates are wanted, so Redis runs one part while the worker folds the
     next. The call needs the customers' states first: whether an event is
@@ -331,7 +335,9 @@ class CustomerStateStore:
         the later parts. Raises :class:`StateUnavailable` (while iterating)
         if Redis fails. Leaving the iteration early (closing the generator) is
         allowed: the replies still due are read, so the batch is recorded all
-        the same.
+        the same (and a failure then raises from ``close()``). Consumers
+        should close it (``contextlib.closing``) so that an error of their
+        own does not leave the connection waiting for the garbage collector.
         """
         if not txns:
             return
@@ -347,9 +353,11 @@ class CustomerStateStore:
                 last = {txn.customer_id: i for i, txn in enumerate(txns)}
                 plain: set[str] = set()
                 step = self._trip_events
+                starts = range(0, len(txns), step)
+                guard = f"{self._namespace}:trip:{os.urandom(8).hex()}"
                 parts = [
-                    self._send(txns, i, i + step, keys, held, last, plain, trips)
-                    for i in range(0, len(txns), step)
+                    self._send(txns, i, i + step, keys, held, last, plain, trips, guard, seq)
+                    for seq, i in zip(_call_numbers(len(starts)), starts, strict=True)
                 ]
                 for n, part in enumerate(parts):
                     counts = self._receive(part, trips)
@@ -390,6 +398,8 @@ class CustomerStateStore:
         last: dict[str, int],
         plain: set[str],
         trips: ScriptTrips,
+        guard: str,
+        seq: int,
     ) -> _Part:
         """Fold ``txns[start:stop]`` into the held states and send its script call.
 
@@ -413,7 +423,8 @@ class CustomerStateStore:
             finished = [cid for cid in plain if last[cid] < stop]
             plain.difference_update(finished)
             changed.update(finished)
-        if changed or entities:
+        if changed or entities or seq != -1:
+            # (A batch of several calls sends each of them: they are chained.)
             written = list(changed)
             blobs = []
             for cid in written:
@@ -421,11 +432,22 @@ class CustomerStateStore:
                 blobs.append(dump(held[cid].state, final))
                 if not final:
                     plain.add(cid)
-            call_keys, args = entities.call([keys[cid] for cid in written], blobs, self._ttl_ms)
+            call_keys, args = entities.call(
+                [keys[cid] for cid in written], blobs, self._ttl_ms, guard, seq
+            )
             part.sent_at = time.monotonic()
             trips.send(call_keys, args)
             part.sent = True
         return part
+
+
+def _call_numbers(calls: int) -> list[int]:
+    """The ``seq`` of each of a batch's calls (``EntityBatch.call``): the last one negative.
+
+    >>> _call_numbers(1), _call_numbers(3)
+    ([-1], [1, 2, -3])
+    """
+    return [*range(1, calls), -calls]
 
 
 @dataclass(slots=True)

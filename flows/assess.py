@@ -2,9 +2,11 @@
 
 Transactions are keyed by shard (a hash of the customer id), so that every
 transaction of a customer is assessed on the same worker, in order, and a
-shard's batch makes two Redis round trips for customer and entity state
-(detectors/state.py says why two) and one for the label join and fraud
-counts, which runs on an I/O thread beside the state round trips. Labels
+shard's batch reads the customers its worker does not hold with one MGET
+and records customer and entity state in pipelined script calls whose
+replies come as the features are built (detectors/state.py), and makes one
+round trip for the label join and fraud counts, which runs on an I/O thread
+beside them. Labels
 are routed to their customer's shard too. The models are the worker
 process's, shared by its shards and snapshotted to Redis
 (detectors/worker_models.py); the step's Bytewax state is only the shard's
@@ -18,6 +20,7 @@ import time
 import zlib
 from collections.abc import Callable
 from concurrent.futures import wait
+from contextlib import closing
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -101,9 +104,10 @@ class ShardAssessor(StatefulBatchLogic[Transaction | Label, Assessment, ShardLea
         updates: list[StateUpdate] = []
         batch_features: list[dict[str, Any]] = []
         try:
-            for t, u in zip(txns, ctx.state.updates(txns), strict=True):
-                updates.append(u)
-                batch_features.append(build_features(t, u, ctx.timezone))
+            with closing(ctx.state.updates(txns)) as coming:
+                for t, u in zip(txns, coming, strict=True):
+                    updates.append(u)
+                    batch_features.append(build_features(t, u, ctx.timezone))
         except BaseException:
             wait([pending])
             raise

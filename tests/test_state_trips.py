@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 import pytest
 import redis
 
+from detectors.entity_state import bucket_key
 from detectors.script_trips import ScriptTrips
 from detectors.state import CustomerStateStore, StateUnavailable
 from riskwatch.contracts import Transaction
@@ -68,28 +69,27 @@ def test_a_batch_left_unread_is_recorded_and_its_customers_read_again(
     assert redis_state(redis_url, parts.namespace) == redis_state(redis_url, whole.namespace)
 
 
-def test_a_failed_call_is_a_named_error_and_its_customers_are_read_again(
+def test_a_failed_call_stops_the_calls_after_it_and_the_batch_can_be_replayed(
     redis_url: str, batches: list[list[Transaction]]
 ) -> None:
-    store = _store(redis_url, 7)
+    """A call that fails writes nothing, and the calls already sent after it refuse to run."""
     client = redis.Redis.from_url(redis_url)
-    first, second = batches[0], batches[1]
-    store.apply(first)
-    # A string where the script expects a bucket hash: the call fails (WRONGTYPE).
-    buckets = [k for k in client.scan_iter(f"{store.namespace}:{{b|*")]
-    saved = {k: client.hgetall(k) for k in buckets}
-    for k in buckets:
-        client.delete(k)
-        client.set(k, "not a hash")
-    with pytest.raises(StateUnavailable, match=f"batch of {len(second)}"):
-        store.apply(second)
-    for k, fields in saved.items():
-        client.delete(k)
-        client.hset(k, mapping=fields)
-    customers = {t.customer_id for t in second}
-    assert not any(c in store._held._held for c in customers), "dropped: read again"
-    # The store still works, on a connection of its own.
-    assert len(store.apply(batches[2])) == len(batches[2])
+    store = _store(redis_url, 1)
+    clean = _store(redis_url, 10_000)
+    batch = batches[0]
+    first = next(t for t in batch if t.merchant_id is not None)
+    # A string where the script expects the first event's bucket hash: its call
+    # fails (WRONGTYPE); the later calls touch other buckets too.
+    bad = bucket_key(store.namespace, "m", first.merchant_id, 7)
+    client.set(bad, "not a hash")
+    with pytest.raises(StateUnavailable, match=f"batch of {len(batch)}"):
+        store.apply(batch)
+    assert list(client.scan_iter(f"{store.namespace}:{{C*")) == [], "no customer written"
+    assert not any(t.customer_id in store._held._held for t in batch), "dropped: read again"
+    client.delete(bad)
+    # Replayed (as after a restart): the state of a run that never failed.
+    assert store.apply(batch) == clean.apply(batch)
+    assert redis_state(redis_url, store.namespace) == redis_state(redis_url, clean.namespace)
 
 
 def test_the_connection_of_unread_replies_is_closed_not_reused(redis_url: str) -> None:
@@ -98,7 +98,8 @@ def test_the_connection_of_unread_replies_is_closed_not_reused(redis_url: str) -
         trips.send([], ["first"])
         trips.send([], ["second"])
         assert trips.receive() == b"first"
-    # The reply "second" left with the closed connection: the pool's next answers PONG.
+        connection = trips._connection
+    assert connection._sock is None, "closed: the reply 'second' went with it"
     assert client.ping() is True
     with ScriptTrips(client, "return ARGV[1]") as trips:
         trips.send([], ["third"])
