@@ -83,7 +83,9 @@ def run_processes(
     for index in range(count):
         receiver, sender = context.Pipe(duplex=False)
         process = context.Process(
-            target=target, args=(*args_of(index, addresses), sender), name=f"{name}-{index}"
+            target=_interruptible,
+            args=(target, *args_of(index, addresses), sender),
+            name=f"{name}-{index}",
         )
         process.start()
         sender.close()
@@ -115,6 +117,18 @@ def run_processes(
             process.terminate()
             process.join(timeout=30)
     return [reports[process] for process in order]
+
+
+def _interruptible(target: Callable[..., None], *args: Any) -> None:
+    """Run ``target`` in a cluster process that a SIGINT stops (KeyboardInterrupt).
+
+    The parent passes a stop on to its processes as SIGINT; a process started
+    with SIGINT ignored (a shell's background job, ``nohup``-like launchers)
+    would pass that on to them, and Python keeps an ignored SIGINT ignored,
+    so they would run to the end.
+    """
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    target(*args)
 
 
 def run_cluster(
