@@ -284,12 +284,12 @@ class CustomerStateStore:
     returns their entity counts. A call that fails writes no customer (they
     come last in the script, after every read) and the calls sent after it
     refuse to run (a guard key chains them), so a failed batch leaves a
-    leading run of its parts recorded, which a replay completes. The calls are pipelined (:mod:`detectors.script_trips`):
-    each part is sent as soon as it is folded, and its reply read when its
-    updates are wanted, so Redis runs one part while the worker folds the
-    next. The call needs the customers' states first: whether an event is
-    fresh (and so counted at its entities) is known only once its customer's
-    state is read.
+    leading run of its parts recorded, which a replay completes. The calls
+    are pipelined (:mod:`detectors.script_trips`): each part is sent as soon
+    as it is folded, and its reply read when its updates are wanted, so
+    Redis runs one part while the worker folds the next. A call needs its
+    customers' states first: whether an event is fresh (and so counted at
+    its entities) is known only once its customer's state is read.
     """
 
     def __init__(
