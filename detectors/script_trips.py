@@ -51,6 +51,19 @@ def without_comments(source: str) -> str:
     )
 
 
+def pack_call(source: bytes, keys: Sequence[Any], args: Sequence[Any]) -> bytes:
+    """``EVAL source`` with its keys and arguments in Redis's protocol.
+
+    hiredis packs it (redis-py's own packer first copies every argument
+    through a Python generator, a thousand per call here), but given ints:
+    hiredis 3.5 turns an int into text with a call that checks for signals,
+    and a signal whose handler raises there (SIGTERM, Ctrl-C) crashes the
+    process (a NULL it does not check). So ints become text here first.
+    """
+    parts = [str(a) if type(a) is int else a for a in (*keys, *args)]
+    return hiredis.pack_command((b"EVAL", source, str(len(keys)), *parts))
+
+
 class ScriptTrips:
     """One script's calls on one connection of ``client``'s pool, replies read in order.
 
@@ -85,11 +98,8 @@ class ScriptTrips:
         """
         connection = self._connection
         try:
-            # hiredis packs the call directly: redis-py's packer first copies every
-            # argument through a Python generator (a thousand per call here).
             connection.send_packed_command(
-                [hiredis.pack_command((b"EVAL", self._source, len(keys), *keys, *args))],
-                check_health=self._outstanding == 0,
+                [pack_call(self._source, keys, args)], check_health=self._outstanding == 0
             )
         except BaseException:
             self._fail()

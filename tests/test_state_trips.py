@@ -106,3 +106,37 @@ def test_the_connection_of_unread_replies_is_closed_not_reused(redis_url: str) -
         assert trips.receive() == b"third"
     with pytest.raises(RuntimeError, match="awaiting"), ScriptTrips(client, "return 1") as trips:
         trips.receive()
+
+
+def test_packing_a_call_survives_signals_that_raise() -> None:
+    """A signal handler raising mid-pack (SIGTERM, Ctrl-C) must not crash the process.
+
+    hiredis 3.5 crashes when that happens while it turns an int into text;
+    the calls are packed without giving it ints. Run in a child, which a
+    crash would kill.
+    """
+    import subprocess
+    import sys
+
+    child = """
+import signal
+from detectors.script_trips import pack_call
+class Stop(Exception):
+    pass
+def stop(*_):
+    raise Stop()
+signal.signal(signal.SIGALRM, stop)
+args = [1_700_000_000_000 + i for i in range(1200)]
+signal.setitimer(signal.ITIMER_REAL, 0.0001, 0.0001)
+stops = 0
+while stops < 2000:
+    try:
+        pack_call(b"return 1", ["k"], args)
+    except Stop:
+        stops += 1
+signal.setitimer(signal.ITIMER_REAL, 0)
+print("survived")
+"""
+    done = subprocess.run([sys.executable, "-c", child], capture_output=True, timeout=120)
+    assert done.returncode == 0, done.stderr.decode()[-2000:]
+    assert done.stdout.strip() == b"survived"
