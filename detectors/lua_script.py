@@ -58,7 +58,14 @@ class ScriptPipeline:
         if not script.loaded:
             self._client.script_load(script.source)
             script.loaded = True
-        evalsha_args = (script.sha, len(keys), *keys, *args)
+        # Ints as text: redis-py packs with hiredis, which crashes on a signal
+        # handler that raises while it converts an int (detectors.script_trips).
+        evalsha_args = (
+            script.sha,
+            str(len(keys)),
+            *keys,
+            *[str(a) if type(a) is int else a for a in args],
+        )
         self._calls.append((len(self.commands), script, evalsha_args))
         self.commands.evalsha(*evalsha_args)
 
