@@ -33,6 +33,16 @@ import redis
 from redis.exceptions import NoScriptError
 
 
+def ints_as_text(values: Sequence[Any]) -> list[Any]:
+    """``values`` with every int as its decimal text: the same bytes reach Redis.
+
+    redis-py packs commands with hiredis, and hiredis 3.5 turns an int into
+    text with a call that checks for signals: a signal whose handler raises
+    there (SIGTERM, Ctrl-C) crashes the process (a NULL it does not check).
+    """
+    return [str(v) if type(v) is int else v for v in values]
+
+
 class LuaScript:
     """A script's source and SHA1, loaded before its first call and again after a NOSCRIPT."""
 
@@ -58,14 +68,7 @@ class ScriptPipeline:
         if not script.loaded:
             self._client.script_load(script.source)
             script.loaded = True
-        # Ints as text: redis-py packs with hiredis, which crashes on a signal
-        # handler that raises while it converts an int (detectors.script_trips).
-        evalsha_args = (
-            script.sha,
-            str(len(keys)),
-            *keys,
-            *[str(a) if type(a) is int else a for a in args],
-        )
+        evalsha_args = (script.sha, str(len(keys)), *keys, *ints_as_text(args))
         self._calls.append((len(self.commands), script, evalsha_args))
         self.commands.evalsha(*evalsha_args)
 

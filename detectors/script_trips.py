@@ -39,6 +39,8 @@ from typing import Any
 import hiredis
 import redis
 
+from detectors.lua_script import ints_as_text
+
 
 def without_comments(source: str) -> str:
     """The script without its whole-line ``--`` comments and blank lines, for EVAL.
@@ -55,12 +57,10 @@ def pack_call(source: bytes, keys: Sequence[Any], args: Sequence[Any]) -> bytes:
     """``EVAL source`` with its keys and arguments in Redis's protocol.
 
     hiredis packs it (redis-py's own packer first copies every argument
-    through a Python generator, a thousand per call here), but given ints:
-    hiredis 3.5 turns an int into text with a call that checks for signals,
-    and a signal whose handler raises there (SIGTERM, Ctrl-C) crashes the
-    process (a NULL it does not check). So ints become text here first.
+    through a Python generator, a thousand per call here), given no ints
+    (:func:`~detectors.lua_script.ints_as_text` says why).
     """
-    parts = [str(a) if type(a) is int else a for a in (*keys, *args)]
+    parts = ints_as_text((*keys, *args))
     return hiredis.pack_command((b"EVAL", source, str(len(keys)), *parts))
 
 
