@@ -245,6 +245,18 @@ def run_benchmark(
         tz = ZoneInfo(settings.timezone)
         s = settings.state
         m.trip_events = s.trip_events
+
+        def features(trip_events: int, tally: Tally, hot: HotPath) -> Dataflow:
+            store = CustomerStateStore(
+                client, "bench", s.dedup_horizon_seconds, s.ttl_seconds,
+                s.allowed_lateness_seconds, entity_buckets=entity_buckets(data.customers),
+                trip_events=trip_events,
+            )  # fmt: skip
+            return features_flow(
+                data.path, settings.flow.batch_size, limits, store, tz, settings.flow.shards,
+                tally, hot,
+            )  # fmt: skip
+
         for round_no in range(repeat):
             tally = Tally()
             flow = baseline_flow(data.path, settings.flow.batch_size, tally)
@@ -253,16 +265,8 @@ def run_benchmark(
             client.flushall()
             client.slowlog_reset()
             before = int(client.info("memory")["used_memory"])
-            store = CustomerStateStore(
-                client, "bench", s.dedup_horizon_seconds, s.ttl_seconds,
-                s.allowed_lateness_seconds, entity_buckets=entity_buckets(data.customers),
-                trip_events=s.trip_events,
-            )  # fmt: skip
             tally, hot = Tally(), HotPath()
-            flow = features_flow(
-                data.path, settings.flow.batch_size, limits, store, tz, settings.flow.shards,
-                tally, hot,
-            )  # fmt: skip
+            flow = features(s.trip_events, tally, hot)
             client.config_resetstat()
             m.times["features"].add(*_time_flow(flow, tally))
             hot.entity_script_seconds = _script_seconds(client)
@@ -274,16 +278,8 @@ def run_benchmark(
 
             for trip_events in compare_trip_events:
                 client.flushall()
-                store = CustomerStateStore(
-                    client, "bench", s.dedup_horizon_seconds, s.ttl_seconds,
-                    s.allowed_lateness_seconds, entity_buckets=entity_buckets(data.customers),
-                    trip_events=trip_events,
-                )  # fmt: skip
                 tally = Tally()
-                flow = features_flow(
-                    data.path, settings.flow.batch_size, limits, store, tz, settings.flow.shards,
-                    tally, HotPath(),
-                )  # fmt: skip
+                flow = features(trip_events, tally, HotPath())
                 stage = f"features_trip_{trip_events}"
                 m.times.setdefault(stage, StageTimes()).add(*_time_flow(flow, tally))
 
