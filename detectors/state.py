@@ -345,8 +345,7 @@ class CustomerStateStore:
         try:
             held = self._held.take(keys)
         except redis.RedisError as exc:
-            msg = f"state update of a batch of {len(txns)} transactions failed: {exc}"
-            raise StateUnavailable(msg) from exc
+            raise _unavailable(len(txns), exc) from exc
         done = False
         try:
             with ScriptTrips(self._client, self._entities.source) as trips:
@@ -373,8 +372,7 @@ class CustomerStateStore:
                         raise
             done = True
         except redis.RedisError as exc:
-            msg = f"state update of a batch of {len(txns)} transactions failed: {exc}"
-            raise StateUnavailable(msg) from exc
+            raise _unavailable(len(txns), exc) from exc
         finally:
             if not done:
                 # The held states may be ahead of Redis: read them again.
@@ -439,6 +437,10 @@ class CustomerStateStore:
             trips.send(call_keys, args)
             part.sent = True
         return part
+
+
+def _unavailable(events: int, exc: redis.RedisError) -> StateUnavailable:
+    return StateUnavailable(f"state update of a batch of {events} transactions failed: {exc}")
 
 
 def _call_numbers(calls: int) -> list[int]:
