@@ -22,8 +22,6 @@ The reply: per event and entity present, in ENTITIES order, its six
 counts (events 1h/24h/7d, customers 1h/24h/7d) as I4, nothing else.
 """
 
-from operator import attrgetter
-
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from cpython.mem cimport PyMem_Free, PyMem_Realloc
 from cpython.unicode cimport PyUnicode_AsUTF8AndSize
@@ -38,8 +36,6 @@ ENTITIES = (
     ("counterparty", "p", "counterparty_account"),
 )
 
-#: A transaction's entity ids, in ENTITIES order, by one call.
-cdef object _ENTITY_IDS = attrgetter(*(field for _, _, field in ENTITIES))
 cdef tuple _LETTERS = tuple(letter for _, letter, _ in ENTITIES)
 cdef tuple _PREFIXES = tuple(prefix for prefix, _, _ in ENTITIES)
 #: An event's bytes besides its customer id, and a reply's per event and entity.
@@ -82,12 +78,13 @@ cdef class EntityBatch:
     """One call's events at their entities: the script's KEYS and ARGV, built as events come.
 
     ``places`` remembers, between batches, each entity's own key, its
-    customers' zset key and its bucket (None: it has none), by its field
-    name (key letter and id); ``place(letter, id, field)`` works them out
-    for an entity it does not hold.
+    customers' zset key, its bucket (None: it has none) and its field name
+    there (key letter and id), per ENTITIES position by id;
+    ``place(letter, id, field)`` works them out for an entity it does not
+    hold.
     """
 
-    cdef dict _places
+    cdef list _places
     cdef object _place
     #: Per ENTITIES position: entity id -> its number in this batch (1-based).
     cdef list _numbers
@@ -100,7 +97,7 @@ cdef class EntityBatch:
     #: Per event added: bit i set if it has entity ENTITIES[i].
     cdef Buffer _present
 
-    def __init__(self, dict places, place) -> None:
+    def __init__(self, list places, place) -> None:
         self._places = places
         self._place = place
         self._numbers = [{}, {}, {}, {}]
@@ -114,7 +111,8 @@ cdef class EntityBatch:
 
     def add(self, txn, long long ts_ms, bint fresh) -> None:
         """Record one event (``fresh``) or only read its counts, at its assessed time."""
-        cdef tuple ids = _ENTITY_IDS(txn)
+        # In ENTITIES order (tests/test_entity_batch.py holds them to it).
+        cdef tuple ids = (txn.terminal_id, txn.merchant_id, txn.device_id, txn.counterparty_account)
         cdef uint32_t numbers[4]
         cdef int bit, n = 0, present = 0
         cdef object value, number
@@ -153,15 +151,16 @@ cdef class EntityBatch:
 
     cdef object _first(self, int bit, str value, dict known):
         """Number an entity on its batch's first event there, with its keys and bucket."""
-        cdef str letter = _LETTERS[bit]
-        cdef str field = letter + value
+        cdef dict places = <dict>self._places[bit]
+        cdef str letter
         cdef object bucket, b
         self._entities += 1
         number = known[value] = self._entities
-        place = self._places.get(field)
+        place = places.get(value)
         if place is None:
-            place = self._places[field] = self._place(letter, value, field)
-        own, zset, bucket = place
+            letter = _LETTERS[bit]
+            place = places[value] = self._place(letter, value, letter + value)
+        own, zset, bucket, field = place
         self._entity_keys += (own, zset)
         if bucket is None:
             b = "0"

@@ -86,18 +86,18 @@ def listpack_limits(client: redis.Redis) -> tuple[int, int]:
 
 def place(
     namespace: str, buckets: int, field_max: int, letter: str, entity_id: str, field: str
-) -> tuple[str, str, str | None]:
-    """An entity's own key, its customers' zset, and its bucket (None: a field name
-    this long would turn its bucket into a hash table, so its blob always keeps
-    its own key).
+) -> tuple[str, str, str | None, str]:
+    """An entity's own key, its customers' zset, its bucket (None: a field name this
+    long would turn its bucket into a hash table, so its blob always keeps its own
+    key) and its field name there.
 
     >>> place("rw", 64, 64, "t", "T-7", "tT-7")
-    ('rw:{t|T-7}', 'rw:{t|T-7}:c', 'rw:{b|27}')
+    ('rw:{t|T-7}', 'rw:{t|T-7}:c', 'rw:{b|27}', 'tT-7')
     """
     own = entity_key(namespace, letter, entity_id)
     if len(field.encode()) > field_max:
-        return own, own + ":c", None
-    return own, own + ":c", bucket_key(namespace, letter, entity_id, buckets)
+        return own, own + ":c", None, field
+    return own, own + ":c", bucket_key(namespace, letter, entity_id, buckets), field
 
 
 class EntityScript:
@@ -121,16 +121,17 @@ class EntityScript:
             )
         )
         """The script's text for EVAL (:mod:`detectors.script_trips` says why not EVALSHA)."""
-        self._places: dict[str, dict[str, tuple[str, str, str | None]]] = {}
+        self._places: dict[str, list[dict[str, tuple[str, str, str | None, str]]]] = {}
 
     def batch(self, namespace: str) -> EntityBatch:
         """An empty batch for this script's buckets and field length limit.
 
-        Entities recur from batch to batch: their keys and buckets (a CRC-32
-        and two strings each) are remembered per namespace, up to
-        ``_PLACES_KEPT`` entities, then forgotten all at once.
+        Entities recur from batch to batch: their keys, buckets and field
+        names (a CRC-32 and four strings each) are remembered per namespace
+        and entity type, by id, up to ``_PLACES_KEPT`` entities, then
+        forgotten all at once.
         """
-        places = self._places.setdefault(namespace, {})
-        if len(places) > _PLACES_KEPT:
-            places.clear()
+        places = self._places.get(namespace)
+        if places is None or sum(map(len, places)) > _PLACES_KEPT:
+            places = self._places[namespace] = [{} for _ in ENTITIES]
         return EntityBatch(places, partial(place, namespace, self.buckets, self.value_max))

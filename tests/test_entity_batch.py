@@ -52,7 +52,7 @@ class Layout:
                 self.numbers[field] = len(self.numbers) + 1
                 if field not in self.places:
                     self.places[field] = self.place(letter, value, field)
-                own, zset, bucket = self.places[field]
+                own, zset, bucket, _ = self.places[field]
                 self.entity_keys += (own, zset)
                 number = (
                     0 if bucket is None else self.buckets.setdefault(bucket, len(self.buckets) + 1)
@@ -86,7 +86,7 @@ class Layout:
 
 def both(field_max: int = 64) -> tuple[EntityBatch, Layout]:
     where = partial(place, "ns", 7, field_max)
-    return EntityBatch({}, where), Layout({}, where)
+    return EntityBatch([{} for _ in ENTITIES], where), Layout({}, where)
 
 
 def event(customer: str, **ids: str | None) -> SimpleNamespace:
