@@ -118,8 +118,10 @@ cdef class EntityBatch:
         cdef object value, number
         cdef dict known
         cdef Py_ssize_t size
-        cdef const char* cid
         cdef unsigned char* out
+        cdef const char* cid = PyUnicode_AsUTF8AndSize(txn.customer_id, &size)
+        if size > 0xFFFF:
+            raise ValueError(f"a customer id of {size} bytes is too long for the entity script")
         for bit in range(4):
             value = ids[bit]
             if value is None:
@@ -135,9 +137,6 @@ cdef class EntityBatch:
         self._present.size += 1
         if n == 0:
             return
-        cid = PyUnicode_AsUTF8AndSize(txn.customer_id, &size)
-        if size > 0xFFFF:
-            raise ValueError(f"a customer id of {size} bytes is too long for the entity script")
         out = <unsigned char*>_grow(&self._events, _EVENT_FIXED + size)
         _little(out, <uint64_t>ts_ms, 8)
         out[8] = 1 if fresh else 0

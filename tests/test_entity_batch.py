@@ -137,6 +137,15 @@ def test_events_without_entities_read_an_empty_reply() -> None:
     assert compiled.counts([]) == compiled.counts(b"") == [{}]
 
 
+def test_a_customer_id_beyond_its_length_field_is_refused_before_anything_is_added() -> None:
+    compiled, _ = both()
+    with pytest.raises(ValueError, match="too long"):
+        compiled.add(event("C" * 70_000, merchant_id="M1"), 0, True)
+    assert not compiled
+    assert compiled.counts(b"") == []
+    assert compiled.call([], [], 1000, "guard", -1) == (["guard"], [0, 0, 1000, b"", -1])
+
+
 def test_the_script_reads_each_event_where_the_batch_wrote_it(
     redis_url: str, key_prefix: str
 ) -> None:
