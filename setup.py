@@ -18,6 +18,7 @@ setup(
             for name in (
                 "detectors.fold",
                 "detectors.blob_pack",
+                "detectors.entity_batch",
                 "detectors.feature_values",
                 "riskwatch.plain_record",
             )

@@ -44,20 +44,19 @@ from riskwatch.contracts import Transaction
 DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "entity_script.json"
 SIM_SEED = 11
 SIM_START = datetime(2026, 1, 5, tzinfo=UTC)
-#: Writes the customers' blobs and returns six zeros per event and entity, as
-#: entities.lua does with its counts.
+#: Writes the customers' blobs and returns 24 zero bytes per event and entity,
+#: as entities.lua returns its counts (it reads the events as entities.lua does).
 NULL_SCRIPT = """
 local ne, nc = tonumber(ARGV[1]), tonumber(ARGV[2])
 for j = 1, nc do
   redis.call('SET', KEYS[#KEYS - 1 - nc + j], ARGV[#ARGV - 1 - nc + j], 'PX', ARGV[3])
 end
-local out, a = {}, 4 + 2 * ne
-while a <= #ARGV - 1 - nc do
-  local n = tonumber(ARGV[a + 3])
-  for _ = 1, 6 * n do out[#out + 1] = 0 end
-  a = a + 4 + n
+local events, at, m = ARGV[4 + 2 * ne], 1, 0
+while at <= #events do
+  local _, _, n, _, _, _, _, _, after = struct.unpack('<i8BBHc0I4I4I4I4', events, at)
+  m, at = m + n, after
 end
-return out
+return string.rep('\\0', 24 * m)
 """
 
 

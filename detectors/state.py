@@ -378,11 +378,12 @@ class CustomerStateStore:
                 # The held states may be ahead of Redis: read them again.
                 self._held.drop(keys)
 
-    def _receive(self, part: _Part, trips: ScriptTrips) -> list[int]:
-        """A sent part's entity counts, once Redis has recorded it."""
+    def _receive(self, part: _Part, trips: ScriptTrips) -> bytes:
+        """A sent part's entity counts (packed: EntityBatch.counts reads them), once
+        Redis has recorded it."""
         if not part.sent:
-            return []
-        counts: list[int] = trips.receive()
+            return b""
+        counts: bytes = trips.receive()
         self._held.written(part.changed, part.sent_at)
         return counts
 
