@@ -18,6 +18,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
+import pytest
 import redis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -215,3 +216,38 @@ def test_an_inactive_entity_leaves_its_bucket(redis_url: str, key_prefix: str) -
     (late,) = store.apply([to_txn(3, dict(use, minute=3, customer=1, device_id="D1"))])
     assert late.entities["device"] == (1, 1, 1, 1, 1, 1), "read as new, not as what was swept"
     assert sorted(client.hkeys(bucket)) == [b"", b"vD2"], "recorded already expired"
+
+
+def _blob(nw: int, count: int, width: int, customers: list[tuple[str, int]]) -> bytes:
+    """An entity blob as entities.lua lays it out: one bucket per ring, at distance 0."""
+    ring = bytes([0]) + count.to_bytes(width, "little")
+    head = nw.to_bytes(6, "little") + bytes([1, 1, 1, width, len(customers)])
+    tail = b"".join(c.encode() + b"\0" + age.to_bytes(4, "little") for c, age in customers)
+    return head + ring * 3 + tail
+
+
+@pytest.mark.parametrize(("count", "width"), [(255, 2), (300, 2), (70_000, 4)])
+def test_counts_past_a_byte_keep_their_width(
+    redis_url: str, key_prefix: str, count: int, width: int
+) -> None:
+    """A blob whose counts need two or four bytes reads and writes them whole.
+
+    Nearly every blob has width 1, which the script reads and writes as plain
+    bytes; this one takes its struct path. A count of 255 read at width 1
+    needs width 2 once the event adds one.
+    """
+    client = redis.Redis.from_url(redis_url)
+    store = CustomerStateStore(
+        client, key_prefix, DEDUP_S, 40 * 86400, LATENESS_S, entity_buckets=1
+    )
+    bucket = bucket_key(key_prefix, "m", "M1", 1)
+    visit = {"delay": 0, "merchant_id": "M1", "terminal_id": None, "device_id": None,
+             "counterparty_account": None, "repeat": False}  # fmt: skip
+    read_width = 1 if count < 256 else width
+    nw = to_txn(0, dict(visit, minute=10, customer=0)).ts_ms
+    client.hset(bucket, "mM1", _blob(nw, count, read_width, [("C000", 0)]))
+    txn = to_txn(1, dict(visit, minute=10, customer=1))
+    (update,) = store.apply([txn])
+    assert update.entities["merchant"] == (count + 1,) * 3 + (2,) * 3
+    after = [("C000", txn.ts_ms - nw), ("C001", 0)]
+    assert client.hget(bucket, "mM1") == _blob(txn.ts_ms, count + 1, width, after)
