@@ -40,9 +40,11 @@ from detectors.script_trips import without_comments
 #: sorted set: scanning them in Lua per event would then cost more than the
 #: ZCOUNTs, and rewriting them per batch more than ZADD.
 INLINE_CUSTOMERS = 32
-#: How long a customer is kept at an entity after its latest event there,
-#: besides the allowed lateness: the longest entity window.
-_KEEP_MS = 7 * 86_400_000
+
+#: The longest allowed lateness the entity blobs hold: an entity keeps its 5-minute
+#: buckets back to 1 h + the lateness before its newest event, each one's
+#: distance back in one byte (entities.lua), so at most 255 buckets.
+MAX_LATENESS_MS = 255 * 300_000 - 3_600_000
 
 #: Entities whose keys and bucket a store remembers between batches (~200 B each).
 _PLACES_KEPT = 200_000
@@ -104,9 +106,13 @@ class EntityScript:
     """``entities.lua`` with a store's lateness and the server's listpack limits filled in."""
 
     def __init__(self, client: redis.Redis, lateness_ms: int, buckets: int) -> None:
-        if lateness_ms + _KEEP_MS >= 2**32:
-            # A customer's age at an entity is packed in four bytes (ms).
-            msg = f"an allowed lateness of {lateness_ms} ms is too long for the entity state"
+        if lateness_ms > MAX_LATENESS_MS:
+            # A 5-minute bucket's distance back from the newest is packed in one byte
+            # (and a customer's age in four bytes of ms, which this bound keeps too).
+            msg = (
+                f"an allowed lateness of {lateness_ms} ms is too long for the entity state "
+                f"(at most {MAX_LATENESS_MS} ms)"
+            )
             raise ValueError(msg)
         if buckets < 1:
             msg = f"entity buckets must be at least 1, not {buckets}"

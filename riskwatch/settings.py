@@ -68,7 +68,7 @@ class StateSettings(BaseModel):
     """The windows are the feature catalogue's (detectors.state.WINDOWS), not settings."""
 
     dedup_horizon_seconds: int = Field(259200, gt=0)
-    allowed_lateness_seconds: int = Field(3600, ge=0, le=86400)
+    allowed_lateness_seconds: int = Field(3600, ge=0, le=72000)
     ttl_seconds: int = Field(3024000, gt=0)
     #: Customers whose decoded state a worker process keeps between batches (10-20 KB each).
     held_customers: int = Field(20000, ge=1)

@@ -251,3 +251,33 @@ def test_counts_past_a_byte_keep_their_width(
     assert update.entities["merchant"] == (count + 1,) * 3 + (2,) * 3
     after = [("C000", txn.ts_ms - nw), ("C001", 0)]
     assert client.hget(bucket, "mM1") == _blob(txn.ts_ms, count + 1, width, after)
+
+
+def test_the_longest_allowed_lateness_keeps_entity_windows_exact(
+    redis_url: str, key_prefix: str
+) -> None:
+    """An entity keeps its 5-minute buckets back to 1 h + the lateness before its newest
+    event, each bucket's distance back in one byte: at the longest lateness the
+    settings allow, an event hours old must never read as one minutes old."""
+    from riskwatch.settings import StateSettings
+
+    bounds = StateSettings.model_fields["allowed_lateness_seconds"].metadata
+    lateness_s = next(b.le for b in bounds if hasattr(b, "le"))
+    client = redis.Redis.from_url(redis_url)
+    store = CustomerStateStore(
+        client, key_prefix, DEDUP_S, 40 * 86400, lateness_s, entity_buckets=1
+    )
+    visit = {"delay": 0, "merchant_id": None, "device_id": None,
+             "counterparty_account": None, "repeat": False}  # fmt: skip
+    # Per terminal a visit, one `gap` minutes later and one a minute after that
+    # (which reads the blob the second wrote). A distance of 256-267 buckets
+    # (21 h 20 min to 22 h 15 min) cut to a byte would read as under an hour.
+    # In time order: compare() checks the events no later than an hour behind.
+    gaps = range(20 * 60, 23 * 60, 7)
+    visits = sorted(
+        (dict(visit, minute=minute, customer=n, terminal_id=f"T{gap}")
+         for n, gap in enumerate(gaps) for minute in (0, gap, gap + 1)),
+        key=lambda v: v["minute"],
+    )  # fmt: skip
+    txns = [to_txn(i, v) for i, v in enumerate(visits)]
+    assert compare(store, txns, batch=1) == len(txns)

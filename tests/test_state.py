@@ -190,11 +190,12 @@ def test_a_blob_of_the_former_map_layout_keeps_its_history(
 
 
 def test_a_lateness_the_entity_blob_cannot_hold_is_refused(redis_url: str) -> None:
-    """Customers' ages at an entity are packed in four bytes of ms (about 49 days)."""
+    """An entity's 5-minute buckets are 1 h + the lateness deep, each one's distance in a
+    byte: up to 20 h 15 min of lateness (the settings allow 20 h)."""
     client = redis.Redis.from_url(redis_url)
     with pytest.raises(ValueError, match="too long"):
-        CustomerStateStore(client, "x", 8 * 86400, 3600, allowed_lateness_seconds=43 * 86400)
-    CustomerStateStore(client, "x", 8 * 86400, 3600, allowed_lateness_seconds=42 * 86400)
+        CustomerStateStore(client, "x", 8 * 86400, 3600, allowed_lateness_seconds=72_901)
+    CustomerStateStore(client, "x", 8 * 86400, 3600, allowed_lateness_seconds=72_900)
 
 
 def test_a_customer_blob_is_stored_compressed_and_a_plain_one_still_reads(
