@@ -74,6 +74,7 @@ cdef enum:
     GEO = 9
     SAL = 10
     K = 11
+    KIND_OTHER = 0
     KIND_SALARY = 1
     KIND_CASH_IN = 2
     KIND_CASH_OUT = 3
@@ -91,8 +92,8 @@ cdef enum:
 #: customer_fold.py's, which documents the layout.
 LAYOUT = {"VERSION": 0, "NW": NW, "PD": PD, "IDS": IDS, "EV": EV, "B": B, "SEEN": SEEN,
           "LT": LT, "LC": LC, "GEO": GEO, "SAL": SAL, "K": K, "DAY": DAY, "CHANNELS": 6,
-          "N_TOTALS": N_TOTALS, "KIND_SALARY": KIND_SALARY, "KIND_CASH_IN": KIND_CASH_IN,
-          "KIND_CASH_OUT": KIND_CASH_OUT}
+          "N_TOTALS": N_TOTALS, "KIND_OTHER": KIND_OTHER, "KIND_SALARY": KIND_SALARY,
+          "KIND_CASH_IN": KIND_CASH_IN, "KIND_CASH_OUT": KIND_CASH_OUT}
 
 
 cdef class FoldParams:
@@ -219,6 +220,10 @@ def state_update(type cls, Assessment a, dict entities):
     as ``object.__setattr__`` would (PyObject_GenericSetAttr: a field this
     does not know fails, a slots class has no ``__dict__`` to take it), in C.
     """
+    return _state_update(cls, a, entities)
+
+
+cdef object _state_update(type cls, Assessment a, dict entities):
     u = cls.__new__(cls)
     PyObject_GenericSetAttr(u, "fresh", a.fresh)
     PyObject_GenericSetAttr(u, "newest_ts_ms", a.newest)
@@ -684,6 +689,11 @@ def assess(list s, Event ev, FoldParams p, Memo memo=None):
     """
     if memo is None:
         memo = Memo()
+    return _assess(s, ev, p, memo)
+
+
+cdef Assessment _assess(list s, Event ev, FoldParams p, Memo memo):
+    """:func:`assess`, called from C by :func:`fold_part` without a Python call's cost."""
     cdef long long ts = ev.ts, t, age, code, amount, credit, slot, ch, cb, kind, cs, lo
     cdef long long seen_ts = 0, newest, day, max_in, passthrough, first_credit = -1
     cdef long long prev_ts = -1, prev_ch_ts = -1, geo_ts = -1, my_ch = ev.code >> 3
@@ -932,3 +942,131 @@ cdef inline int _new_flag(dict seen, object value, bint logged, long long lo_rel
         return 0
     at = seen.get(value)
     return 0 if at is not None and _i(at) > lo_rel else 1
+
+
+# The state store's per-event glue (detectors/state.py ``_send`` and ``updates``): a
+# Transaction made into an Event, folded, noted at its entities; a part's assessments
+# made into StateUpdates. Interpreted, this glue cost about as much as the fold of a
+# short log.
+
+from hashlib import blake2b as _blake2b
+
+
+def digest(value):
+    """A 64-bit digest of an id, kept instead of the id where ids are long.
+
+    Merchant, device and counterparty ids are only ever compared for
+    equality (distinct counts, first-seen flags), as are the txn ids of folded
+    events (duplicates), so a digest serves; two different ids of one
+    customer collide with odds of about k^2 / 2^65 for k ids of a kind (1e-15
+    for a hundred), and a new txn id with a remembered one's with odds of
+    k / 2^64. It is the id's 8-byte BLAKE2b (UTF-8) read as a big-endian
+    int, None for None; compiled, as every event digests its txn id.
+
+    >>> digest("M-HGH-00006") == digest("M-HGH-00006") != digest("M-HGH-00007")
+    True
+    """
+    return _digest(value)
+
+
+cdef object _digest(object value):
+    if value is None:
+        return None
+    cdef bytes raw = _blake2b(value.encode(), digest_size=8).digest()
+    cdef const unsigned char* b = raw
+    cdef unsigned long long v = 0
+    cdef int i
+    for i in range(8):
+        v = (v << 8) | b[i]
+    return v
+
+
+cdef class EventCodes:
+    """The tables that make a Transaction an Event (detectors/state.py owns them).
+
+    ``channels``: channel -> its index; ``kinds``: (credit?, kind) -> kind code,
+    others KIND_OTHER; ``card_present``: channels whose coordinates are kept;
+    ``id_digest``: :func:`customer_fold.digest` of merchant, device and
+    counterparty ids (cached: they recur; txn ids do not and are digested here).
+    """
+
+    cdef dict channels
+    cdef dict kinds
+    cdef frozenset card_present
+    cdef object id_digest
+
+    def __init__(self, dict channels, dict kinds, frozenset card_present, id_digest):
+        self.channels = channels
+        self.kinds = kinds
+        self.card_present = card_present
+        self.id_digest = id_digest
+
+    def event(self, txn):
+        """``txn`` as the fold sees it."""
+        return self._event(txn)
+
+    cdef Event _event(self, object txn):
+        txn_id, channel, direction, kind = txn.txn_id, txn.channel, txn.direction, txn.kind
+        merchant, device, country = txn.merchant_id, txn.device_id, txn.country
+        counterparty, mcc, lat, lon = txn.counterparty_account, txn.mcc, txn.lat, txn.lon
+        if channel in self.card_present and lat is not None and lon is not None:
+            lat, lon = float(lat), float(lon)
+        else:
+            lat = lon = None
+        cdef bint credit = direction == "credit"
+        cdef long long code = <long long>self.channels[channel] * 8 + (_CREDIT if credit else 0)
+        cdef Event ev = Event.__new__(Event)
+        ev.txn = _digest(txn_id)
+        ev.ts = txn.ts_ms
+        ev.code = code + <long long>self.kinds.get((credit, kind), KIND_OTHER)
+        ev.amount = txn.amount_minor
+        id_digest = self.id_digest
+        ev.merchant = id_digest(merchant)
+        ev.device = id_digest(device)
+        ev.country = country
+        ev.counterparty = id_digest(counterparty)
+        ev.mcc = mcc
+        ev.lat = lat
+        ev.lon = lon
+        ev.base_kind = kind or ""
+        return ev
+
+
+def fold_part(txns, dict held, FoldParams p, EventCodes codes, entities, set changed,
+              list assessed):
+    """Fold each of ``txns`` into its customer's held state (``held``: customer -> Held).
+
+    Each event's assessment is appended to ``assessed``, the event added to
+    ``entities`` (an EntityBatch) at its assessed time, and its customer put
+    in ``changed`` when the event was fresh: ``CustomerStateStore._send``'s
+    loop, in C.
+    """
+    cdef Assessment a
+    add = entities.add
+    for txn in txns:
+        cid = txn.customer_id
+        h = held[cid]
+        a = _assess(h.state, codes._event(txn), p, h.memo)
+        if a.fresh:
+            changed.add(cid)
+        add(txn, a.ts, a.fresh)
+        assessed.append(a)
+
+
+def state_updates(type cls, list assessed, counts):
+    """:func:`state_update` of each assessment with its entities' counts (a sequence of
+    dicts, one per assessment), in order."""
+    cdef list entities = counts if type(counts) is list else list(counts)
+    cdef Py_ssize_t i, n = PyList_GET_SIZE(assessed)
+    if PyList_GET_SIZE(entities) != n:
+        msg = f"{n} assessments but entity counts of {PyList_GET_SIZE(entities)} events"
+        raise ValueError(msg)
+    cdef list out = PyList_New(n)
+    cdef object u
+    cdef dict e
+    for i in range(n):
+        e = <object>PyList_GET_ITEM(entities, i)
+        u = _state_update(cls, <Assessment>PyList_GET_ITEM(assessed, i), e)
+        Py_INCREF(u)
+        PyList_SET_ITEM(out, i, u)
+    return out

@@ -38,7 +38,7 @@ def test_the_compiled_constants_are_the_layouts() -> None:
         "VERSION": cf.VERSION, "NW": cf.NW, "PD": cf.PD, "IDS": cf.IDS, "EV": cf.EV,
         "B": cf.B, "SEEN": cf.SEEN, "LT": cf.LT, "LC": cf.LC, "GEO": cf.GEO, "SAL": cf.SAL,
         "K": cf.K, "DAY": cf.DAY, "CHANNELS": len(cf.CHANNELS), "N_TOTALS": cf.N_TOTALS,
-        "KIND_SALARY": cf.KIND_SALARY, "KIND_CASH_IN": cf.KIND_CASH_IN,
+        "KIND_OTHER": cf.KIND_OTHER, "KIND_SALARY": cf.KIND_SALARY, "KIND_CASH_IN": cf.KIND_CASH_IN,
         "KIND_CASH_OUT": cf.KIND_CASH_OUT,
     }  # fmt: skip
     compiled = dict(fold.LAYOUT)
