@@ -100,10 +100,22 @@ def traffic() -> list[Transaction]:
 
 
 def test_digest_is_blake2b_of_the_id() -> None:
-    ids = [None, "", "T-1", "M-HGH-00006", "ünïcödé-€", "x" * 300]
+    """The compiled BLAKE2b against hashlib's: lengths around its 128-byte blocks, UTF-8."""
+    rng = random.Random(3)
+    alphabet = "aZ09-_.é€𝄞"
+    ids: list[str | None] = [None, "", "T-1", "M-HGH-00006", "ünïcödé-€"]
+    for n in [*range(140), 255, 256, 257, 1000]:
+        ids.append("".join(rng.choice(alphabet) for _ in range(n)))
+
+    class Id(str):
+        pass
+
+    ids.append(Id("T-1"))
     assert [customer_fold.digest(v) for v in ids] == [reference_digest(v) for v in ids]
-    with pytest.raises(AttributeError):
-        customer_fold.digest(7)  # type: ignore[arg-type]
+    for bad, error in ((7, AttributeError), (b"T-1", AttributeError),
+                       ("\ud800", UnicodeEncodeError)):  # fmt: skip
+        with pytest.raises(error):
+            customer_fold.digest(bad)  # type: ignore[arg-type]
 
 
 def test_events_are_made_as_the_python_did(traffic: list[Transaction]) -> None:
