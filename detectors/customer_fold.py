@@ -70,11 +70,11 @@ from detectors.fold import Event as Event
 from detectors.fold import EventCodes as EventCodes
 from detectors.fold import FoldParams as FoldParams
 from detectors.fold import Memo as Memo
+from detectors.fold import UpdateMaker as UpdateMaker
 from detectors.fold import assess as assess
 from detectors.fold import digest as digest
 from detectors.fold import fold_part as fold_part
 from detectors.fold import state_update as state_update
-from detectors.fold import state_updates as state_updates
 
 # The layout's numbers; detectors/fold.pyx declares the same as C constants.
 DAY = 86_400_000

@@ -153,11 +153,11 @@ from detectors.customer_fold import (
     Assessment,
     EventCodes,
     FoldParams,
+    UpdateMaker,
     digest,
     dump,
     fold_part,
     state_update,
-    state_updates,
 )
 from detectors.entity_state import ENTITIES as ENTITIES  # re-exported: features, tests
 from detectors.entity_state import EntityBatch, EntityScript
@@ -362,9 +362,9 @@ class CustomerStateStore:
                     counts = self._receive(part, trips)
                     try:
                         # Built in one compiled call: a generated __init__ per update costs
-                        # four times as much (fold.state_update says why).
+                        # several times as much (fold.UpdateMaker says why).
                         entities = part.entities.counts(counts)
-                        yield from state_updates(StateUpdate, part.assessed, entities)
+                        yield from _UPDATES.updates(part.assessed, entities)
                     except GeneratorExit:
                         # Left early: the later calls are still read, so that what
                         # was sent is surely recorded and the held states true.
@@ -468,6 +468,7 @@ class _Part:
 #: only of a card-present event with both.
 _EVENT_CODES = EventCodes(_CHANNEL_INDEX, _KIND_CODES, CARD_PRESENT, _id_digest)
 _event = _EVENT_CODES.event
+_UPDATES = UpdateMaker(StateUpdate)
 
 
 def _update(a: Assessment, entities: dict[str, tuple[int, ...]]) -> StateUpdate:

@@ -3,7 +3,7 @@
 ``CustomerStateStore._send`` once made each Transaction an Event in Python,
 folded it with ``assess``, added it at its entities and noted its customer
 if fresh; ``updates`` made each StateUpdate with ``state_update``. The
-compiled ``EventCodes``, ``fold_part`` and ``state_updates`` must give the
+compiled ``EventCodes``, ``fold_part`` and ``UpdateMaker`` must give the
 same events, assessments, entity calls and blobs, on traffic with
 duplicates, late and stale events, and card-present events without
 coordinates.
@@ -12,7 +12,7 @@ coordinates.
 from __future__ import annotations
 
 import random
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from hashlib import blake2b
 from typing import Any
@@ -24,12 +24,12 @@ from detectors.customer_fold import (
     KIND_OTHER,
     EventCodes,
     Memo,
+    UpdateMaker,
     assess,
     dump,
     fold_part,
     new_state,
     state_update,
-    state_updates,
 )
 from detectors.held_states import Held
 from detectors.state import (
@@ -161,13 +161,18 @@ def test_fold_part_folds_as_the_python_loop_did(traffic: list[Transaction]) -> N
         fresh += sum(a.fresh for a in assessed)
 
         counts = [{"t": (i, 1, 2, 3, 4, 5)} if i % 3 else {} for i in range(len(part))]
-        updates = state_updates(StateUpdate, assessed, counts)
-        assert updates == [
-            state_update(StateUpdate, a, e) for a, e in zip(assessed, counts, strict=True)
-        ]
-        assert state_updates(StateUpdate, assessed, tuple(counts)) == updates
+        updates = UpdateMaker(StateUpdate).updates(assessed, counts)
+        pairs = zip(assessed, counts, strict=True)
+        one_by_one = [state_update(StateUpdate, a, e) for a, e in pairs]
+        assert updates == one_by_one
+
+        def types(u: StateUpdate) -> list[type]:
+            return [type(getattr(u, f)) for f in StateUpdate.__slots__]
+
+        assert [types(u) for u in updates] == [types(u) for u in one_by_one]
+        assert UpdateMaker(StateUpdate).updates(assessed, tuple(counts)) == updates
         with pytest.raises(ValueError, match="assessments"):
-            state_updates(StateUpdate, assessed, counts[1:])
+            UpdateMaker(StateUpdate).updates(assessed, counts[1:])
     assert late > 0 and fresh < len(traffic), "the traffic has late events and replays"
     for c in customers:
         assert dump(mine[c].state) == dump(theirs[c][0])
@@ -179,3 +184,19 @@ def test_event_codes_take_their_tables() -> None:
     txn = replace(txn, channel="pos", direction="credit", kind="refund", lat=1.5, lon=2)
     ev = codes.event(txn)
     assert (ev.code, ev.lat, ev.lon, type(ev.lon)) == (5 * 8 + 4 + 3, 1.5, 2.0, float)
+
+
+def test_update_maker_takes_only_a_class_of_the_update_slots() -> None:
+    @dataclass(frozen=True, slots=True)
+    class Short:
+        fresh: bool
+
+    class Other:
+        __slots__ = StateUpdate.__slots__
+
+        def __new__(cls) -> Other:
+            return super().__new__(cls)
+
+    for cls in (Short, Other, dict):
+        with pytest.raises(TypeError):
+            UpdateMaker(cls)
