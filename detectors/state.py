@@ -412,8 +412,8 @@ class CustomerStateStore:
         part = _Part(self._entities.batch(self._namespace))
         entities, changed = part.entities, part.changed
         # Each event: made an Event (_event), folded (assess), added at its entities, its
-        # customer noted in ``changed`` if fresh; compiled, as Python this loop cost a
-        # fifth of the worker's state path.
+        # customer noted in ``changed`` if fresh; compiled: as Python, this loop's glue
+        # cost some 8k of the ~184k instructions per event of updates().
         fold_part(txns[start:stop], held, self._params, _EVENT_CODES, entities, changed,
                   part.assessed)  # fmt: skip
         if plain:
