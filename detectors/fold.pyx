@@ -317,7 +317,34 @@ cdef inline long long _i(object v) except? -1:
     return v
 
 
+cdef extern from *:
+    """
+    /* A non-negative int below 2^64 (digests) read from CPython 3.11's 30-bit digits:
+       Cython's conversion calls PyLong_AsUnsignedLongLong beyond two digits (2^60).
+       1: read into *u; 0: not read here (another layout, a negative or larger int). */
+    static inline int rw_u64(PyObject* o, unsigned long long* u) {
+    #if PY_VERSION_HEX < 0x030C0000 && PYLONG_BITS_IN_DIGIT == 30 && !defined(Py_LIMITED_API)
+        const digit* d = ((PyLongObject*)o)->ob_digit;
+        switch (Py_SIZE(o)) {
+            case 0: *u = 0; return 1;
+            case 1: *u = d[0]; return 1;
+            case 2: *u = d[0] | ((unsigned long long)d[1] << 30); return 1;
+            case 3:
+                if (d[2] >= 16) return 0;
+                *u = d[0] | ((unsigned long long)d[1] << 30) | ((unsigned long long)d[2] << 60);
+                return 1;
+        }
+    #endif
+        return 0;
+    }
+    """
+    int rw_u64(object o, unsigned long long* u) noexcept
+
+
 cdef inline unsigned long long _u64(object v) except? 0:
+    cdef unsigned long long u
+    if type(v) is int and rw_u64(v, &u):
+        return u
     return v
 
 
@@ -565,15 +592,43 @@ cdef int _record(list s, Event ev, FoldParams p, Memo memo) except -1:
     if today > _i(s[PD]):
         # Once per day of the newest event: drop buckets and sightings no window reaches.
         floor_ts = newest - (30 * DAY + p.lateness)
-        s[B] = {d: b for d, b in (<dict>s[B]).items() if _i(d) * DAY > floor_ts}
+        # In place, each dict keeps its survivors in their order: the dicts that
+        # comprehensions would build (and so the same blob), without building them.
+        b = <dict>s[B]
+        gone = [d for d in b if _i(d) * DAY <= floor_ts]
+        for d in gone:
+            del b[d]
         old_base = _time_base(s)
         s[PD] = today
         floor_rel = floor_ts - old_base
         shift = _time_base(s) - old_base
-        s[SEEN] = [{v: _i(t) - shift for v, t in (<dict>m).items() if _i(t) > floor_rel}
-                   for m in s[SEEN]]
-        s[IDS] = {txn_id: _i(t) - shift for txn_id, t in (<dict>s[IDS]).items()}
+        for m in s[SEEN]:
+            _shift_times(<dict>m, shift, True, floor_rel)
+        _shift_times(<dict>s[IDS], shift, False, 0)
         memo.forget_through(_day_of(floor_ts))
+    return 0
+
+
+cdef int _shift_times(dict m, long long shift, bint drop, long long floor_rel) except -1:
+    """Take ``shift`` from each value (ms) of ``m``; first, if ``drop``, drop the
+    entries whose value is not above ``floor_rel``."""
+    cdef Py_ssize_t pos = 0
+    cdef PyObject* key
+    cdef PyObject* value
+    cdef long long t
+    cdef list gone = None
+    while PyDict_Next(m, &pos, &key, &value):
+        t = _i(<object>value)
+        if drop and t <= floor_rel:
+            if gone is None:
+                gone = []
+            gone.append(<object>key)
+        elif shift != 0:
+            # A new value for a key already there: safe while iterating (no resize).
+            PyDict_SetItem(m, <object>key, t - shift)
+    if gone is not None:
+        for k in gone:
+            del m[k]
     return 0
 
 
