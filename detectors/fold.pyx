@@ -37,6 +37,13 @@ setup.py, so ``make install`` (or any make target) rebuilds after an edit,
 and ``make clean`` removes the .c and .so. There is no interpreted
 fallback: tests/test_fold_compiled.py fails unless the compiled module is
 the one imported.
+
+The state store's per-event glue around the fold lives here too (at the
+end), so that it calls the fold in C: :func:`digest` (BLAKE2b of an id),
+:class:`EventCodes` (a Transaction made an Event), :func:`fold_part` (a
+part of a batch folded and noted at its entities) and :class:`UpdateMaker`
+(its StateUpdates); tests/test_state_glue.py holds them to the Python they
+replaced.
 """
 
 from cpython.dict cimport PyDict_GetItem, PyDict_Next, PyDict_SetItem
