@@ -718,8 +718,7 @@ cdef int _count_texts(PyObject** seen, int* flags, Py_ssize_t n, dict folded, lo
         # Counted at the first sighting of a value; its 24 h flag from any sighting.
         dup = False
         for j in range(i):
-            if seen[j] == seen[i] or PyObject_RichCompareBool(<object>seen[j],
-                                                             <object>seen[i], Py_EQ):
+            if _same(<object>seen[j], <object>seen[i]):
                 dup = True
                 break
         if dup:
@@ -728,8 +727,7 @@ cdef int _count_texts(PyObject** seen, int* flags, Py_ssize_t n, dict folded, lo
             in24[0] += 1
         else:
             for j in range(i + 1, n):
-                if flags[j] & IN24 and (seen[j] == seen[i] or PyObject_RichCompareBool(
-                        <object>seen[j], <object>seen[i], Py_EQ)):
+                if flags[j] & IN24 and _same(<object>seen[j], <object>seen[i]):
                     in24[0] += 1
                     break
         if not _counted(folded, <object>seen[i], lo_rel):
@@ -739,7 +737,15 @@ cdef int _count_texts(PyObject** seen, int* flags, Py_ssize_t n, dict folded, lo
 
 
 cdef inline bint _same(object a, object b) except -1:
-    return a is b or PyObject_RichCompareBool(a, b, Py_EQ)
+    """``a == b``; texts and digests (most of what is compared) without a generic call."""
+    cdef unsigned long long x, y
+    if a is b:
+        return True
+    if type(a) is str and type(b) is str:
+        return <str>a == <str>b
+    if type(a) is int and type(b) is int and rw_u64(a, &x) and rw_u64(b, &y):
+        return x == y
+    return PyObject_RichCompareBool(a, b, Py_EQ)
 
 
 def assess(list s, Event ev, FoldParams p, Memo memo=None):
