@@ -1014,8 +1014,8 @@ cdef inline int _new_flag(dict seen, object value, bint logged, long long lo_rel
 
 # The state store's per-event glue (detectors/state.py ``_send`` and ``updates``): a
 # Transaction made into an Event, folded, noted at its entities; a part's assessments
-# made into StateUpdates. Interpreted, this glue cost about as much as the fold of a
-# short log.
+# made into StateUpdates. Interpreted, this glue cost some 8k instructions an event of
+# the state store's ~184k (updates() alone, under callgrind).
 
 from cpython.unicode cimport PyUnicode_AsUTF8AndSize
 
