@@ -90,7 +90,7 @@ cdef inline void _unsigned(Buffer* buf, uint64_t v) noexcept:
         _big_endian(buf, 0xCC, v, 1)
     elif v < 0x10000:
         _big_endian(buf, 0xCD, v, 2)
-    elif v < 0x100000000:
+    elif v >> 32 == 0:  # (v < 0x100000000 compared as Python ints: a literal beyond 2^31)
         _big_endian(buf, 0xCE, v, 4)
     else:
         _big_endian(buf, 0xCF, v, 8)
@@ -109,9 +109,51 @@ cdef inline void _negative(Buffer* buf, long long v) noexcept:
         _big_endian(buf, 0xD3, <uint64_t>v, 8)
 
 
+cdef extern from *:
+    """
+    /* An int of at most three 30-bit digits (|v| < 2^64) read from CPython 3.11's
+       digits, without PyLong_AsLongLongAndOverflow's call: a blob is mostly ints.
+       0: not read here (another layout or a larger int); 1: *v, a long long;
+       2: *u, an unsigned beyond LLONG_MAX. */
+    static inline int rw_read_int(PyObject* o, long long* v, unsigned long long* u) {
+    #if PY_VERSION_HEX < 0x030C0000 && PYLONG_BITS_IN_DIGIT == 30 && !defined(Py_LIMITED_API)
+        const digit* d = ((PyLongObject*)o)->ob_digit;
+        unsigned long long m;
+        switch (Py_SIZE(o)) {
+            case 0: *v = 0; return 1;
+            case 1: *v = (long long)d[0]; return 1;
+            case -1: *v = -(long long)d[0]; return 1;
+            case 2: *v = (long long)(d[0] | ((unsigned long long)d[1] << 30)); return 1;
+            case -2: *v = -(long long)(d[0] | ((unsigned long long)d[1] << 30)); return 1;
+            case 3:
+                if (d[2] >= 16) return 0;
+                m = d[0] | ((unsigned long long)d[1] << 30) | ((unsigned long long)d[2] << 60);
+                if (m > 0x7FFFFFFFFFFFFFFFULL) { *u = m; return 2; }
+                *v = (long long)m;
+                return 1;
+        }
+    #endif
+        return 0;
+    }
+    """
+    int rw_read_int(object o, long long* v, unsigned long long* u) noexcept
+
+
 cdef inline int _int(Buffer* buf, object o) except -1:
     cdef int overflow = 0
-    cdef long long v = PyLong_AsLongLongAndOverflow(o, &overflow)
+    cdef long long v
+    cdef unsigned long long u
+    cdef int read = rw_read_int(o, &v, &u)
+    if read == 2:
+        _unsigned(buf, u)
+        return 0
+    if read == 1:
+        if v >= 0:
+            _unsigned(buf, <uint64_t>v)
+        else:
+            _negative(buf, v)
+        return 0
+    v = PyLong_AsLongLongAndOverflow(o, &overflow)
     if overflow > 0:
         _unsigned(buf, PyLong_AsUnsignedLongLong(o))
     elif overflow < 0:
@@ -181,18 +223,28 @@ cdef int _pack(Buffer* buf, object o, int depth) except -1:
         return 0
     if type(o) is str:
         return _text(buf, o)
+    # Ints, most of a blob, are written in place rather than by a call each.
     if type(o) is list or type(o) is tuple:
         n = PySequence_Fast_GET_SIZE(o)
         items = PySequence_Fast_ITEMS(o)
         _header(buf, n, 0x90, 16, 0xDC, 0xDD)
         for i in range(n):
-            _pack(buf, <object>items[i], depth + 1)
+            if type(<object>items[i]) is int:
+                _reserve(buf, 9)
+                _int(buf, <object>items[i])
+            else:
+                _pack(buf, <object>items[i], depth + 1)
         return 0
     if type(o) is dict:
         _header(buf, PyDict_Size(o), 0x80, 16, 0xDE, 0xDF)
         while PyDict_Next(o, &pos, &k, &v):
-            _pack(buf, <object>k, depth + 1)
-            _pack(buf, <object>v, depth + 1)
+            if type(<object>k) is int and type(<object>v) is int:
+                _reserve(buf, 18)
+                _int(buf, <object>k)
+                _int(buf, <object>v)
+            else:
+                _pack(buf, <object>k, depth + 1)
+                _pack(buf, <object>v, depth + 1)
         return 0
     raise TypeError(f"a customer blob holds no {type(o).__name__}: {o!r}")
 

@@ -6,8 +6,9 @@ customer's blob has a single writer: the state store holds it decoded
 several events in a batch in arrival order) with :func:`assess`, which
 lives in ``detectors/fold.pyx`` (compiled by ``make install``; its docstring
 says why and how) and is re-exported here with its ``Event``,
-``Assessment``, ``FoldParams`` and ``Memo``, and writes it back at the end of
-the batch. The blob is one MessagePack array (packed by
+``Assessment``, ``FoldParams``, ``Memo``, :func:`digest` and the state
+store's compiled per-event glue, and writes it back at the end of the
+batch. The blob is one MessagePack array (packed by
 ``detectors/blob_pack.pyx``, compiled, into the bytes ``msgpack`` would
 write; read back with ``msgpack``: ``detectors/profile.py`` reads it with
 :func:`load`). Its layout
@@ -56,7 +57,6 @@ it, with one-letter codes) are converted when read.
 from __future__ import annotations
 
 import threading
-from hashlib import blake2b
 from typing import Any
 
 import msgpack
@@ -67,9 +67,13 @@ from detectors.blob_pack import pack
 from detectors.fold import COMPILED as COMPILED
 from detectors.fold import Assessment as Assessment
 from detectors.fold import Event as Event
+from detectors.fold import EventCodes as EventCodes
 from detectors.fold import FoldParams as FoldParams
 from detectors.fold import Memo as Memo
+from detectors.fold import UpdateMaker as UpdateMaker
 from detectors.fold import assess as assess
+from detectors.fold import digest as digest
+from detectors.fold import fold_part as fold_part
 from detectors.fold import state_update as state_update
 
 # The layout's numbers; detectors/fold.pyx declares the same as C constants.
@@ -147,24 +151,6 @@ def _contexts() -> tuple[zstandard.ZstdCompressor, zstandard.ZstdDecompressor,
             zstandard.ZstdDecompressor(),
         )
     return contexts
-
-
-def digest(value: str | None) -> int | None:
-    """A 64-bit digest of an id, kept instead of the id where ids are long.
-
-    Merchant, device and counterparty ids are only ever compared for
-    equality (distinct counts, first-seen flags), as are the txn ids of folded
-    events (duplicates), so a digest serves; two different ids of one
-    customer collide with odds of about k^2 / 2^65 for k ids of a kind (1e-15
-    for a hundred), and a new txn id with a remembered one's with odds of
-    k / 2^64.
-
-    >>> digest("M-HGH-00006") == digest("M-HGH-00006") != digest("M-HGH-00007")
-    True
-    """
-    if value is None:
-        return None
-    return int.from_bytes(blake2b(value.encode(), digest_size=8).digest(), "big")
 
 
 def time_base(s: list[Any]) -> int:

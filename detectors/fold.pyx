@@ -37,6 +37,13 @@ setup.py, so ``make install`` (or any make target) rebuilds after an edit,
 and ``make clean`` removes the .c and .so. There is no interpreted
 fallback: tests/test_fold_compiled.py fails unless the compiled module is
 the one imported.
+
+The state store's per-event glue around the fold lives here too (at the
+end), so that it calls the fold in C: :func:`digest` (BLAKE2b of an id),
+:class:`EventCodes` (a Transaction made an Event), :func:`fold_part` (a
+part of a batch folded and noted at its entities) and :class:`UpdateMaker`
+(its StateUpdates); tests/test_state_glue.py holds them to the Python they
+replaced.
 """
 
 from cpython.dict cimport PyDict_GetItem, PyDict_Next, PyDict_SetItem
@@ -74,6 +81,7 @@ cdef enum:
     GEO = 9
     SAL = 10
     K = 11
+    KIND_OTHER = 0
     KIND_SALARY = 1
     KIND_CASH_IN = 2
     KIND_CASH_OUT = 3
@@ -91,8 +99,8 @@ cdef enum:
 #: customer_fold.py's, which documents the layout.
 LAYOUT = {"VERSION": 0, "NW": NW, "PD": PD, "IDS": IDS, "EV": EV, "B": B, "SEEN": SEEN,
           "LT": LT, "LC": LC, "GEO": GEO, "SAL": SAL, "K": K, "DAY": DAY, "CHANNELS": 6,
-          "N_TOTALS": N_TOTALS, "KIND_SALARY": KIND_SALARY, "KIND_CASH_IN": KIND_CASH_IN,
-          "KIND_CASH_OUT": KIND_CASH_OUT}
+          "N_TOTALS": N_TOTALS, "KIND_OTHER": KIND_OTHER, "KIND_SALARY": KIND_SALARY,
+          "KIND_CASH_IN": KIND_CASH_IN, "KIND_CASH_OUT": KIND_CASH_OUT}
 
 
 cdef class FoldParams:
@@ -219,6 +227,10 @@ def state_update(type cls, Assessment a, dict entities):
     as ``object.__setattr__`` would (PyObject_GenericSetAttr: a field this
     does not know fails, a slots class has no ``__dict__`` to take it), in C.
     """
+    return _state_update(cls, a, entities)
+
+
+cdef object _state_update(type cls, Assessment a, dict entities):
     u = cls.__new__(cls)
     PyObject_GenericSetAttr(u, "fresh", a.fresh)
     PyObject_GenericSetAttr(u, "newest_ts_ms", a.newest)
@@ -312,7 +324,34 @@ cdef inline long long _i(object v) except? -1:
     return v
 
 
+cdef extern from *:
+    """
+    /* A non-negative int below 2^64 (digests) read from CPython 3.11's 30-bit digits:
+       Cython's conversion calls PyLong_AsUnsignedLongLong beyond two digits (2^60).
+       1: read into *u; 0: not read here (another layout, a negative or larger int). */
+    static inline int rw_u64(PyObject* o, unsigned long long* u) {
+    #if PY_VERSION_HEX < 0x030C0000 && PYLONG_BITS_IN_DIGIT == 30 && !defined(Py_LIMITED_API)
+        const digit* d = ((PyLongObject*)o)->ob_digit;
+        switch (Py_SIZE(o)) {
+            case 0: *u = 0; return 1;
+            case 1: *u = d[0]; return 1;
+            case 2: *u = d[0] | ((unsigned long long)d[1] << 30); return 1;
+            case 3:
+                if (d[2] >= 16) return 0;
+                *u = d[0] | ((unsigned long long)d[1] << 30) | ((unsigned long long)d[2] << 60);
+                return 1;
+        }
+    #endif
+        return 0;
+    }
+    """
+    int rw_u64(object o, unsigned long long* u) noexcept
+
+
 cdef inline unsigned long long _u64(object v) except? 0:
+    cdef unsigned long long u
+    if type(v) is int and rw_u64(v, &u):
+        return u
     return v
 
 
@@ -560,15 +599,43 @@ cdef int _record(list s, Event ev, FoldParams p, Memo memo) except -1:
     if today > _i(s[PD]):
         # Once per day of the newest event: drop buckets and sightings no window reaches.
         floor_ts = newest - (30 * DAY + p.lateness)
-        s[B] = {d: b for d, b in (<dict>s[B]).items() if _i(d) * DAY > floor_ts}
+        # In place, each dict keeps its survivors in their order: the dicts that
+        # comprehensions would build (and so the same blob), without building them.
+        b = <dict>s[B]
+        gone = [d for d in b if _i(d) * DAY <= floor_ts]
+        for d in gone:
+            del b[d]
         old_base = _time_base(s)
         s[PD] = today
         floor_rel = floor_ts - old_base
         shift = _time_base(s) - old_base
-        s[SEEN] = [{v: _i(t) - shift for v, t in (<dict>m).items() if _i(t) > floor_rel}
-                   for m in s[SEEN]]
-        s[IDS] = {txn_id: _i(t) - shift for txn_id, t in (<dict>s[IDS]).items()}
+        for m in s[SEEN]:
+            _shift_times(<dict>m, shift, True, floor_rel)
+        _shift_times(<dict>s[IDS], shift, False, 0)
         memo.forget_through(_day_of(floor_ts))
+    return 0
+
+
+cdef int _shift_times(dict m, long long shift, bint drop, long long floor_rel) except -1:
+    """Take ``shift`` from each value (ms) of ``m``; first, if ``drop``, drop the
+    entries whose value is not above ``floor_rel``."""
+    cdef Py_ssize_t pos = 0
+    cdef PyObject* key
+    cdef PyObject* value
+    cdef long long t
+    cdef list gone = None
+    while PyDict_Next(m, &pos, &key, &value):
+        t = _i(<object>value)
+        if drop and t <= floor_rel:
+            if gone is None:
+                gone = []
+            gone.append(<object>key)
+        elif shift != 0:
+            # A new value for a key already there: safe while iterating (no resize).
+            PyDict_SetItem(m, <object>key, t - shift)
+    if gone is not None:
+        for k in gone:
+            del m[k]
     return 0
 
 
@@ -651,8 +718,7 @@ cdef int _count_texts(PyObject** seen, int* flags, Py_ssize_t n, dict folded, lo
         # Counted at the first sighting of a value; its 24 h flag from any sighting.
         dup = False
         for j in range(i):
-            if seen[j] == seen[i] or PyObject_RichCompareBool(<object>seen[j],
-                                                             <object>seen[i], Py_EQ):
+            if _same(<object>seen[j], <object>seen[i]):
                 dup = True
                 break
         if dup:
@@ -661,8 +727,7 @@ cdef int _count_texts(PyObject** seen, int* flags, Py_ssize_t n, dict folded, lo
             in24[0] += 1
         else:
             for j in range(i + 1, n):
-                if flags[j] & IN24 and (seen[j] == seen[i] or PyObject_RichCompareBool(
-                        <object>seen[j], <object>seen[i], Py_EQ)):
+                if flags[j] & IN24 and _same(<object>seen[j], <object>seen[i]):
                     in24[0] += 1
                     break
         if not _counted(folded, <object>seen[i], lo_rel):
@@ -672,7 +737,15 @@ cdef int _count_texts(PyObject** seen, int* flags, Py_ssize_t n, dict folded, lo
 
 
 cdef inline bint _same(object a, object b) except -1:
-    return a is b or PyObject_RichCompareBool(a, b, Py_EQ)
+    """``a == b``; texts and digests (most of what is compared) without a generic call."""
+    cdef unsigned long long x, y
+    if a is b:
+        return True
+    if type(a) is str and type(b) is str:
+        return <str>a == <str>b
+    if type(a) is int and type(b) is int and rw_u64(a, &x) and rw_u64(b, &y):
+        return x == y
+    return PyObject_RichCompareBool(a, b, Py_EQ)
 
 
 def assess(list s, Event ev, FoldParams p, Memo memo=None):
@@ -684,6 +757,11 @@ def assess(list s, Event ev, FoldParams p, Memo memo=None):
     """
     if memo is None:
         memo = Memo()
+    return _assess(s, ev, p, memo)
+
+
+cdef Assessment _assess(list s, Event ev, FoldParams p, Memo memo):
+    """:func:`assess`, called from C by :func:`fold_part` without a Python call's cost."""
     cdef long long ts = ev.ts, t, age, code, amount, credit, slot, ch, cb, kind, cs, lo
     cdef long long seen_ts = 0, newest, day, max_in, passthrough, first_credit = -1
     cdef long long prev_ts = -1, prev_ch_ts = -1, geo_ts = -1, my_ch = ev.code >> 3
@@ -932,3 +1010,290 @@ cdef inline int _new_flag(dict seen, object value, bint logged, long long lo_rel
         return 0
     at = seen.get(value)
     return 0 if at is not None and _i(at) > lo_rel else 1
+
+
+# The state store's per-event glue (detectors/state.py ``_send`` and ``updates``): a
+# Transaction made into an Event, folded, noted at its entities; a part's assessments
+# made into StateUpdates. Interpreted, this glue cost some 8k instructions an event of
+# the state store's ~184k (updates() alone, under callgrind).
+
+from cpython.unicode cimport PyUnicode_AsUTF8AndSize
+
+
+def digest(value):
+    """A 64-bit digest of an id, kept instead of the id where ids are long.
+
+    Merchant, device and counterparty ids are only ever compared for
+    equality (distinct counts, first-seen flags), as are the txn ids of folded
+    events (duplicates), so a digest serves; two different ids of one
+    customer collide with odds of about k^2 / 2^65 for k ids of a kind (1e-15
+    for a hundred), and a new txn id with a remembered one's with odds of
+    k / 2^64. It is the id's 8-byte BLAKE2b (UTF-8) read as a big-endian
+    int, None for None; compiled, as every event digests its txn id.
+
+    >>> digest("M-HGH-00006") == digest("M-HGH-00006") != digest("M-HGH-00007")
+    True
+    """
+    return _digest(value)
+
+
+cdef extern from *:
+    """
+    /* BLAKE2b (RFC 7693) of a message, unkeyed, with an 8-byte digest: what
+       hashlib.blake2b(data, digest_size=8) computes, without its object, its
+       keyword parsing and the bytes objects around it (three quarters of a
+       digest's cost there). Returns the digest read as a big-endian integer. */
+    #include <stdint.h>
+    #include <string.h>
+    static const uint64_t rw_b2_iv[8] = {
+        0x6a09e667f3bcc908ULL, 0xbb67ae8584caa73bULL, 0x3c6ef372fe94f82bULL,
+        0xa54ff53a5f1d36f1ULL, 0x510e527fade682d1ULL, 0x9b05688c2b3e6c1fULL,
+        0x1f83d9abfb41bd6bULL, 0x5be0cd19137e2179ULL};
+    static const uint8_t rw_b2_sigma[12][16] = {
+        {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15},
+        {14, 10, 4, 8, 9, 15, 13, 6, 1, 12, 0, 2, 11, 7, 5, 3},
+        {11, 8, 12, 0, 5, 2, 15, 13, 10, 14, 3, 6, 7, 1, 9, 4},
+        {7, 9, 3, 1, 13, 12, 11, 14, 2, 6, 5, 10, 4, 0, 15, 8},
+        {9, 0, 5, 7, 2, 4, 10, 15, 14, 1, 11, 12, 6, 8, 3, 13},
+        {2, 12, 6, 10, 0, 11, 8, 3, 4, 13, 7, 5, 15, 14, 1, 9},
+        {12, 5, 1, 15, 14, 13, 4, 10, 0, 7, 6, 3, 9, 2, 8, 11},
+        {13, 11, 7, 14, 12, 1, 3, 9, 5, 0, 15, 4, 8, 6, 2, 10},
+        {6, 15, 14, 9, 11, 3, 0, 8, 12, 2, 13, 7, 1, 4, 10, 5},
+        {10, 2, 8, 4, 7, 6, 1, 5, 15, 11, 9, 14, 3, 12, 13, 0},
+        {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15},
+        {14, 10, 4, 8, 9, 15, 13, 6, 1, 12, 0, 2, 11, 7, 5, 3}};
+    #define RW_ROTR(x, n) (((x) >> (n)) | ((x) << (64 - (n))))
+    #define RW_G(a, b, c, d, x, y) do { \
+        a = a + b + (x); d = RW_ROTR(d ^ a, 32); c = c + d; b = RW_ROTR(b ^ c, 24); \
+        a = a + b + (y); d = RW_ROTR(d ^ a, 16); c = c + d; b = RW_ROTR(b ^ c, 63); \
+    } while (0)
+    static void rw_b2_compress(uint64_t h[8], const uint8_t block[128], uint64_t t,
+                               int last) {
+        uint64_t m[16], v[16];
+        int i;
+        memcpy(m, block, 128);
+    #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+        for (i = 0; i < 16; i++) m[i] = __builtin_bswap64(m[i]);
+    #endif
+        for (i = 0; i < 8; i++) { v[i] = h[i]; v[i + 8] = rw_b2_iv[i]; }
+        v[12] ^= t;
+        if (last) v[14] = ~v[14];
+        /* Rounds unrolled, so that the sigma indices are constants. */
+    #define RW_ROUND(r) do { \
+            RW_G(v[0], v[4], v[8], v[12], m[rw_b2_sigma[r][0]], m[rw_b2_sigma[r][1]]); \
+            RW_G(v[1], v[5], v[9], v[13], m[rw_b2_sigma[r][2]], m[rw_b2_sigma[r][3]]); \
+            RW_G(v[2], v[6], v[10], v[14], m[rw_b2_sigma[r][4]], m[rw_b2_sigma[r][5]]); \
+            RW_G(v[3], v[7], v[11], v[15], m[rw_b2_sigma[r][6]], m[rw_b2_sigma[r][7]]); \
+            RW_G(v[0], v[5], v[10], v[15], m[rw_b2_sigma[r][8]], m[rw_b2_sigma[r][9]]); \
+            RW_G(v[1], v[6], v[11], v[12], m[rw_b2_sigma[r][10]], m[rw_b2_sigma[r][11]]); \
+            RW_G(v[2], v[7], v[8], v[13], m[rw_b2_sigma[r][12]], m[rw_b2_sigma[r][13]]); \
+            RW_G(v[3], v[4], v[9], v[14], m[rw_b2_sigma[r][14]], m[rw_b2_sigma[r][15]]); \
+        } while (0)
+        RW_ROUND(0); RW_ROUND(1); RW_ROUND(2); RW_ROUND(3); RW_ROUND(4); RW_ROUND(5);
+        RW_ROUND(6); RW_ROUND(7); RW_ROUND(8); RW_ROUND(9); RW_ROUND(10); RW_ROUND(11);
+        for (i = 0; i < 8; i++) h[i] ^= v[i] ^ v[i + 8];
+    }
+    static uint64_t rw_blake2b_8(const char* data, Py_ssize_t n) {
+        uint64_t h[8], t = 0, out = 0;
+        uint8_t block[128];
+        int i;
+        memcpy(h, rw_b2_iv, sizeof(h));
+        h[0] ^= 0x01010000ULL ^ 8;  /* fanout 1, depth 1, no key, 8-byte digest */
+        while (n > 128) {
+            t += 128;
+            rw_b2_compress(h, (const uint8_t*)data, t, 0);
+            data += 128;
+            n -= 128;
+        }
+        memset(block, 0, sizeof(block));
+        memcpy(block, data, (size_t)n);
+        t += (uint64_t)n;
+        rw_b2_compress(h, block, t, 1);
+        /* The digest is h[0]'s bytes, least significant first: read big-endian. */
+        for (i = 0; i < 8; i++) out = (out << 8) | ((h[0] >> (8 * i)) & 0xFF);
+        return out;
+    }
+    """
+    unsigned long long rw_blake2b_8(const char* data, Py_ssize_t n) noexcept
+
+
+cdef object _digest(object value):
+    cdef Py_ssize_t n
+    cdef const char* utf8
+    if value is None:
+        return None
+    if type(value) is str:
+        utf8 = PyUnicode_AsUTF8AndSize(value, &n)
+        return rw_blake2b_8(utf8, n)
+    # Anything else as the interpreted digest treated it (a str subclass, or an error).
+    cdef bytes raw = value.encode()
+    return rw_blake2b_8(raw, len(raw))
+
+
+cdef class EventCodes:
+    """The tables that make a Transaction an Event (detectors/state.py owns them).
+
+    ``channels``: channel -> its index; ``kinds``: (credit?, kind) -> kind code,
+    others KIND_OTHER; ``card_present``: channels whose coordinates are kept;
+    ``id_digest``: :func:`customer_fold.digest` of merchant, device and
+    counterparty ids (cached: they recur; txn ids do not and are digested here).
+    """
+
+    cdef dict channels
+    cdef dict kinds
+    cdef frozenset card_present
+    cdef object id_digest
+
+    def __init__(self, dict channels, dict kinds, frozenset card_present, id_digest):
+        self.channels = channels
+        self.kinds = kinds
+        self.card_present = card_present
+        self.id_digest = id_digest
+
+    def event(self, txn):
+        """``txn`` as the fold sees it."""
+        return self._event(txn)
+
+    cdef Event _event(self, object txn):
+        txn_id, channel, direction, kind = txn.txn_id, txn.channel, txn.direction, txn.kind
+        merchant, device, country = txn.merchant_id, txn.device_id, txn.country
+        counterparty, mcc, lat, lon = txn.counterparty_account, txn.mcc, txn.lat, txn.lon
+        if channel in self.card_present and lat is not None and lon is not None:
+            lat, lon = float(lat), float(lon)
+        else:
+            lat = lon = None
+        cdef bint credit = direction == "credit"
+        cdef long long code = <long long>self.channels[channel] * 8 + (_CREDIT if credit else 0)
+        cdef Event ev = Event.__new__(Event)
+        ev.txn = _digest(txn_id)
+        ev.ts = txn.ts_ms
+        ev.code = code + <long long>self.kinds.get((credit, kind), KIND_OTHER)
+        ev.amount = txn.amount_minor
+        id_digest = self.id_digest
+        ev.merchant = id_digest(merchant)
+        ev.device = id_digest(device)
+        ev.country = country
+        ev.counterparty = id_digest(counterparty)
+        ev.mcc = mcc
+        ev.lat = lat
+        ev.lon = lon
+        ev.base_kind = kind or ""
+        return ev
+
+
+def fold_part(txns, dict held, FoldParams p, EventCodes codes, entities, set changed,
+              list assessed):
+    """Fold each of ``txns`` into its customer's held state (``held``: customer -> Held).
+
+    Each event's assessment is appended to ``assessed``, the event added to
+    ``entities`` (an EntityBatch) at its assessed time, and its customer put
+    in ``changed`` when the event was fresh: ``CustomerStateStore._send``'s
+    loop, in C.
+    """
+    cdef Assessment a
+    add = entities.add
+    for txn in txns:
+        cid = txn.customer_id
+        h = held[cid]
+        a = _assess(h.state, codes._event(txn), p, h.memo)
+        if a.fresh:
+            changed.add(cid)
+        add(txn, a.ts, a.fresh)
+        assessed.append(a)
+
+
+cdef extern from *:
+    """
+    #include <structmember.h>
+    /* The byte offset of slot ``name`` of ``type`` (an object slot that a missing value
+       leaves unset, as __slots__ makes), or -1 if it is no such slot. */
+    static Py_ssize_t rw_slot_offset(PyObject* type, PyObject* name) {
+        PyObject* d = _PyType_Lookup((PyTypeObject*)type, name);
+        PyMemberDef* m;
+        if (d == NULL || Py_TYPE(d) != &PyMemberDescr_Type) return -1;
+        m = ((PyMemberDescrObject*)d)->d_member;
+        if (m->type != T_OBJECT_EX || (m->flags & READONLY)) return -1;
+        return m->offset;
+    }
+    /* A new, empty instance of ``type`` (its slots unset), as object.__new__ makes it. */
+    static PyObject* rw_alloc(PyObject* type) {
+        return ((PyTypeObject*)type)->tp_alloc((PyTypeObject*)type, 0);
+    }
+    /* Set an unset slot (the new instance's) at ``offset`` to ``value``. */
+    static void rw_set_slot(PyObject* o, Py_ssize_t offset, PyObject* value) {
+        Py_INCREF(value);
+        *(PyObject**)((char*)o + offset) = value;
+    }
+    """
+    Py_ssize_t rw_slot_offset(object type, object name) except? -2
+    object rw_alloc(object type)
+    void rw_set_slot(object o, Py_ssize_t offset, object value) noexcept
+
+
+#: StateUpdate's fields in the order :class:`UpdateMaker` sets them.
+_UPDATE_FIELDS = ("fresh", "newest_ts_ms", "late", "stale", "ts_ms", "totals",
+                  "passthrough_minor", "max_inflow_minor", "distinct", "prev_ts_ms",
+                  "prev_channel_ts_ms", "new_flags", "prev_geo", "baseline", "entities",
+                  "salary_ts_ms")
+
+
+cdef class UpdateMaker:
+    """Makes a part's StateUpdates (``cls``: detectors.state.StateUpdate), in one call.
+
+    :func:`state_update` sets each of the sixteen slots by name, looking it up
+    in the class each time (a fifth of that function); here the slots'
+    offsets are looked up once, and a new instance's slots are written
+    directly, as ``object.__setattr__`` would write them. ``cls`` must be a
+    class of exactly those sixteen slots, made by ``object.__new__``.
+    """
+
+    cdef object cls
+    cdef Py_ssize_t offsets[16]
+
+    def __init__(self, type cls):
+        if cls.__new__ is not object.__new__ or set(cls.__slots__) != set(_UPDATE_FIELDS):
+            raise TypeError(f"{cls.__name__} is not a class of the slots {_UPDATE_FIELDS}")
+        for i, name in enumerate(_UPDATE_FIELDS):
+            self.offsets[i] = rw_slot_offset(cls, name)
+            if self.offsets[i] < 0:
+                raise TypeError(f"{cls.__name__}.{name} is not a plain slot")
+        self.cls = cls
+
+    cdef object _make(self, Assessment a, dict entities):
+        cdef Py_ssize_t* at = self.offsets
+        u = rw_alloc(self.cls)
+        rw_set_slot(u, at[0], a.fresh)
+        rw_set_slot(u, at[1], a.newest)
+        rw_set_slot(u, at[2], a.late > 0)
+        rw_set_slot(u, at[3], a.late == 2)
+        rw_set_slot(u, at[4], a.ts)
+        rw_set_slot(u, at[5], PyList_AsTuple(a.totals))
+        rw_set_slot(u, at[6], a.passthrough)
+        rw_set_slot(u, at[7], a.max_inflow)
+        rw_set_slot(u, at[8], a.distinct)
+        rw_set_slot(u, at[9], a.prev_ts)
+        rw_set_slot(u, at[10], a.prev_ch_ts)
+        rw_set_slot(u, at[11], a.new_flags)
+        rw_set_slot(u, at[12], a.prev_geo)
+        rw_set_slot(u, at[13], a.baseline)
+        rw_set_slot(u, at[14], entities)
+        rw_set_slot(u, at[15], a.salaries)
+        return u
+
+    def updates(self, list assessed, counts):
+        """Each assessment with its entities' counts (a sequence of dicts, one per
+        assessment) as a StateUpdate, in order: what :func:`state_update` makes."""
+        cdef list entities = counts if type(counts) is list else list(counts)
+        cdef Py_ssize_t i, n = PyList_GET_SIZE(assessed)
+        if PyList_GET_SIZE(entities) != n:
+            msg = f"{n} assessments but entity counts of {PyList_GET_SIZE(entities)} events"
+            raise ValueError(msg)
+        cdef list out = PyList_New(n)
+        cdef object u
+        cdef dict e
+        for i in range(n):
+            e = <object>PyList_GET_ITEM(entities, i)
+            u = self._make(<Assessment>PyList_GET_ITEM(assessed, i), e)
+            Py_INCREF(u)
+            PyList_SET_ITEM(out, i, u)
+        return out

@@ -13,7 +13,10 @@ from detectors.customer_fold import dump, load, new_state
 _INTS = st.integers(min_value=-(2**63), max_value=2**64 - 1)
 _EDGES = st.sampled_from(
     [0, 1, 31, 32, 127, 128, 255, 256, 65535, 65536, 2**32 - 1, 2**32, 2**63, 2**64 - 1,
-     -1, -32, -33, -128, -129, -32768, -32769, -(2**31), -(2**31) - 1, -(2**63)]
+     -1, -32, -33, -128, -129, -32768, -32769, -(2**31), -(2**31) - 1, -(2**63),
+     # CPython's 30-bit digits: one, two and three of them
+     2**30 - 1, 2**30, -(2**30), 2**60 - 1, 2**60, -(2**60) + 1, -(2**60), 2**63 - 1,
+     -(2**63) + 1]
 )  # fmt: skip
 _SCALARS = st.none() | st.booleans() | _INTS | _EDGES | st.floats() | st.text()
 _VALUES = st.recursive(

@@ -66,20 +66,17 @@ def test_a_batch_that_fails_midway_is_replayed_without_double_counting(
     cut = len(traffic) // 2
     before = features(s, traffic[:cut])
     batch = traffic[cut : cut + 50]
-    real = state_module.assess
-    calls = 0
+    real = state_module.fold_part
 
-    def failing(*args: object) -> object:
-        nonlocal calls
-        calls += 1
-        if calls == 30:
-            raise RuntimeError("the worker died here")
-        return real(*args)  # type: ignore[arg-type]
+    def failing(txns: list[Transaction], *args: object) -> None:
+        # The worker folds the part's first 29 events, then dies at the 30th.
+        real(txns[:29], *args)
+        raise RuntimeError("the worker died here")
 
-    monkeypatch.setattr(state_module, "assess", failing)
+    monkeypatch.setattr(state_module, "fold_part", failing)
     with pytest.raises(RuntimeError):
         s.apply(batch)
-    monkeypatch.setattr(state_module, "assess", real)
+    monkeypatch.setattr(state_module, "fold_part", real)
     # The failed batch's first 29 events changed the held states, never Redis.
     after = features(s, traffic[cut:])
     assert before + after == clean
