@@ -28,6 +28,7 @@ from flows.monitor import get_flow
 from riskwatch.clock import Clock, utc_now
 from riskwatch.cluster import run_cluster
 from riskwatch.embedded import with_redis
+from riskwatch.gc_policy import collecting_for_batches
 from riskwatch.settings import Settings, SettingsError
 
 logger = logging.getLogger(__name__)
@@ -179,13 +180,14 @@ def run_here(
     Returns whether a signal stopped it.
     """
     try:
-        cli_main(
-            flow,
-            workers_per_process=settings.flow.workers,
-            epoch_interval=timedelta(seconds=settings.flow.epoch_interval_seconds),
-            recovery_config=recovery,
-            **cluster,
-        )
+        with collecting_for_batches():
+            cli_main(
+                flow,
+                workers_per_process=settings.flow.workers,
+                epoch_interval=timedelta(seconds=settings.flow.epoch_interval_seconds),
+                recovery_config=recovery,
+                **cluster,
+            )
     except (KeyboardInterrupt, BytewaxRuntimeError) as exc:
         if not caused_by_interrupt(exc):
             raise
