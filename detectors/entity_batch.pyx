@@ -119,7 +119,10 @@ cdef class EntityBatch:
         cdef dict known
         cdef Py_ssize_t size
         cdef unsigned char* out
-        cdef const char* cid = PyUnicode_AsUTF8AndSize(txn.customer_id, &size)
+        # Held here: the pointer is into this string's UTF-8, read after Python
+        # code (_first) has run, so the string must outlive it.
+        cdef str customer = txn.customer_id
+        cdef const char* cid = PyUnicode_AsUTF8AndSize(customer, &size)
         if size > 0xFFFF:
             raise ValueError(f"a customer id of {size} bytes is too long for the entity script")
         for bit in range(4):
@@ -153,13 +156,15 @@ cdef class EntityBatch:
         cdef dict places = <dict>self._places[bit]
         cdef str letter
         cdef object bucket, b
-        self._entities += 1
-        number = known[value] = self._entities
         place = places.get(value)
         if place is None:
             letter = _LETTERS[bit]
             place = places[value] = self._place(letter, value, letter + value)
         own, zset, bucket, field = place
+        # Numbered only once its place is known: a batch whose place() raised
+        # holds no number without keys.
+        self._entities += 1
+        number = known[value] = self._entities
         self._entity_keys += (own, zset)
         if bucket is None:
             b = "0"

@@ -1181,8 +1181,8 @@ cdef class EventCodes:
         return ev
 
 
-def fold_part(txns, dict held, FoldParams p, EventCodes codes, entities, set changed,
-              list assessed):
+def fold_part(txns, dict held, FoldParams p not None, EventCodes codes not None, entities,
+              set changed, list assessed):
     """Fold each of ``txns`` into its customer's held state (``held``: customer -> Held).
 
     Each event's assessment is appended to ``assessed``, the event added to
@@ -1191,11 +1191,15 @@ def fold_part(txns, dict held, FoldParams p, EventCodes codes, entities, set cha
     loop, in C.
     """
     cdef Assessment a
+    cdef Memo memo
     add = entities.add
     for txn in txns:
         cid = txn.customer_id
         h = held[cid]
-        a = _assess(h.state, codes._event(txn), p, h.memo)
+        memo = h.memo
+        if memo is None:
+            memo = Memo()  # as assess() does without one: _assess needs one
+        a = _assess(h.state, codes._event(txn), p, memo)
         if a.fresh:
             changed.add(cid)
         add(txn, a.ts, a.fresh)
@@ -1293,7 +1297,7 @@ cdef class UpdateMaker:
         cdef dict e
         for i in range(n):
             e = <object>PyList_GET_ITEM(entities, i)
-            u = self._make(<Assessment>PyList_GET_ITEM(assessed, i), e)
+            u = self._make(<Assessment?><object>PyList_GET_ITEM(assessed, i), e)
             Py_INCREF(u)
             PyList_SET_ITEM(out, i, u)
         return out

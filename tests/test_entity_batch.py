@@ -183,3 +183,59 @@ def test_the_script_reads_each_event_where_the_batch_wrote_it(
             {"terminal": (1, 2, 2, 1, 1, 1)},
         ]
     )
+
+
+def test_a_customer_id_made_on_each_read_is_packed_as_it_was_read() -> None:
+    """The batch keeps the customer id's text alive while it numbers the event's entities.
+
+    An id computed on access is a fresh string, freed right after it is read
+    unless the batch holds it; placing a new entity allocates strings of the
+    same size meanwhile, which would then take its memory.
+    """
+
+    class Computed:
+        terminal_id = device_id = counterparty_account = None
+
+        def __init__(self, n: int) -> None:
+            self.n, self.merchant_id = n, f"M{n}"
+
+        @property
+        def customer_id(self) -> str:
+            return f"customer-{self.n:06d}-{'x' * 40}"
+
+    junk: list[str] = []
+
+    def allocating_place(letter: str, value: str, field: str) -> tuple[str, str, None, str]:
+        junk.extend(f"zzzzzzzz-{i:06d}-{'y' * 40}" for i in range(4))
+        return "own" + value, "own" + value + ":c", None, field
+
+    batch = EntityBatch([{}, {}, {}, {}], allocating_place)
+    txns = [Computed(i) for i in range(200)]
+    for i, txn in enumerate(txns):
+        batch.add(txn, 1000 + i, True)
+    _, args = batch.call([], [], 1, "g", -1)
+    packed, at, ids = args[3 + 2 * len(txns)], 0, []
+    while at < len(packed):
+        size = struct.unpack_from("<H", packed, at + 10)[0]
+        ids.append(packed[at + 12 : at + 12 + size].decode())
+        at += 12 + size + 16
+    assert ids == [t.customer_id for t in txns]
+
+
+def test_an_entity_whose_place_failed_gets_no_number() -> None:
+    """A failed place() leaves the batch as it was: later entities keep their numbers."""
+
+    def place_or_fail(letter: str, value: str, field: str) -> tuple[str, str, None, str]:
+        if value == "BAD":
+            raise ValueError("no place")
+        return "own" + value, "own" + value + ":c", None, field
+
+    batch = EntityBatch([{}, {}, {}, {}], place_or_fail)
+    bad = SimpleNamespace(customer_id="C1", terminal_id=None, merchant_id="BAD",
+                          device_id=None, counterparty_account=None)  # fmt: skip
+    with pytest.raises(ValueError, match="no place"):
+        batch.add(bad, 1, True)
+    batch.add(SimpleNamespace(**{**vars(bad), "merchant_id": "OK"}), 2, True)
+    keys, args = batch.call([], [], 1, "g", -1)
+    assert keys == ["ownOK", "ownOK:c", "g"]
+    assert args[0] == 1, "one entity, numbered 1"

@@ -200,3 +200,20 @@ def test_update_maker_takes_only_a_class_of_the_update_slots() -> None:
     for cls in (Short, Other, dict):
         with pytest.raises(TypeError):
             UpdateMaker(cls)
+
+
+def test_the_compiled_glue_refuses_what_it_cannot_use(traffic: list[Transaction]) -> None:
+    """Wrong arguments raise instead of being read as what they are not (it used to crash)."""
+    txn = traffic[0]
+    with pytest.raises(TypeError):
+        fold_part([txn], {txn.customer_id: Held(new_state(), 0.0)}, PARAMS, None,
+                  _Entities(), set(), [])  # fmt: skip
+    with pytest.raises(TypeError):
+        UpdateMaker(StateUpdate).updates([object()], [{}])
+    # A held state without its memo folds as assess() does without one.
+    held = Held(new_state(), 0.0)
+    held.memo = None
+    assessed: list[Any] = []
+    fold_part([txn], {txn.customer_id: held}, PARAMS, _EVENT_CODES, _Entities(), set(), assessed)
+    expected = assess(new_state(), reference_event(txn), PARAMS, None)
+    assert [a.as_tuple() for a in assessed] == [expected.as_tuple()]
