@@ -81,7 +81,7 @@ def test_a_signal_stops_the_monitor_cleanly_and_a_rerun_completes_it(
     import time
     import urllib.request
 
-    from riskwatch.services import free_port
+    from riskwatch.services import free_port_run
 
     env = {
         **os.environ,
@@ -90,7 +90,7 @@ def test_a_signal_stops_the_monitor_cleanly_and_a_rerun_completes_it(
         "DATABASE_URL": f"sqlite:///{tmp_path / 'cases.db'}",
     }
     env.pop("KAFKA_BROKERS", None)
-    port = free_port()
+    port = free_port_run(processes)  # process i serves metrics on port + i
     argv = [sys.executable, "-m", "riskwatch.cli", "run", "--source", "simulator",
             "--customers", "1200", "--days", "30", "--data-dir", str(tmp_path),
             "--processes", str(processes)]  # fmt: skip
