@@ -57,7 +57,8 @@ def pack_call(source: bytes, keys: Sequence[Any], args: Sequence[Any]) -> bytes:
     """``EVAL source`` with its keys and arguments in Redis's protocol.
 
     hiredis packs it (redis-py's own packer first copies every argument
-    through a Python generator, a thousand per call here), given no ints
+    through a Python generator: a hundred or more per call here, the
+    entities' heads and the customers' blobs), given no ints
     (:func:`~detectors.lua_script.ints_as_text` says why).
     """
     parts = ints_as_text((*keys, *args))

@@ -13,7 +13,8 @@ updated in Redis, atomically) and returns their counts. Those calls are
 pipelined: sent as each part is folded, their replies read as the updates
 are wanted (``detectors/script_trips.py``). A call needs its customers'
 states first: only a fresh event is counted at its entities
-(``detectors/entity_state.py`` builds the script's keys and arguments).
+(``detectors/entity_batch.pyx`` builds the script's keys and arguments,
+the events packed in one string).
 Bytewax snapshots none of this: Redis is the state store, and a restarted
 worker holds nothing, so it reads what the last batch wrote.
 
