@@ -13,8 +13,10 @@ customer's state and memo held for the whole run as the worker holds them:
 
 * ``assess``: ``customer_fold.assess`` on events already converted (the fold
   proper: dedup, record, fold out of the log, prune, read every aggregate);
-* ``apply_glue``: ``state._event`` + ``assess`` + ``state._update`` (the
-  per-event Python work of ``apply`` without Redis, entities or encoding).
+* ``apply_glue``: ``fold.fold_part`` (``state._event`` + ``assess`` per
+  event, in C) and ``fold.UpdateMaker.updates``, in parts of the store's
+  ``trip_events`` as ``CustomerStateStore.updates`` runs them, without
+  Redis, entities or encoding.
 
 Times are the process's CPU time (``time.process_time``), best of
 ``--repeat`` rounds, each round on fresh states. ``--fold-module PATH``
@@ -53,7 +55,8 @@ from typing import Any
 
 from bench.report import publish
 from detectors import customer_fold
-from detectors.state import _event, _update
+from detectors.held_states import Held
+from detectors.state import _EVENT_CODES, _UPDATES, _event
 from riskwatch.contracts import Transaction
 from riskwatch.parsing import ValidationLimits, parse_transaction
 
@@ -126,19 +129,27 @@ def fold_round(fold: ModuleType, txns: list[Transaction]) -> Callable[[], float]
     return run
 
 
-def glue_round(txns: list[Transaction]) -> Callable[[], float]:
-    """A timed pass of ``_event`` + ``assess`` + ``_update``; returns CPU seconds."""
+class _NoEntities:
+    """Takes the events ``fold_part`` adds at their entities, and keeps none."""
+
+    def add(self, txn: Transaction, ts_ms: int, fresh: bool) -> None:
+        pass
+
+
+def glue_round(txns: list[Transaction], part: int = 48) -> Callable[[], float]:
+    """A timed pass of the store's glue (``fold_part`` + ``UpdateMaker.updates`` per part
+    of ``part`` events, ``state.trip_events``' default); returns CPU seconds."""
     params = customer_fold.FoldParams(lateness=LATENESS_MS, dedup=DEDUP_MS)
 
     def run() -> float:
-        states = {t.customer_id: customer_fold.new_state() for t in txns}
-        memos = {cid: customer_fold.Memo() for cid in states}
-        assess = customer_fold.assess
-        no_entities: dict[str, tuple[int, ...]] = {}
+        held = {t.customer_id: Held(customer_fold.new_state(), 0.0) for t in txns}
+        entities = _NoEntities()
         c0 = time.process_time()
-        for txn in txns:
-            cid = txn.customer_id
-            _update(assess(states[cid], _event(txn), params, memos[cid]), no_entities)
+        for start in range(0, len(txns), part):
+            assessed: list[Any] = []
+            customer_fold.fold_part(txns[start : start + part], held, params, _EVENT_CODES,
+                                    entities, set(), assessed)  # fmt: skip
+            _UPDATES.updates(assessed, [{}] * len(assessed))
         return time.process_time() - c0
 
     return run

@@ -158,7 +158,6 @@ from detectors.customer_fold import (
     digest,
     dump,
     fold_part,
-    state_update,
 )
 from detectors.entity_state import ENTITIES as ENTITIES  # re-exported: features, tests
 from detectors.entity_state import EntityBatch, EntityScript
@@ -471,8 +470,3 @@ class _Part:
 _EVENT_CODES = EventCodes(_CHANNEL_INDEX, _KIND_CODES, CARD_PRESENT, _id_digest)
 _event = _EVENT_CODES.event
 _UPDATES = UpdateMaker(StateUpdate)
-
-
-def _update(a: Assessment, entities: dict[str, tuple[int, ...]]) -> StateUpdate:
-    # Compiled: StateUpdate's generated __init__ costs four times as much.
-    return state_update(StateUpdate, a, entities)
