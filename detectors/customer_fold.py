@@ -74,7 +74,6 @@ from detectors.fold import UpdateMaker as UpdateMaker
 from detectors.fold import assess as assess
 from detectors.fold import digest as digest
 from detectors.fold import fold_part as fold_part
-from detectors.fold import state_update as state_update
 
 # The layout's numbers; detectors/fold.pyx declares the same as C constants.
 DAY = 86_400_000

@@ -55,7 +55,7 @@ from cpython.list cimport (
     PyList_SET_ITEM,
 )
 from cpython.mem cimport PyMem_Free, PyMem_Malloc
-from cpython.object cimport Py_EQ, PyObject, PyObject_GenericSetAttr, PyObject_RichCompareBool
+from cpython.object cimport Py_EQ, PyObject, PyObject_RichCompareBool
 from cpython.ref cimport Py_INCREF
 from libc.stdlib cimport qsort
 from libc.string cimport memcpy, memset
@@ -216,39 +216,6 @@ cdef class Assessment:
     def __repr__(self):
         return "Assessment(" + ", ".join(
             f"{f}={getattr(self, f)!r}" for f in Assessment._FIELDS) + ")"
-
-
-def state_update(type cls, Assessment a, dict entities):
-    """``a`` with its entities' counts as a ``cls`` (detectors.state.StateUpdate).
-
-    StateUpdate is a frozen dataclass with slots: its generated ``__init__``
-    sets each of its sixteen fields through ``object.__setattr__`` by name, a
-    fifth of the state store's Python glue per event. Here each slot is set
-    as ``object.__setattr__`` would (PyObject_GenericSetAttr: a field this
-    does not know fails, a slots class has no ``__dict__`` to take it), in C.
-    """
-    return _state_update(cls, a, entities)
-
-
-cdef object _state_update(type cls, Assessment a, dict entities):
-    u = cls.__new__(cls)
-    PyObject_GenericSetAttr(u, "fresh", a.fresh)
-    PyObject_GenericSetAttr(u, "newest_ts_ms", a.newest)
-    PyObject_GenericSetAttr(u, "late", a.late > 0)
-    PyObject_GenericSetAttr(u, "stale", a.late == 2)
-    PyObject_GenericSetAttr(u, "ts_ms", a.ts)
-    PyObject_GenericSetAttr(u, "totals", PyList_AsTuple(a.totals))
-    PyObject_GenericSetAttr(u, "passthrough_minor", a.passthrough)
-    PyObject_GenericSetAttr(u, "max_inflow_minor", a.max_inflow)
-    PyObject_GenericSetAttr(u, "distinct", a.distinct)
-    PyObject_GenericSetAttr(u, "prev_ts_ms", a.prev_ts)
-    PyObject_GenericSetAttr(u, "prev_channel_ts_ms", a.prev_ch_ts)
-    PyObject_GenericSetAttr(u, "new_flags", a.new_flags)
-    PyObject_GenericSetAttr(u, "prev_geo", a.prev_geo)
-    PyObject_GenericSetAttr(u, "baseline", a.baseline)
-    PyObject_GenericSetAttr(u, "entities", entities)
-    PyObject_GenericSetAttr(u, "salary_ts_ms", a.salaries)
-    return u
 
 
 cdef class DayTotals:
@@ -1244,11 +1211,12 @@ _UPDATE_FIELDS = ("fresh", "newest_ts_ms", "late", "stale", "ts_ms", "totals",
 cdef class UpdateMaker:
     """Makes a part's StateUpdates (``cls``: detectors.state.StateUpdate), in one call.
 
-    :func:`state_update` sets each of the sixteen slots by name, looking it up
-    in the class each time (a fifth of that function); here the slots'
-    offsets are looked up once, and a new instance's slots are written
-    directly, as ``object.__setattr__`` would write them. ``cls`` must be a
-    class of exactly those sixteen slots, made by ``object.__new__``.
+    StateUpdate is a frozen dataclass with slots: its generated ``__init__``
+    sets each of its sixteen fields through ``object.__setattr__`` by name,
+    looking each up in the class. Here the slots' offsets are looked up once,
+    and a new instance's slots are written directly, as ``object.__setattr__``
+    would write them. ``cls`` must be a class of exactly those sixteen slots,
+    made by ``object.__new__``.
     """
 
     cdef object cls
@@ -1286,7 +1254,7 @@ cdef class UpdateMaker:
 
     def updates(self, list assessed, counts):
         """Each assessment with its entities' counts (a sequence of dicts, one per
-        assessment) as a StateUpdate, in order: what :func:`state_update` makes."""
+        assessment) as a StateUpdate, in order: what the dataclass would make."""
         cdef list entities = counts if type(counts) is list else list(counts)
         cdef Py_ssize_t i, n = PyList_GET_SIZE(assessed)
         if PyList_GET_SIZE(entities) != n:

@@ -115,7 +115,20 @@ def test_the_fold_benchmark_checks_two_folds_agree(tmp_path: Path) -> None:
     assert set(report["cpu_microseconds_per_event"]) == {"assess", "assess_other", "apply_glue"}
 
 
-def test_state_update_sets_every_field_as_the_dataclass_would() -> None:
+def update_as_dataclass(a: customer_fold.Assessment, entities: dict) -> Any:
+    """The StateUpdate that ``a`` and its entities' counts make, built by the dataclass."""
+    from detectors.state import StateUpdate
+
+    return StateUpdate(
+        fresh=a.fresh, newest_ts_ms=a.newest, late=a.late > 0, stale=a.late == 2, ts_ms=a.ts,
+        totals=tuple(a.totals), passthrough_minor=a.passthrough, max_inflow_minor=a.max_inflow,
+        distinct=a.distinct, prev_ts_ms=a.prev_ts, prev_channel_ts_ms=a.prev_ch_ts,
+        new_flags=a.new_flags, prev_geo=a.prev_geo, baseline=a.baseline, entities=entities,
+        salary_ts_ms=a.salaries,
+    )  # fmt: skip
+
+
+def test_made_updates_set_every_field_as_the_dataclass_would() -> None:
     from dataclasses import fields
 
     from detectors.state import StateUpdate
@@ -125,14 +138,8 @@ def test_state_update_sets_every_field_as_the_dataclass_would() -> None:
                              None, None, "salary")  # fmt: skip
     a = customer_fold.assess(s, ev, PARAMS)
     entities = {"device": (1, 1, 1, 1, 1, 1)}
-    made = fold.state_update(StateUpdate, a, entities)
-    expected = StateUpdate(
-        fresh=a.fresh, newest_ts_ms=a.newest, late=a.late > 0, stale=a.late == 2, ts_ms=a.ts,
-        totals=tuple(a.totals), passthrough_minor=a.passthrough, max_inflow_minor=a.max_inflow,
-        distinct=a.distinct, prev_ts_ms=a.prev_ts, prev_channel_ts_ms=a.prev_ch_ts,
-        new_flags=a.new_flags, prev_geo=a.prev_geo, baseline=a.baseline, entities=entities,
-        salary_ts_ms=a.salaries,
-    )  # fmt: skip
+    (made,) = fold.UpdateMaker(StateUpdate).updates([a], [entities])
+    expected = update_as_dataclass(a, entities)
     for f in fields(StateUpdate):
         assert getattr(made, f.name) == getattr(expected, f.name), f.name
         assert type(getattr(made, f.name)) is type(getattr(expected, f.name)), f.name

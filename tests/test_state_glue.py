@@ -2,7 +2,7 @@
 
 ``CustomerStateStore._send`` once made each Transaction an Event in Python,
 folded it with ``assess``, added it at its entities and noted its customer
-if fresh; ``updates`` made each StateUpdate with ``state_update``. The
+if fresh; ``updates`` made each StateUpdate one by one. The
 compiled ``EventCodes``, ``fold_part`` and ``UpdateMaker`` must give the
 same events, assessments, entity calls and blobs, on traffic with
 duplicates, late and stale events, and card-present events without
@@ -29,7 +29,6 @@ from detectors.customer_fold import (
     dump,
     fold_part,
     new_state,
-    state_update,
 )
 from detectors.held_states import Held
 from detectors.state import (
@@ -42,6 +41,7 @@ from detectors.state import (
 )
 from riskwatch.contracts import Transaction
 from simulator import SimulationConfig, simulate
+from tests.test_fold_compiled import update_as_dataclass
 
 PARAMS = customer_fold.FoldParams(lateness=3_600_000, dedup=4 * 86_400_000)
 
@@ -163,7 +163,7 @@ def test_fold_part_folds_as_the_python_loop_did(traffic: list[Transaction]) -> N
         counts = [{"t": (i, 1, 2, 3, 4, 5)} if i % 3 else {} for i in range(len(part))]
         updates = UpdateMaker(StateUpdate).updates(assessed, counts)
         pairs = zip(assessed, counts, strict=True)
-        one_by_one = [state_update(StateUpdate, a, e) for a, e in pairs]
+        one_by_one = [update_as_dataclass(a, e) for a, e in pairs]
         assert updates == one_by_one
 
         def types(u: StateUpdate) -> list[type]:
