@@ -291,28 +291,19 @@ cdef inline long long _i(object v) except? -1:
     return v
 
 
-cdef extern from *:
-    """
-    /* A non-negative int below 2^64 (digests) read from CPython 3.11's 30-bit digits:
-       Cython's conversion calls PyLong_AsUnsignedLongLong beyond two digits (2^60).
-       1: read into *u; 0: not read here (another layout, a negative or larger int). */
-    static inline int rw_u64(PyObject* o, unsigned long long* u) {
-    #if PY_VERSION_HEX < 0x030C0000 && PYLONG_BITS_IN_DIGIT == 30 && !defined(Py_LIMITED_API)
-        const digit* d = ((PyLongObject*)o)->ob_digit;
-        switch (Py_SIZE(o)) {
-            case 0: *u = 0; return 1;
-            case 1: *u = d[0]; return 1;
-            case 2: *u = d[0] | ((unsigned long long)d[1] << 30); return 1;
-            case 3:
-                if (d[2] >= 16) return 0;
-                *u = d[0] | ((unsigned long long)d[1] << 30) | ((unsigned long long)d[2] << 60);
-                return 1;
-        }
-    #endif
-        return 0;
-    }
-    """
-    int rw_u64(object o, unsigned long long* u) noexcept
+include "cpython_ints.pxi"
+
+
+cdef inline bint rw_u64(object o, unsigned long long* u) noexcept:
+    """A non-negative int below 2^64 (digests) read from CPython's digits into *u
+    (Cython's conversion calls PyLong_AsUnsignedLongLong beyond two digits);
+    False: not read here (another layout, a negative or larger int)."""
+    cdef long long v
+    cdef int read = rw_read_int(o, &v, u)
+    if read == 1 and v >= 0:
+        u[0] = <unsigned long long>v
+        return True
+    return read == 2
 
 
 cdef inline unsigned long long _u64(object v) except? 0:
