@@ -3,7 +3,7 @@ PYTHON ?= python3.11
 VENV ?= .venv
 BIN := $(VENV)/bin
 # Re-install (and so recompile the .pyx modules) whenever one of these changes.
-BUILT_FROM := pyproject.toml setup.py detectors/cpython_ints.pxi detectors/fold.pyx detectors/blob_pack.pyx detectors/entity_batch.pyx detectors/feature_values.pyx riskwatch/plain_record.pyx
+BUILT_FROM := pyproject.toml setup.py riskwatch/object_slots.pxi detectors/cpython_ints.pxi detectors/fold.pyx detectors/blob_pack.pyx detectors/entity_batch.pyx detectors/feature_values.pyx riskwatch/plain_record.pyx
 STAMP := $(VENV)/.installed-$(shell cat $(BUILT_FROM) | sha1sum | cut -c1-12)
 
 .DEFAULT_GOAL := help

@@ -1164,32 +1164,17 @@ def fold_part(txns, dict held, FoldParams p not None, EventCodes codes not None,
         assessed.append(a)
 
 
+include "../riskwatch/object_slots.pxi"
+
+
 cdef extern from *:
     """
-    #include <structmember.h>
-    /* The byte offset of slot ``name`` of ``type`` (an object slot that a missing value
-       leaves unset, as __slots__ makes), or -1 if it is no such slot. */
-    static Py_ssize_t rw_slot_offset(PyObject* type, PyObject* name) {
-        PyObject* d = _PyType_Lookup((PyTypeObject*)type, name);
-        PyMemberDef* m;
-        if (d == NULL || Py_TYPE(d) != &PyMemberDescr_Type) return -1;
-        m = ((PyMemberDescrObject*)d)->d_member;
-        if (m->type != T_OBJECT_EX || (m->flags & READONLY)) return -1;
-        return m->offset;
-    }
     /* A new, empty instance of ``type`` (its slots unset), as object.__new__ makes it. */
     static PyObject* rw_alloc(PyObject* type) {
         return ((PyTypeObject*)type)->tp_alloc((PyTypeObject*)type, 0);
     }
-    /* Set an unset slot (the new instance's) at ``offset`` to ``value``. */
-    static void rw_set_slot(PyObject* o, Py_ssize_t offset, PyObject* value) {
-        Py_INCREF(value);
-        *(PyObject**)((char*)o + offset) = value;
-    }
     """
-    Py_ssize_t rw_slot_offset(object type, object name) except? -2
     object rw_alloc(object type)
-    void rw_set_slot(object o, Py_ssize_t offset, object value) noexcept
 
 
 #: StateUpdate's fields in the order :class:`UpdateMaker` sets them.

@@ -53,7 +53,6 @@ from libc.string cimport memcmp
 from dataclasses import fields
 from datetime import UTC
 from decimal import Decimal
-from types import MemberDescriptorType
 
 from riskwatch.contracts import CHANNELS, DIRECTIONS, Transaction
 
@@ -65,15 +64,7 @@ cdef extern from "Python.h":
     bint PyUnicode_IS_ASCII(object)
     const unsigned char* PyUnicode_1BYTE_DATA(object)
 
-cdef extern from "structmember.h":
-    ctypedef struct PyMemberDef:
-        int type
-        Py_ssize_t offset
-        int flags
-    ctypedef struct PyMemberDescrObject:
-        PyMemberDef* d_member
-    int T_OBJECT_EX
-    int READONLY
+include "object_slots.pxi"
 
 #: The Transaction's fields in order: every one of its slots is filled here.
 _FIELDS = (
@@ -130,13 +121,10 @@ cdef Py_ssize_t _TS_MS_OFFSET, _AMOUNT_MINOR_OFFSET
 
 cdef Py_ssize_t _slot_offset(str name) except -1:
     """Where in a Transaction the slot ``name`` keeps its reference."""
-    descriptor = getattr(Transaction, name)
-    if type(descriptor) is not MemberDescriptorType:
-        raise ImportError(f"Transaction.{name} is not a slot")
-    cdef PyMemberDef* member = (<PyMemberDescrObject*><PyObject*>descriptor).d_member
-    if member.type != T_OBJECT_EX or member.flags & READONLY:
+    cdef Py_ssize_t offset = rw_slot_offset(Transaction, name)
+    if offset < 0:
         raise ImportError(f"Transaction.{name} is not a writable object slot")
-    return member.offset
+    return offset
 
 
 cdef int _layout() except -1:
@@ -377,30 +365,19 @@ cdef object _usual_amount(object value, unsigned long long* minor):
     return _DECIMAL(value)
 
 
-cdef inline void _fill(char* base, Py_ssize_t offset, object value) noexcept:
-    """Store a reference in a fresh object's slot, as its member descriptor would.
-
-    A fresh object's slots are NULL: there is nothing to release first, which
-    is all PyMember_SetOne would do besides.
-    """
-    Py_INCREF(value)
-    (<PyObject**>(base + offset))[0] = <PyObject*>value
-
-
 cdef object _new_transaction(PyObject** values, object ts_ms, object amount_minor):
     """A Transaction of these field values (NULL for None), as its __init__ would make it.
 
     ``ts_ms`` and ``amount_minor`` go to its caches when known (not None).
     """
     cdef object txn = (<PyTypeObject*>_TRANSACTION).tp_new(_TRANSACTION, <PyObject*>_NO_ARGS, NULL)
-    cdef char* base = <char*><PyObject*>txn
     cdef int i
     for i in range(N_FIELDS):
-        _fill(base, _OFFSETS[i], <object>values[i] if values[i] is not NULL else None)
+        rw_set_slot(txn, _OFFSETS[i], <object>values[i] if values[i] is not NULL else None)
     if ts_ms is not None:
-        _fill(base, _TS_MS_OFFSET, ts_ms)
+        rw_set_slot(txn, _TS_MS_OFFSET, ts_ms)
     if amount_minor is not None:
-        _fill(base, _AMOUNT_MINOR_OFFSET, amount_minor)
+        rw_set_slot(txn, _AMOUNT_MINOR_OFFSET, amount_minor)
     return txn
 
 
