@@ -7,9 +7,13 @@ look-ups per feature), the event's local time through ``datetime.astimezone``
 (about a microsecond) and each salary date through two more datetimes. Here
 one call reads the transaction and the StateUpdate, computes every value as
 a C double and sets it into a copy of the template dict (the keys, in
-order, are already there: each value is one ``PyDict_SetItem`` of a key whose
-hash is cached). Small whole numbers (counts) are shared float objects
-instead of a new float each.
+order, are already there). ``PyDict_SetItem`` of a key whose hash is cached
+still cost ~180 instructions per feature (the hash table look-up, with
+collisions, of some 220 keys): on CPython 3.11 each value is written straight
+into its entry of the copy's own keys table, the entries being in the
+template's order (checked once on a real copy; otherwise, and on other
+Pythons, values are set by key). Small whole numbers (counts) are shared
+float objects instead of a new float each.
 
 The values are the very floats the interpreted builder computed: the same
 IEEE operations in the same order (an int turned into a double and then
@@ -46,11 +50,71 @@ from cpython.object cimport PyObject
 from cpython.tuple cimport PyTuple_GET_ITEM, PyTuple_GET_SIZE
 from libc.math cimport asin, copysign, cos, floor, fmod, isfinite, log1p, pow, signbit, sin, sqrt
 
+
 import math
 from datetime import UTC, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 import_datetime()
+
+cdef extern from *:
+    """
+    /* The value slots of a fresh copy of the template dict (CPython 3.11's layout). A
+       dict that PyDict_Copy makes of a compact dict with str keys owns its copy of the
+       keys table, whose entries are (key, value) pairs in insertion order: the template's
+       order. Replacing entry i's value is then what PyDict_SetItem of names[i] does after
+       its hash look-up, without the look-up. Any other layout (another CPython, a table
+       shared or not of str keys) gives NULL, and the values are set by key. */
+    #if PY_VERSION_HEX >= 0x030B0000 && PY_VERSION_HEX < 0x030C0000
+    typedef struct {
+        Py_ssize_t dk_refcnt;
+        uint8_t dk_log2_size;
+        uint8_t dk_log2_index_bytes;
+        uint8_t dk_kind;
+        uint32_t dk_version;
+        Py_ssize_t dk_usable;
+        Py_ssize_t dk_nentries;
+        char dk_indices[];
+    } rw_dict_keys;
+    static PyObject** rw_dict_values(PyObject* d, Py_ssize_t n) {
+        PyDictObject* mp = (PyDictObject*)d;
+        rw_dict_keys* keys = (rw_dict_keys*)mp->ma_keys;
+        if (!PyDict_CheckExact(d) || mp->ma_values != NULL || mp->ma_used != n
+                || keys->dk_refcnt != 1 || keys->dk_kind != 1 || keys->dk_nentries != n) {
+            return NULL;
+        }
+        return (PyObject**)(keys->dk_indices + ((size_t)1 << keys->dk_log2_index_bytes));
+    }
+    #else
+    static PyObject** rw_dict_values(PyObject* d, Py_ssize_t n) { return NULL; }
+    #endif
+    /* Entry i's key and value, in the layout rw_dict_values found. */
+    static PyObject* rw_entry_key(PyObject** entries, Py_ssize_t i) { return entries[2 * i]; }
+    static PyObject* rw_entry_value(PyObject** entries, Py_ssize_t i) { return entries[2 * i + 1]; }
+    static void rw_replace_value(PyObject** entries, Py_ssize_t i, PyObject* value) {
+        PyObject* old = entries[2 * i + 1];
+        Py_INCREF(value);
+        entries[2 * i + 1] = value;
+        Py_XDECREF(old);
+    }
+    """
+    PyObject** rw_dict_values(PyObject* d, Py_ssize_t n) noexcept
+    PyObject* rw_entry_key(PyObject** entries, Py_ssize_t i) noexcept
+    PyObject* rw_entry_value(PyObject** entries, Py_ssize_t i) noexcept
+    void rw_replace_value(PyObject** entries, Py_ssize_t i, object value) noexcept
+    bint PyObject_IS_GC(object o) noexcept
+    bint PyObject_GC_IsTracked(object o) noexcept
+    void PyObject_GC_Track(object o) noexcept
+
+
+cdef struct _Filling:
+    # The dict being filled, its names (a tuple) and how many, the next index, and its
+    # value slots (NULL: set by key).
+    PyObject* out
+    PyObject* names
+    Py_ssize_t n
+    Py_ssize_t i
+    PyObject** values
 
 #: The totals that are sums of minor units (reported in major units): as features.py's names.
 cdef double _SUM_SCALE = 0.01
@@ -203,6 +267,8 @@ cdef class FeatureBuilder:
 
     cdef dict template
     cdef tuple names
+    cdef readonly bint by_position
+    """Whether values are written into their entries (see rw_dict_values), not set by key."""
     cdef bytes sum_flags
     cdef tuple net_flows
     cdef tuple entity_prefixes
@@ -220,6 +286,7 @@ cdef class FeatureBuilder:
     ):
         self.template = dict(template)
         self.names = tuple(template)
+        self.by_position = _fills_by_position(self.template, self.names)
         self.sum_flags = sum_flags
         self.net_flows = net_flows
         self.entity_prefixes = entity_prefixes
@@ -307,12 +374,18 @@ cdef class FeatureBuilder:
     def build(self, txn, update, tz):
         """The feature dict of ``txn`` given its StateUpdate (features.build_features)."""
         cdef dict out = PyDict_Copy(self.template)
-        cdef tuple names = self.names
-        cdef Py_ssize_t i = 0, k, n
+        cdef _Filling f
+        cdef Py_ssize_t k, n
         cdef int hour, weekday
         cdef double amount, since, mean, m2, std, distance = 0.0, velocity = 0.0
         cdef long long amount_minor, t, inflow, prev_ts, prev_ch, ts, nb
         cdef const unsigned char* is_sum
+
+        f.out = <PyObject*>out
+        f.names = <PyObject*>self.names
+        f.n = PyTuple_GET_SIZE(self.names)
+        f.i = 0
+        f.values = rw_dict_values(<PyObject*>out, f.n) if self.by_position else NULL
 
         # The transaction.
         amount = float(txn.amount)
@@ -320,24 +393,24 @@ cdef class FeatureBuilder:
         channel = txn.channel
         direction = txn.direction
         card_present = channel in self.card_present
-        _put(out, names, &i, amount)
+        _put(&f, amount)
         if amount > -1.0 and isfinite(amount):
-            _put(out, names, &i, amount if amount == 0.0 else log1p(amount))
+            _put(&f, amount if amount == 0.0 else log1p(amount))
         else:
-            _put_object(out, names, &i, math.log1p(amount))
-        _put(out, names, &i, <double>hour)
-        _put(out, names, &i, <double>weekday)
-        _put(out, names, &i, 1.0 if weekday >= 5 else 0.0)
-        _put(out, names, &i, 1.0 if hour < 6 else 0.0)
-        _put(out, names, &i, 1.0 if direction == "debit" else 0.0)
-        _put(out, names, &i, 1.0 if card_present else 0.0)
-        _put_object(out, names, &i, channel)
-        _put_object(out, names, &i, direction)
-        _put_object(out, names, &i, txn.kind)
-        _put_object(out, names, &i, txn.mcc)
-        _put_object(out, names, &i, txn.country)
-        _put_object(out, names, &i, txn.city)
-        _put_object(out, names, &i, txn.currency)
+            _put_object(&f, math.log1p(amount))
+        _put(&f, <double>hour)
+        _put(&f, <double>weekday)
+        _put(&f, 1.0 if weekday >= 5 else 0.0)
+        _put(&f, 1.0 if hour < 6 else 0.0)
+        _put(&f, 1.0 if direction == "debit" else 0.0)
+        _put(&f, 1.0 if card_present else 0.0)
+        _put_object(&f, channel)
+        _put_object(&f, direction)
+        _put_object(&f, txn.kind)
+        _put_object(&f, txn.mcc)
+        _put_object(&f, txn.country)
+        _put_object(&f, txn.city)
+        _put_object(&f, txn.currency)
 
         # The customer's windows.
         cdef tuple totals = update.totals
@@ -347,33 +420,32 @@ cdef class FeatureBuilder:
         is_sum = self.sum_flags
         for k in range(n):
             t = <object>PyTuple_GET_ITEM(totals, k)
-            _put(out, names, &i, <double>t * _SUM_SCALE if is_sum[k] else <double>t)
+            _put(&f, <double>t * _SUM_SCALE if is_sum[k] else <double>t)
         for pair in self.net_flows:
-            _put(out, names, &i,
-                 _true_div(<long long>totals[pair[0]] - <long long>totals[pair[1]], 100))
+            _put(&f, _true_div(<long long>totals[pair[0]] - <long long>totals[pair[1]], 100))
 
         # Profile.
         inflow = totals[4 * 3 + 3]  # credit sum of 24 h
         if inflow > 0:
             since = _true_div(update.passthrough_minor, inflow)
-            _put(out, names, &i, since if since < 1.0 else 1.0)
+            _put(&f, since if since < 1.0 else 1.0)
         else:
-            _put(out, names, &i, 0.0)
-        _put(out, names, &i, _true_div(update.max_inflow_minor, 100))
-        _put(out, names, &i, self._salary_regularity(update.salary_ts_ms, tz))
+            _put(&f, 0.0)
+        _put(&f, _true_div(update.max_inflow_minor, 100))
+        _put(&f, self._salary_regularity(update.salary_ts_ms, tz))
         for v in update.distinct:
-            _put(out, names, &i, <double><long long>v)
+            _put(&f, <double><long long>v)
 
         # Timing and first seen.
         ts = update.ts_ms
         prev_ts = update.prev_ts_ms
         prev_ch = update.prev_channel_ts_ms
         since = _true_div(ts - prev_ts, 1000) if prev_ts >= 0 else 0.0
-        _put(out, names, &i, since)
-        _put(out, names, &i, _true_div(ts - prev_ch, 1000) if prev_ch >= 0 else 0.0)
-        _put(out, names, &i, _floor_div(since, 86400.0))
+        _put(&f, since)
+        _put(&f, _true_div(ts - prev_ch, 1000) if prev_ch >= 0 else 0.0)
+        _put(&f, _floor_div(since, 86400.0))
         for v in update.new_flags:
-            _put(out, names, &i, <double><long long>v)
+            _put(&f, <double><long long>v)
 
         # Geo.
         prev_geo = update.prev_geo
@@ -386,8 +458,8 @@ cdef class FeatureBuilder:
                 t = prev_geo_ts
                 t = ts - t
                 velocity = distance / _true_div(t if t > 60_000 else 60_000, 3_600_000)
-        _put(out, names, &i, distance)
-        _put(out, names, &i, velocity)
+        _put(&f, distance)
+        _put(&f, velocity)
 
         # Baseline.
         amount_minor = txn.amount_minor
@@ -396,22 +468,38 @@ cdef class FeatureBuilder:
         mean = baseline[1]
         m2 = baseline[2]
         std = sqrt(m2 / <double>(nb - 1)) if nb >= 2 else 0.0
-        _put(out, names, &i, mean / 100.0)
-        _put(out, names, &i, std / 100.0)
-        _put(out, names, &i, (<double>amount_minor - mean) / std if std > 0 else 0.0)
-        _put(out, names, &i, <double>amount_minor / mean if nb >= 1 and mean > 0 else 1.0)
-        _put(out, names, &i, <double>nb)
+        _put(&f, mean / 100.0)
+        _put(&f, std / 100.0)
+        _put(&f, (<double>amount_minor - mean) / std if std > 0 else 0.0)
+        _put(&f, <double>amount_minor / mean if nb >= 1 and mean > 0 else 1.0)
+        _put(&f, <double>nb)
 
         # Entities.
         entities = update.entities
         for prefix in self.entity_prefixes:
             for v in <tuple>(<dict>entities).get(prefix, self.no_entity):
-                _put(out, names, &i, <double><long long>v)
+                _put(&f, <double><long long>v)
 
-        _put(out, names, &i, 1.0 if update.late else 0.0)
-        if i != PyTuple_GET_SIZE(names):
-            raise ValueError(f"{i} values made, {PyTuple_GET_SIZE(names)} expected")
+        _put(&f, 1.0 if update.late else 0.0)
+        if f.i != f.n:
+            raise ValueError(f"{f.i} values made, {f.n} expected")
         return out
+
+
+cdef bint _fills_by_position(dict template, tuple names) except -1:
+    """Whether a copy of ``template`` shows rw_dict_values's layout: its entries are
+    ``names`` with the template's values, in order (checked on a real copy, once)."""
+    cdef Py_ssize_t i, n = PyTuple_GET_SIZE(names)
+    cdef dict copy = PyDict_Copy(template)
+    cdef PyObject** entries = rw_dict_values(<PyObject*>copy, n)
+    if entries == NULL:
+        return False
+    for i in range(n):
+        name = <object>PyTuple_GET_ITEM(names, i)
+        if (rw_entry_key(entries, i) != <PyObject*>name
+                or rw_entry_value(entries, i) != <PyObject*>template[name]):
+            return False
+    return True
 
 
 cdef inline double _square(double x) noexcept:
@@ -421,20 +509,27 @@ cdef inline double _square(double x) noexcept:
     return pow(-x if x < 0.0 else x, _TWO)
 
 
-cdef inline int _put(dict out, tuple names, Py_ssize_t* i, double v) except -1:
+cdef inline int _put(_Filling* f, double v) except -1:
     """Set the next feature to the float ``v`` (a shared object for a small whole number)."""
     cdef long long whole
     if 0.0 <= v < _N_SMALL and not signbit(v):
         whole = <long long>v
         if <double>whole == v:
-            return _put_object(out, names, i, <object>PyTuple_GET_ITEM(_SMALL, whole))
-    return _put_object(out, names, i, v)
+            return _put_object(f, <object>PyTuple_GET_ITEM(_SMALL, whole))
+    return _put_object(f, v)
 
 
-cdef inline int _put_object(dict out, tuple names, Py_ssize_t* i, object value) except -1:
-    """Set the next feature to ``value``."""
-    if i[0] >= PyTuple_GET_SIZE(names):
-        raise ValueError(f"more values than the {PyTuple_GET_SIZE(names)} names")
-    PyDict_SetItem(out, <object>PyTuple_GET_ITEM(names, i[0]), value)
-    i[0] += 1
+cdef inline int _put_object(_Filling* f, object value) except -1:
+    """Set the next feature to ``value``: into its entry's value slot, or by its key."""
+    cdef Py_ssize_t i = f.i
+    if i >= f.n:
+        raise ValueError(f"more values than the {f.n} names")
+    if f.values != NULL:
+        rw_replace_value(f.values, i, value)
+        if PyObject_IS_GC(value) and not PyObject_GC_IsTracked(<object>f.out):
+            # As the dict itself would (MAINTAIN_TRACKING): a container now holds one.
+            PyObject_GC_Track(<object>f.out)
+    else:
+        PyDict_SetItem(<object>f.out, <object>PyTuple_GET_ITEM(<object>f.names, i), value)
+    f.i = i + 1
     return 0

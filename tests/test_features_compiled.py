@@ -12,8 +12,10 @@ and on the inputs the compiled code hands back to Python.
 
 from __future__ import annotations
 
+import gc
 import math
 import struct
+import sys
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
@@ -23,6 +25,8 @@ from zoneinfo import ZoneInfo
 import pytest
 import redis
 
+from detectors import features
+from detectors.feature_values import FeatureBuilder
 from detectors.features import build_features
 from detectors.state import ENTITIES, CustomerStateStore, StateUpdate, empty_update
 from riskwatch.contracts import Transaction
@@ -158,3 +162,46 @@ def test_dates_and_inputs_left_to_python() -> None:
         build_before(far, geo, tz)
     with pytest.raises(ValueError, match="math domain error"):
         build_features(far, geo, tz)
+
+
+def test_values_go_straight_into_their_entries_on_cpython_3_11() -> None:
+    """The builder takes its fast path here (else the tests above would not cover it)."""
+    assert features._BUILDER.by_position is (sys.version_info[:2] == (3, 11))
+
+
+class _Name(str):
+    """A str subclass: a dict of such keys has the general layout, not the str-only one."""
+
+    __slots__ = ()
+
+
+def _builder_of(template: dict[str, Any]) -> FeatureBuilder:
+    return FeatureBuilder(
+        template, features._TOTAL_IS_SUM, features._NET_FLOW_INDICES,
+        features._ENTITY_PREFIXES, features._NO_ENTITY, features.CARD_PRESENT,
+        features.haversine_km, features.salary_regularity,
+    )  # fmt: skip
+
+
+def test_a_template_of_another_layout_has_its_values_set_by_key() -> None:
+    """Keys that are not exact str: no entry writing, and the same dict all the same."""
+    by_key = _builder_of({_Name(name): None for name in features._TEMPLATE})
+    assert not by_key.by_position
+    tz = ZoneInfo("Europe/Berlin")
+    ms = 1_775_000_000_000
+    update = replace(empty_update(ms), prev_geo=(ms - 90_000, 52.0, 13.0), salary_ts_ms=(ms,))
+    txn = _txn(datetime(2026, 4, 2, 9, tzinfo=UTC))
+    got, want = by_key.build(txn, update, tz), build_features(txn, update, tz)
+    assert list(got) == list(want)
+    assert all(_bits(got[name]) == _bits(value) for name, value in want.items())
+
+
+def test_a_container_among_the_values_makes_the_dict_tracked() -> None:
+    """The collector must see a dict that holds a container, as dict's own setting ensures."""
+    ms = 1_775_000_000_000
+    plain = build_features(_txn(datetime(2026, 4, 2, 9, tzinfo=UTC)), empty_update(ms), UTC)
+    assert not gc.is_tracked(plain)
+    odd = _txn(datetime(2026, 4, 2, 9, tzinfo=UTC), city=["a", "list"])
+    holding = build_features(odd, empty_update(ms), UTC)
+    assert holding["city"] == ["a", "list"]
+    assert gc.is_tracked(holding)
