@@ -107,6 +107,42 @@ cdef extern from *:
     void PyObject_GC_Track(object o) noexcept
 
 
+include "../riskwatch/object_slots.pxi"
+
+#: The Transaction and StateUpdate fields the builder reads (SlotReader indexes), and
+#: the attributes read while a slot is unset (amount_minor fills ``_amount_minor``).
+cdef enum:
+    _T_AMOUNT = 0
+    _T_TS
+    _T_CHANNEL
+    _T_DIRECTION
+    _T_KIND
+    _T_MCC
+    _T_COUNTRY
+    _T_CITY
+    _T_CURRENCY
+    _T_LAT
+    _T_LON
+    _T_AMOUNT_MINOR
+cdef enum:
+    _U_TOTALS = 0
+    _U_PASSTHROUGH
+    _U_MAX_INFLOW
+    _U_SALARIES
+    _U_DISTINCT
+    _U_TS
+    _U_PREV_TS
+    _U_PREV_CH
+    _U_NEW_FLAGS
+    _U_PREV_GEO
+    _U_BASELINE
+    _U_ENTITIES
+    _U_LATE
+_TXN_ATTRS = ('amount', 'ts', 'channel', 'direction', 'kind', 'mcc', 'country', 'city', 'currency', 'lat', 'lon', 'amount_minor')
+_TXN_SLOTS = _TXN_ATTRS[:-1] + ("_amount_minor",)
+_UPDATE_ATTRS = ('totals', 'passthrough_minor', 'max_inflow_minor', 'salary_ts_ms', 'distinct', 'ts_ms', 'prev_ts_ms', 'prev_channel_ts_ms', 'new_flags', 'prev_geo', 'baseline', 'entities', 'late')
+
+
 cdef struct _Filling:
     # The dict being filled, its names (a tuple) and how many, the next index, and its
     # value slots (NULL: set by key).
@@ -262,7 +298,9 @@ cdef class FeatureBuilder:
     order, ``no_entity`` the counts of one that is absent; ``card_present``:
     the channels that carry a position; ``haversine_km``,
     ``salary_regularity``: the interpreted functions, for the inputs C
-    leaves to them.
+    leaves to them; ``txn_type``, ``update_type``: the classes whose
+    instances' slots are read at their offsets (Transaction, StateUpdate; see
+    SlotReader), anything else being read by name.
     """
 
     cdef dict template
@@ -279,10 +317,13 @@ cdef class FeatureBuilder:
     cdef dict zones
     cdef object last_tz
     cdef _ZoneHours last_zone
+    cdef SlotReader txn_slots
+    cdef SlotReader update_slots
 
     def __init__(
         self, dict template, bytes sum_flags, tuple net_flows, tuple entity_prefixes,
         tuple no_entity, card_present, haversine_km, salary_regularity,
+        type txn_type=None, type update_type=None,
     ):
         self.template = dict(template)
         self.names = tuple(template)
@@ -297,6 +338,8 @@ cdef class FeatureBuilder:
         self.zones = {}
         self.last_tz = None
         self.last_zone = None
+        self.txn_slots = SlotReader(txn_type, _TXN_SLOTS, _TXN_ATTRS)
+        self.update_slots = SlotReader(update_type, _UPDATE_ATTRS, _UPDATE_ATTRS)
 
     cdef _ZoneHours _zone(self, tz):
         """The offset memo of ``tz``, or None for a tzinfo whose conversion is left to Python."""
@@ -374,6 +417,7 @@ cdef class FeatureBuilder:
     def build(self, txn, update, tz):
         """The feature dict of ``txn`` given its StateUpdate (features.build_features)."""
         cdef dict out = PyDict_Copy(self.template)
+        cdef SlotReader rt = self.txn_slots, ru = self.update_slots
         cdef _Filling f
         cdef Py_ssize_t k, n
         cdef int hour, weekday
@@ -388,10 +432,10 @@ cdef class FeatureBuilder:
         f.values = rw_dict_values(<PyObject*>out, f.n) if self.by_position else NULL
 
         # The transaction.
-        amount = float(txn.amount)
-        self._local_hour_weekday(txn.ts, tz, &hour, &weekday)
-        channel = txn.channel
-        direction = txn.direction
+        amount = float(rt.get(txn, _T_AMOUNT))
+        self._local_hour_weekday(rt.get(txn, _T_TS), tz, &hour, &weekday)
+        channel = rt.get(txn, _T_CHANNEL)
+        direction = rt.get(txn, _T_DIRECTION)
         card_present = channel in self.card_present
         _put(&f, amount)
         if amount > -1.0 and isfinite(amount):
@@ -406,14 +450,14 @@ cdef class FeatureBuilder:
         _put(&f, 1.0 if card_present else 0.0)
         _put_object(&f, channel)
         _put_object(&f, direction)
-        _put_object(&f, txn.kind)
-        _put_object(&f, txn.mcc)
-        _put_object(&f, txn.country)
-        _put_object(&f, txn.city)
-        _put_object(&f, txn.currency)
+        _put_object(&f, rt.get(txn, _T_KIND))
+        _put_object(&f, rt.get(txn, _T_MCC))
+        _put_object(&f, rt.get(txn, _T_COUNTRY))
+        _put_object(&f, rt.get(txn, _T_CITY))
+        _put_object(&f, rt.get(txn, _T_CURRENCY))
 
         # The customer's windows.
-        cdef tuple totals = update.totals
+        cdef tuple totals = ru.get(update, _U_TOTALS)
         n = len(totals)
         if len(self.sum_flags) != n:
             raise ValueError(f"{n} totals, {len(self.sum_flags)} scales")
@@ -427,31 +471,31 @@ cdef class FeatureBuilder:
         # Profile.
         inflow = totals[4 * 3 + 3]  # credit sum of 24 h
         if inflow > 0:
-            since = _true_div(update.passthrough_minor, inflow)
+            since = _true_div(ru.get(update, _U_PASSTHROUGH), inflow)
             _put(&f, since if since < 1.0 else 1.0)
         else:
             _put(&f, 0.0)
-        _put(&f, _true_div(update.max_inflow_minor, 100))
-        _put(&f, self._salary_regularity(update.salary_ts_ms, tz))
-        for v in update.distinct:
+        _put(&f, _true_div(ru.get(update, _U_MAX_INFLOW), 100))
+        _put(&f, self._salary_regularity(ru.get(update, _U_SALARIES), tz))
+        for v in ru.get(update, _U_DISTINCT):
             _put(&f, <double><long long>v)
 
         # Timing and first seen.
-        ts = update.ts_ms
-        prev_ts = update.prev_ts_ms
-        prev_ch = update.prev_channel_ts_ms
+        ts = ru.get(update, _U_TS)
+        prev_ts = ru.get(update, _U_PREV_TS)
+        prev_ch = ru.get(update, _U_PREV_CH)
         since = _true_div(ts - prev_ts, 1000) if prev_ts >= 0 else 0.0
         _put(&f, since)
         _put(&f, _true_div(ts - prev_ch, 1000) if prev_ch >= 0 else 0.0)
         _put(&f, _floor_div(since, 86400.0))
-        for v in update.new_flags:
+        for v in ru.get(update, _U_NEW_FLAGS):
             _put(&f, <double><long long>v)
 
         # Geo.
-        prev_geo = update.prev_geo
+        prev_geo = ru.get(update, _U_PREV_GEO)
         if prev_geo is not None and card_present:
-            lat = txn.lat
-            lon = txn.lon
+            lat = rt.get(txn, _T_LAT)
+            lon = rt.get(txn, _T_LON)
             if lat is not None and lon is not None:
                 prev_geo_ts, prev_lat, prev_lon = prev_geo
                 distance = self._haversine_km(prev_lat, prev_lon, lat, lon)
@@ -462,8 +506,8 @@ cdef class FeatureBuilder:
         _put(&f, velocity)
 
         # Baseline.
-        amount_minor = txn.amount_minor
-        baseline = update.baseline
+        amount_minor = rt.get(txn, _T_AMOUNT_MINOR)
+        baseline = ru.get(update, _U_BASELINE)
         nb = baseline[0]
         mean = baseline[1]
         m2 = baseline[2]
@@ -475,12 +519,12 @@ cdef class FeatureBuilder:
         _put(&f, <double>nb)
 
         # Entities.
-        entities = update.entities
+        entities = ru.get(update, _U_ENTITIES)
         for prefix in self.entity_prefixes:
             for v in <tuple>(<dict>entities).get(prefix, self.no_entity):
                 _put(&f, <double><long long>v)
 
-        _put(&f, 1.0 if update.late else 0.0)
+        _put(&f, 1.0 if ru.get(update, _U_LATE) else 0.0)
         if f.i != f.n:
             raise ValueError(f"{f.i} values made, {f.n} expected")
         return out

@@ -200,7 +200,7 @@ def salary_regularity(salary_ts_ms: tuple[int, ...], tz: ZoneInfo) -> float:
 
 _BUILDER = FeatureBuilder(
     _TEMPLATE, _TOTAL_IS_SUM, _NET_FLOW_INDICES, _ENTITY_PREFIXES, _NO_ENTITY, CARD_PRESENT,
-    haversine_km, salary_regularity,
+    haversine_km, salary_regularity, Transaction, StateUpdate,
 )  # fmt: skip
 #: Everything the detectors see about one transaction: ``build_features(txn,
 #: update, tz)``, made in C by detectors/feature_values.pyx (the builder's

@@ -47,16 +47,11 @@ replaced.
 """
 
 from cpython.dict cimport PyDict_GetItem, PyDict_Next, PyDict_SetItem
-from cpython.list cimport (
-    PyList_AsTuple,
-    PyList_GET_ITEM,
-    PyList_GET_SIZE,
-    PyList_New,
-    PyList_SET_ITEM,
-)
+from cpython.list cimport PyList_GET_ITEM, PyList_GET_SIZE, PyList_New, PyList_SET_ITEM
 from cpython.mem cimport PyMem_Free, PyMem_Malloc
 from cpython.object cimport Py_EQ, PyObject, PyObject_RichCompareBool
 from cpython.ref cimport Py_INCREF
+from cpython.tuple cimport PyTuple_New, PyTuple_SET_ITEM
 from libc.stdlib cimport qsort
 from libc.string cimport memcpy, memset
 
@@ -189,7 +184,7 @@ cdef class Assessment:
     cdef readonly long long newest
     cdef readonly int late
     cdef readonly long long ts
-    cdef readonly list totals
+    cdef readonly tuple totals
     cdef readonly long long passthrough
     cdef readonly long long max_inflow
     cdef readonly tuple distinct
@@ -938,12 +933,13 @@ cdef Assessment _assess(list s, Event ev, FoldParams p, Memo memo):
     a.newest = newest
     a.late = late
     a.ts = ts
-    cdef list totals = PyList_New(N_TOTALS)
+    # A tuple from the start: the StateUpdate takes this very object.
+    cdef tuple totals = PyTuple_New(N_TOTALS)
     cdef object item
     for i in range(N_TOTALS):
         item = tot[i]
         Py_INCREF(item)
-        PyList_SET_ITEM(totals, i, item)
+        PyTuple_SET_ITEM(totals, i, item)
     a.totals = totals
     a.passthrough = passthrough
     a.max_inflow = max_in
@@ -1087,6 +1083,30 @@ cdef object _digest(object value):
     cdef bytes raw = value.encode()
     return rw_blake2b_8(raw, len(raw))
 
+include "../riskwatch/object_slots.pxi"
+
+#: The Transaction slots an Event is made of (EventCodes reads them in this order),
+#: and the attributes read while a slot is unset: ts_ms and amount_minor fill theirs.
+cdef enum:
+    _T_TXN_ID = 0
+    _T_CHANNEL
+    _T_DIRECTION
+    _T_KIND
+    _T_MERCHANT
+    _T_DEVICE
+    _T_COUNTRY
+    _T_COUNTERPARTY
+    _T_MCC
+    _T_LAT
+    _T_LON
+    _T_TS_MS
+    _T_AMOUNT_MINOR
+_TXN_SLOTS = ("txn_id", "channel", "direction", "kind", "merchant_id", "device_id", "country",
+              "counterparty_account", "mcc", "lat", "lon", "_ts_ms", "_amount_minor")
+_TXN_ATTRS = _TXN_SLOTS[:_T_TS_MS] + ("ts_ms", "amount_minor")
+#: Remembered id digests before the memo starts afresh (as the lru_cache it fronts).
+cdef Py_ssize_t _MAX_DIGESTS = 65_536
+
 
 cdef class EventCodes:
     """The tables that make a Transaction an Event (detectors/state.py owns them).
@@ -1094,28 +1114,50 @@ cdef class EventCodes:
     ``channels``: channel -> its index; ``kinds``: (credit?, kind) -> kind code,
     others KIND_OTHER; ``card_present``: channels whose coordinates are kept;
     ``id_digest``: :func:`customer_fold.digest` of merchant, device and
-    counterparty ids (cached: they recur; txn ids do not and are digested here).
+    counterparty ids (remembered here: they recur, and a look-up is a tenth of
+    a digest's cost; txn ids do not recur and are digested here);
+    ``txn_type``: the class whose instances' slots are read at their offsets
+    (Transaction; see SlotReader), anything else being read by name.
     """
 
     cdef dict channels
     cdef dict kinds
     cdef frozenset card_present
     cdef object id_digest
+    cdef dict digests
+    cdef SlotReader txn
 
-    def __init__(self, dict channels, dict kinds, frozenset card_present, id_digest):
+    def __init__(self, dict channels, dict kinds, frozenset card_present, id_digest,
+                 type txn_type=None):
         self.channels = channels
         self.kinds = kinds
         self.card_present = card_present
         self.id_digest = id_digest
+        self.digests = {}
+        self.txn = SlotReader(txn_type, _TXN_SLOTS, _TXN_ATTRS)
+
+    cdef object _id(self, object value):
+        """``id_digest(value)``, remembered here (a dict look-up, not a Python call)."""
+        cdef PyObject* hit = PyDict_GetItem(self.digests, value)
+        if hit != NULL:
+            return <object>hit
+        d = self.id_digest(value)
+        if len(self.digests) >= _MAX_DIGESTS:
+            self.digests.clear()
+        self.digests[value] = d
+        return d
 
     def event(self, txn):
         """``txn`` as the fold sees it."""
         return self._event(txn)
 
     cdef Event _event(self, object txn):
-        txn_id, channel, direction, kind = txn.txn_id, txn.channel, txn.direction, txn.kind
-        merchant, device, country = txn.merchant_id, txn.device_id, txn.country
-        counterparty, mcc, lat, lon = txn.counterparty_account, txn.mcc, txn.lat, txn.lon
+        cdef SlotReader r = self.txn
+        txn_id, channel = r.get(txn, _T_TXN_ID), r.get(txn, _T_CHANNEL)
+        direction, kind = r.get(txn, _T_DIRECTION), r.get(txn, _T_KIND)
+        merchant, device = r.get(txn, _T_MERCHANT), r.get(txn, _T_DEVICE)
+        country, counterparty = r.get(txn, _T_COUNTRY), r.get(txn, _T_COUNTERPARTY)
+        mcc, lat, lon = r.get(txn, _T_MCC), r.get(txn, _T_LAT), r.get(txn, _T_LON)
         if channel in self.card_present and lat is not None and lon is not None:
             lat, lon = float(lat), float(lon)
         else:
@@ -1124,14 +1166,13 @@ cdef class EventCodes:
         cdef long long code = <long long>self.channels[channel] * 8 + (_CREDIT if credit else 0)
         cdef Event ev = Event.__new__(Event)
         ev.txn = _digest(txn_id)
-        ev.ts = txn.ts_ms
+        ev.ts = r.get(txn, _T_TS_MS)
         ev.code = code + <long long>self.kinds.get((credit, kind), KIND_OTHER)
-        ev.amount = txn.amount_minor
-        id_digest = self.id_digest
-        ev.merchant = id_digest(merchant)
-        ev.device = id_digest(device)
+        ev.amount = r.get(txn, _T_AMOUNT_MINOR)
+        ev.merchant = self._id(merchant)
+        ev.device = self._id(device)
         ev.country = country
-        ev.counterparty = id_digest(counterparty)
+        ev.counterparty = self._id(counterparty)
         ev.mcc = mcc
         ev.lat = lat
         ev.lon = lon
@@ -1164,7 +1205,6 @@ def fold_part(txns, dict held, FoldParams p not None, EventCodes codes not None,
         assessed.append(a)
 
 
-include "../riskwatch/object_slots.pxi"
 
 
 cdef extern from *:
@@ -1215,7 +1255,7 @@ cdef class UpdateMaker:
         rw_set_slot(u, at[2], a.late > 0)
         rw_set_slot(u, at[3], a.late == 2)
         rw_set_slot(u, at[4], a.ts)
-        rw_set_slot(u, at[5], PyList_AsTuple(a.totals))
+        rw_set_slot(u, at[5], a.totals)
         rw_set_slot(u, at[6], a.passthrough)
         rw_set_slot(u, at[7], a.max_inflow)
         rw_set_slot(u, at[8], a.distinct)

@@ -143,7 +143,6 @@ import os
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache
 
 import redis
 
@@ -178,9 +177,6 @@ CHANNEL_CODES = {"atm": "a", "pos": "p", "online": "o", "mobile": "m", "counter"
                  "thirdparty": "t"}  # fmt: skip
 CARD_PRESENT = frozenset({"pos", "atm"})
 _CHANNEL_INDEX = {name: i for i, name in enumerate(CHANNEL_CODES)}
-#: Merchants, devices and counterparties recur from event to event: their digests are
-#: remembered (a look-up is a tenth of a digest's cost). Txn ids do not recur.
-_id_digest = lru_cache(maxsize=65_536)(digest)
 
 _N_WINDOWS = 4 * len(WINDOWS)
 _N_CHANNELS = 4 * len(CHANNEL_CODES) * len(CHANNEL_WINDOWS)
@@ -467,6 +463,6 @@ class _Part:
 #: Makes a Transaction the fold's Event (compiled): its txn id, merchant, device and
 #: counterparty as digests; its channel, direction and kind as one code; coordinates
 #: only of a card-present event with both.
-_EVENT_CODES = EventCodes(_CHANNEL_INDEX, _KIND_CODES, CARD_PRESENT, _id_digest)
+_EVENT_CODES = EventCodes(_CHANNEL_INDEX, _KIND_CODES, CARD_PRESENT, digest, Transaction)
 _event = _EVENT_CODES.event
 _UPDATES = UpdateMaker(StateUpdate)

@@ -192,7 +192,9 @@ def _fold_digest(module: Any) -> tuple[str, int]:
         memo = memos.setdefault(customer, module.Memo())
         a = module.assess(s, module.Event(*fields), params, memo)
         prunes += s[customer_fold.PD] != day
-        h.update(repr(a.as_tuple()).encode())
+        t = a.as_tuple()
+        # (The totals are a tuple now; they were a list when the digest was taken.)
+        h.update(repr((*t[:4], list(t[4]), *t[5:])).encode())
     for customer in sorted(states):
         h.update(pack(states[customer]))
     kept = set().union(*(s[customer_fold.SEEN][0] for s in states.values()))

@@ -11,12 +11,14 @@ coordinates.
 
 from __future__ import annotations
 
+import contextlib
 import random
 from dataclasses import dataclass, replace
 from datetime import timedelta
 from hashlib import blake2b
 from typing import Any
 
+import orjson
 import pytest
 
 from detectors import customer_fold
@@ -40,6 +42,7 @@ from detectors.state import (
     _event,
 )
 from riskwatch.contracts import Transaction
+from riskwatch.parsing import InvalidRecord, ValidationLimits, parse_transaction
 from simulator import SimulationConfig, simulate
 from tests.test_fold_compiled import update_as_dataclass
 
@@ -176,6 +179,34 @@ def test_fold_part_folds_as_the_python_loop_did(traffic: list[Transaction]) -> N
     assert late > 0 and fresh < len(traffic), "the traffic has late events and replays"
     for c in customers:
         assert dump(mine[c].state) == dump(theirs[c][0])
+
+
+@dataclass(frozen=True, slots=True)
+class _Tagged(Transaction):
+    """A Transaction of another class: its fields are read by name."""
+
+    tag: str = ""
+
+
+def test_events_are_the_same_whether_slots_are_read_or_looked_up(
+    traffic: list[Transaction],
+) -> None:
+    """Parsed (derived slots set), built (unset until asked) or of a subclass: one Event."""
+    by_name = EventCodes(_CHANNEL_INDEX, _KIND_CODES, CARD_PRESENT, reference_digest)
+    now = max(t.ts for t in traffic) + timedelta(days=1)
+    parsed = 0
+    for txn in traffic[:400]:
+        kinds = [replace(txn), _Tagged(**{f: getattr(txn, f) for f in txn.__dataclass_fields__})]
+        payload = orjson.dumps(txn.to_json_dict())
+        with contextlib.suppress(InvalidRecord):  # the traffic's odd ids, which parsing refuses
+            kinds.append(parse_transaction(payload, now, ValidationLimits()))
+        parsed += len(kinds) == 3
+        want = _event_fields(by_name.event(txn))
+        for made in kinds:
+            assert _event_fields(_event(made)) == want
+    assert parsed > 150
+    with pytest.raises(TypeError, match="not a plain slot"):
+        EventCodes(_CHANNEL_INDEX, _KIND_CODES, CARD_PRESENT, reference_digest, dict)
 
 
 def test_event_codes_take_their_tables() -> None:
