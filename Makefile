@@ -3,7 +3,7 @@ PYTHON ?= python3.11
 VENV ?= .venv
 BIN := $(VENV)/bin
 # Re-install (and so recompile the .pyx modules) whenever one of these changes.
-BUILT_FROM := pyproject.toml setup.py riskwatch/object_slots.pxi detectors/cpython_ints.pxi detectors/fold.pyx detectors/blob_pack.pyx detectors/entity_batch.pyx detectors/feature_values.pyx riskwatch/plain_record.pyx
+BUILT_FROM := pyproject.toml setup.py riskwatch/object_slots.pxi detectors/cpython_ints.pxi detectors/fold.pyx detectors/blob_pack.pyx detectors/entity_batch.pyx detectors/feature_values.pyx detectors/resp.pyx riskwatch/plain_record.pyx
 STAMP := $(VENV)/.installed-$(shell cat $(BUILT_FROM) | sha1sum | cut -c1-12)
 
 .DEFAULT_GOAL := help
@@ -65,4 +65,4 @@ bench-cluster: $(STAMP) ## the monitor's routing on one and two processes: CPU o
 
 clean: ## remove the virtualenv, local output and build products
 	rm -rf $(VENV) var .pytest_cache .ruff_cache .hypothesis build riskwatch.egg-info
-	rm -f detectors/fold.c detectors/fold.*.so detectors/blob_pack.c detectors/blob_pack.*.so detectors/feature_values.c detectors/feature_values.*.so riskwatch/plain_record.c riskwatch/plain_record.*.so
+	rm -f detectors/fold.c detectors/fold.*.so detectors/blob_pack.c detectors/blob_pack.*.so detectors/feature_values.c detectors/feature_values.*.so detectors/resp.c detectors/resp.*.so riskwatch/plain_record.c riskwatch/plain_record.*.so

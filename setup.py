@@ -20,6 +20,7 @@ setup(
                 "detectors.blob_pack",
                 "detectors.entity_batch",
                 "detectors.feature_values",
+                "detectors.resp",
                 "riskwatch.plain_record",
             )
         ],

@@ -34,6 +34,7 @@ import redis
 from detectors.entity_batch import ENTITIES as ENTITIES  # re-exported: state, features
 from detectors.entity_batch import EntityBatch
 from detectors.keys import entity_key
+from detectors.lua_script import LuaScript
 from detectors.script_trips import without_comments
 
 #: Past this many customers kept at an entity, they move from its blob to a
@@ -126,7 +127,10 @@ class EntityScript:
                 lateness=int(lateness_ms), inline=INLINE_CUSTOMERS, value_max=self.value_max
             )
         )
-        """The script's text for EVAL (:mod:`detectors.script_trips` says why not EVALSHA)."""
+        """The script's text, as loaded."""
+        self.script = LuaScript(self.source)
+        """Its SHA1, hashed once per store, and whether it was loaded (:mod:`detectors.script_trips`
+        calls it by EVALSHA)."""
         self._places: dict[str, list[dict[str, tuple[str, str, str | None, str]]]] = {}
 
     def batch(self, namespace: str) -> EntityBatch:

@@ -11,8 +11,8 @@ those calls, and only those, that answered ``NOSCRIPT``. Loading first keeps
 that mending for a cache lost mid-run: the rerun happens after, and outside,
 a MULTI/EXEC, so a process that died between the two would leave the
 pipeline's other writes without the script's. (The state store's own
-script, whose calls are several in flight at once, is sent by EVAL instead:
-:mod:`detectors.script_trips` says why.)
+script, whose calls are several in flight at once, mends a NOSCRIPT its
+own way: :mod:`detectors.script_trips` says how.)
 
 Why rerunning only those calls is exact: a call that answered ``NOSCRIPT``
 did nothing, and every other command of the pipeline did what it would have

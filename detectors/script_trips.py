@@ -10,14 +10,23 @@ are read only when wanted: Redis runs one part while the worker folds the
 next, and the worker builds the first part's features while Redis runs the
 last.
 
-Calls are sent with EVAL and the script's text, not EVALSHA: a call that
-must not be lost cannot meet NOSCRIPT. With several calls in flight a
-server that lost its script cache (a restart, ``SCRIPT FLUSH``) would
-answer NOSCRIPT to some and, once any client had loaded the script again,
-run the later ones, and no rerun after that keeps them in order. EVAL costs
-Redis a SHA1 of the text per call (``entities.lua`` without its comments is
-about 8 KB: some 20 µs per call, well under a microsecond per event for
-calls of tens of events); the compiled script stays in Redis's cache.
+Calls are sent with EVALSHA: EVAL would send the script's 8 KB of text
+with every call, and Redis would hash it twice per call (some 5% of its
+instructions per event). The script is loaded once, before the first
+call (:class:`~detectors.lua_script.LuaScript` remembers it). A server that
+has lost its script cache since (a restart, ``SCRIPT FLUSH``) answers
+NOSCRIPT, and with several calls in flight that alone would not be safe:
+once another client had loaded the script again, the calls after the one
+that met NOSCRIPT would run, ahead of it. They do not, because the calls
+are chained (``entities.lua``'s guard): a call other than a chain's first
+runs only if the guard holds the number of the call before it, which only
+that call's completing writes. So after a NOSCRIPT for call k, every later
+call of its chain either met NOSCRIPT too or refused to run (a SKIPPED
+error), having changed nothing; :meth:`ScriptTrips.receive` reads their
+replies, checks that each is one of those two (anything else, say a later
+chain's first call that ran, fails the trips instead, as any failure
+does), loads the script and sends calls k.. again, in order, on the same
+connection, then reads replies as before.
 
 A failure (a connection lost, a script error) closes the connection: the
 replies still outstanding are lost with it, and the caller must treat what
@@ -33,17 +42,27 @@ writes its customers last, after every read, where most failures come.)
 from __future__ import annotations
 
 import re
+from collections import deque
 from collections.abc import Sequence
 from typing import Any
 
-import hiredis
 import redis
+from redis.exceptions import NoScriptError, ResponseError
 
-from detectors.lua_script import ints_as_text
+from detectors.lua_script import LuaScript
+from detectors.resp import pack_call as _pack_call
+from detectors.resp import pack_command
+
+#: Rounds of reloading the script and sending the lost calls again before the
+#: trips give up (each needs the cache emptied again meanwhile).
+RELOADS = 3
+
+#: The start of the error a chained call answers when the call before it did not complete.
+SKIPPED = "SKIPPED"
 
 
 def without_comments(source: str) -> str:
-    """The script without its whole-line ``--`` comments and blank lines, for EVAL.
+    """The script without its whole-line ``--`` comments and blank lines, to load.
 
     >>> without_comments("-- about\\nlocal x = 1  -- one\\n\\n  -- more\\nreturn x\\n")
     'local x = 1  -- one\\nreturn x\\n'
@@ -53,33 +72,39 @@ def without_comments(source: str) -> str:
     )
 
 
-def pack_call(source: bytes, keys: Sequence[Any], args: Sequence[Any]) -> bytes:
-    """``EVAL source`` with its keys and arguments in Redis's protocol.
+def pack_call(sha: bytes, keys: Sequence[Any], args: Sequence[Any]) -> bytes:
+    """``EVALSHA sha`` with its keys and arguments in Redis's protocol.
 
-    hiredis packs it (redis-py's own packer first copies every argument
-    through a Python generator: a hundred or more per call here, the
-    entities' heads and the customers' blobs), given no ints
-    (:func:`~detectors.lua_script.ints_as_text` says why).
+    Packed by :mod:`detectors.resp` (hiredis's packer spent ~14k
+    instructions per event on these calls, and redis-py's own first copies
+    every argument through a Python generator: a hundred or more per call
+    here, the entities' heads and the customers' blobs).
     """
-    parts = ints_as_text((*keys, *args))
-    return hiredis.pack_command((b"EVAL", source, str(len(keys)), *parts))
+    return _pack_call(b"EVALSHA", sha, keys, args)
 
 
 class ScriptTrips:
     """One script's calls on one connection of ``client``'s pool, replies read in order.
 
-    Use as a context manager: the connection returns to the pool on exit, or
-    is closed if replies are still outstanding (they would otherwise answer
-    the next user's commands).
+    The calls must be chained as ``entities.lua``'s are (the module says
+    why). Use as a context manager: the connection returns to the pool on
+    exit, or is closed if replies are still outstanding (they would
+    otherwise answer the next user's commands).
     """
 
-    def __init__(self, client: redis.Redis, source: str) -> None:
+    def __init__(self, client: redis.Redis, script: LuaScript) -> None:
+        self._client = client
         self._pool = client.connection_pool
-        self._source = source.encode()
+        self._script = script
+        self._sha = script.sha.encode()
         self._connection: Any = None
-        self._outstanding = 0
+        self._sent: deque[bytes] = deque()
+        """The calls sent whose replies are not read yet, oldest first, as packed."""
 
     def __enter__(self) -> ScriptTrips:
+        if not self._script.loaded:
+            self._client.script_load(self._script.source)
+            self._script.loaded = True
         self._connection = self._pool.get_connection()
         return self
 
@@ -87,8 +112,8 @@ class ScriptTrips:
         connection, self._connection = self._connection, None
         if connection is None:
             return
-        if self._outstanding:
-            self._outstanding = 0
+        if self._sent:
+            self._sent.clear()
             connection.disconnect()
         self._pool.release(connection)
 
@@ -97,30 +122,54 @@ class ScriptTrips:
 
         Keys and arguments are str (sent as UTF-8), bytes or int.
         """
-        connection = self._connection
+        packed = pack_call(self._sha, keys, args)
         try:
-            connection.send_packed_command(
-                [pack_call(self._source, keys, args)], check_health=self._outstanding == 0
-            )
+            self._connection.send_packed_command([packed], check_health=not self._sent)
         except BaseException:
             self._fail()
             raise
-        self._outstanding += 1
+        self._sent.append(packed)
 
     def receive(self) -> Any:
         """The reply to the oldest call not yet received. Raises redis.RedisError."""
-        if not self._outstanding:
+        if not self._sent:
             raise RuntimeError("no script call is awaiting its reply")
         try:
-            reply = self._connection.read_response()
+            for _ in range(RELOADS):
+                try:
+                    reply = self._connection.read_response()
+                    break
+                except NoScriptError:
+                    self._send_again()
+            else:
+                reply = self._connection.read_response()
         except BaseException:
             self._fail()
             raise
-        self._outstanding -= 1
+        self._sent.popleft()
         return reply
+
+    def _send_again(self) -> None:
+        """After a NOSCRIPT for the oldest call: load the script and send it and
+        every later call again, once their replies show that none of them ran."""
+        connection = self._connection
+        for _ in range(len(self._sent) - 1):
+            try:
+                reply = connection.read_response()
+            except NoScriptError:
+                continue
+            except ResponseError as exc:
+                if str(exc).startswith(SKIPPED):
+                    continue
+                raise
+            msg = f"a script call ran after one that met NOSCRIPT (replied {reply!r})"
+            raise ResponseError(msg)
+        load = pack_command((b"SCRIPT", b"LOAD", self._script.source))
+        connection.send_packed_command([load, *self._sent], check_health=False)
+        connection.read_response()
 
     def _fail(self) -> None:
         # The calls after a failed one may or may not have run: none of their
         # replies can be trusted, and unread ones must not reach another user.
-        self._outstanding = 0
+        self._sent.clear()
         self._connection.disconnect()

@@ -345,7 +345,7 @@ class CustomerStateStore:
             raise _unavailable(len(txns), exc) from exc
         done = False
         try:
-            with ScriptTrips(self._client, self._entities.source) as trips:
+            with ScriptTrips(self._client, self._entities.script) as trips:
                 plain: set[str] = set()
                 step = self._trip_events
                 starts = range(0, len(txns), step)

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import time
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 import pytest
 import redis
 
 from detectors.entity_state import bucket_key
+from detectors.lua_script import LuaScript
 from detectors.script_trips import ScriptTrips
 from detectors.state import CustomerStateStore, StateUnavailable
 from riskwatch.contracts import Transaction
@@ -94,26 +97,106 @@ def test_a_failed_call_stops_the_calls_after_it_and_the_batch_can_be_replayed(
 
 def test_the_connection_of_unread_replies_is_closed_not_reused(redis_url: str) -> None:
     client = redis.Redis.from_url(redis_url)
-    with ScriptTrips(client, "return ARGV[1]") as trips:
+    with ScriptTrips(client, LuaScript("return ARGV[1]")) as trips:
         trips.send([], ["first"])
         trips.send([], ["second"])
         assert trips.receive() == b"first"
         connection = trips._connection
     assert connection._sock is None, "closed: the reply 'second' went with it"
     assert client.ping() is True
-    with ScriptTrips(client, "return ARGV[1]") as trips:
+    with ScriptTrips(client, LuaScript("return ARGV[1]")) as trips:
         trips.send([], ["third"])
         assert trips.receive() == b"third"
-    with pytest.raises(RuntimeError, match="awaiting"), ScriptTrips(client, "return 1") as trips:
+    with (
+        pytest.raises(RuntimeError, match="awaiting"),
+        ScriptTrips(client, LuaScript("return 1")) as trips,
+    ):
         trips.receive()
+
+
+def _noscripts(client: redis.Redis) -> int:
+    """How many NOSCRIPT errors the server has answered (INFO errorstats)."""
+    return int(client.info("errorstats").get("errorstat_NOSCRIPT", {"count": 0})["count"])
+
+
+def _until(done: Callable[[], bool]) -> None:
+    deadline = time.monotonic() + 30
+    while not done():
+        assert time.monotonic() < deadline, "Redis never got there"
+        time.sleep(0.001)
+
+
+@pytest.mark.parametrize("reload", [False, True], ids=["flush", "flush-and-reload"])
+def test_a_script_cache_emptied_mid_batch_loses_no_call_and_runs_none_twice(
+    redis_url: str, batches: list[list[Transaction]], monkeypatch: pytest.MonkeyPatch, reload: bool
+) -> None:
+    """SCRIPT FLUSH between two calls of a batch: every call still runs once, in order.
+
+    The flush lands once Redis has run the call before (its guard says so),
+    so the calls still in flight meet NOSCRIPT. With ``reload``, another
+    client loads the script again once the first of them has met NOSCRIPT,
+    before the next runs: that one and the rest find the script, and the
+    guard must stop them (SKIPPED) until the first runs again. Flushed
+    before the first call of a batch (whose guard is not checked), a middle
+    one and the last.
+    """
+    other = redis.Redis.from_url(redis_url)
+    store = _store(redis_url, 7)
+    clean = _store(redis_url, 10_000)
+    send = ScriptTrips.send
+    flush_at: list[int] = []
+
+    def flushing_send(trips: ScriptTrips, keys: list[object], args: list[object]) -> None:
+        call, guard = abs(int(args[-1])), str(keys[-1])  # type: ignore[call-overload]
+        if not flush_at or call != flush_at[0]:
+            send(trips, keys, args)
+            return
+        if call > 1:
+            _until(lambda: other.get(guard) == str(call - 1).encode())
+        other.script_flush()
+        before = _noscripts(other)
+        send(trips, keys, args)
+        if reload:
+            _until(lambda: _noscripts(other) > before)
+            other.script_load(store._entities.script.source)
+
+    monkeypatch.setattr(ScriptTrips, "send", flushing_send)
+    flushed = 0
+    for n, batch in enumerate(batches):
+        calls = -(-len(batch) // 7)
+        flush_at[:] = [(1, 1 + calls // 2, calls)[n % 3]]
+        expected = clean.apply(batch)
+        noscripts = _noscripts(other)
+        assert store.apply(batch) == expected, n
+        flushed += _noscripts(other) > noscripts
+    assert flushed == len(batches), "each batch met NOSCRIPT"
+    assert redis_state(redis_url, store.namespace) == redis_state(redis_url, clean.namespace)
+
+
+def test_a_call_that_ran_after_one_that_met_noscript_fails_the_trips(redis_url: str) -> None:
+    """Calls not chained by a guard are not sent again: one could run twice or out of order."""
+    client, other = redis.Redis.from_url(redis_url), redis.Redis.from_url(redis_url)
+    script = LuaScript("return ARGV[1]")
+    with ScriptTrips(client, script) as trips:
+        other.script_flush()
+        before = _noscripts(other)
+        trips.send([], ["first"])
+        _until(lambda: _noscripts(other) > before)
+        other.script_load(script.source)
+        trips.send([], ["second"])
+        connection = trips._connection
+        with pytest.raises(redis.ResponseError, match="ran after one that met NOSCRIPT"):
+            trips.receive()
+    assert connection._sock is None, "closed"
 
 
 def test_packing_a_call_survives_signals_that_raise() -> None:
     """A signal handler raising mid-pack (SIGTERM, Ctrl-C) must not crash the process.
 
-    hiredis 3.5 crashes when that happens while it turns an int into text;
-    the calls are packed without giving it ints. Run in a child, which a
-    crash would kill.
+    hiredis 3.5 crashes when that happens while it turns an int into text
+    (the calls are packed by detectors.resp now, which must not either, nor
+    when ``str()`` of an int too big for 64 bits raises). Run in a child,
+    which a crash would kill.
     """
     import subprocess
     import sys
@@ -132,7 +215,7 @@ def stop(*_):
         armed = False
         raise Stop()
 signal.signal(signal.SIGALRM, stop)
-args = [1_700_000_000_000 + i for i in range(1200)]
+args = [1_700_000_000_000 + i for i in range(1200)] + ["é", b"x"] + [7**1500] * 20
 signal.setitimer(signal.ITIMER_REAL, 0.0001, 0.0001)
 stops = 0
 while stops < 2000:
