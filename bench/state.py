@@ -5,20 +5,24 @@ Run it with ``make bench-state`` or::
     .venv/bin/python -m bench.state [--customers N] [--days D] [--repeat R] [--out PATH]
 
 One simulated input (``--days`` of history, 35 by default so that every
-customer carries the full 30-day windows) is read by three stages, in
+customer carries the full 30-day windows) is read by four stages, in
 interleaved rounds, in the same process and run (see bench/throughput.py for
 why ratios to a baseline, not absolute rates, are the figure to compare):
 
 * ``baseline``: JSONL source → orjson.loads → key by customer → count → discard
   (bench.throughput's yardstick)
 * ``features``: JSONL source → parse → key by shard → the state store's
-  ``updates`` per shard batch (its pipelined script calls) → ``build_features``
-  per event as the updates come → discard. No rules, no model. The time in
+  ``begin`` per shard batch (its pipelined script calls, sent) and, at the
+  shard's next batch, ``build_features`` per event as the updates are read →
+  discard. No rules, no model. The time in
   the state store (``apply``: folding, the script calls, waiting for their
   replies) and inside ``build_features`` is reported as shares of the stage,
   and as the worker thread's CPU time (apply's without the wait for Redis);
   Redis's own time in the entity script (``INFO commandstats``) as a share
   of ``apply``.
+* ``features_waiting``: the same, each shard batch's features built before
+  the step returns (the worker waits for the batch's last call, and Redis
+  for the next batch): what the overlap of ``features`` gains.
 * ``monitor``: :func:`riskwatch.runner.run_monitor` over the file.
 * ``features_trip_N`` (with ``--compare-trip-events N ...``): the features
   stage again with ``state.trip_events`` N instead of the default, so that
@@ -43,10 +47,10 @@ import logging
 import shutil
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import closing
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -71,7 +75,7 @@ from bench.throughput import (
     validation_limits,
 )
 from detectors.features import build_features
-from detectors.state import CustomerStateStore
+from detectors.state import CustomerStateStore, StateUpdate
 from flows.assess import shard_of
 from flows.sources import JsonlFileSource
 from riskwatch.contracts import RawRecord, Transaction
@@ -81,7 +85,7 @@ from riskwatch.services import start_redis
 logger = logging.getLogger(__name__)
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "state.json"
-STAGES = ("baseline", "features", "monitor")
+STAGES = ("baseline", "features", "features_waiting", "monitor")
 PROJECTED_CUSTOMERS = 10_000_000
 SIM_SEED = 11
 SIM_START = datetime(2026, 1, 5, tzinfo=UTC)
@@ -121,34 +125,120 @@ class HotPath:
     """Redis's own time in the entity script (INFO commandstats), inside apply."""
 
 
-class _FeatureLogic(StatefulBatchLogic[Transaction, int, None]):
+class _WaitingFeatureLogic(StatefulBatchLogic[Transaction, int, None]):
+    """Each shard batch recorded and its features built before the step returns.
+
+    The worker waits for the batch's last script call at its end, and Redis
+    idles while the worker parses and folds the next batch: the
+    ``features_waiting`` stage, beside the ``features`` stage's overlap.
+    """
+
     def __init__(self, store: CustomerStateStore, tz: ZoneInfo, hot: HotPath) -> None:
         self._store, self._tz, self._hot = store, tz, hot
 
     def on_batch(self, values: list[Transaction]) -> tuple[list[int], bool]:
-        # As the monitor does: each update's features are built as it comes, while
-        # Redis runs the batch's later script calls (CustomerStateStore.updates).
-        # perf_counter per event, thread_time per batch: a thread's CPU clock is a
-        # system call here (~0.7 us), a sizeable share of a 10 us feature build.
-        clock, tz = time.perf_counter, self._tz
-        c0, t0 = time.thread_time(), clock()
-        build = 0.0
-        built = []
-        with closing(self._store.updates(values)) as coming:
-            for txn, update in zip(values, coming, strict=True):
-                b0 = clock()
-                built.append(len(build_features(txn, update, tz)))
-                build += clock() - b0
-        hot = self._hot
-        hot.apply_seconds += clock() - t0 - build
-        hot.build_seconds += build
-        hot.apply_cpu_seconds += time.thread_time() - c0 - build
-        hot.build_cpu_seconds += build
-        hot.batches += 1
+        c0, t0 = time.thread_time(), time.perf_counter()
+        built = _build(self._store.updates(values), values, self._tz, self._hot, c0, t0)
+        self._hot.batches += 1
         return built, StatefulBatchLogic.RETAIN
 
     def snapshot(self) -> None:
         return None
+
+
+#: How long a shard's sent batch may wait for the shard's next batch before its
+#: features are built anyway (an idle shard's last batch).
+FLUSH_AFTER = timedelta(milliseconds=100)
+
+
+class _FeatureLogic(StatefulBatchLogic[Transaction, int, tuple[Transaction, ...]]):
+    """A shard batch is sent when it comes and its features built when the shard's next comes.
+
+    ``CustomerStateStore.begin`` folds the batch and sends its script calls;
+    the step returns at once with the features of the shard's previous batch,
+    whose replies came long before. Redis records a batch while the worker
+    goes on with the other shards' batches and the next input, instead of
+    each waiting for the other at every batch's end. A sent batch is
+    finished by the shard's next batch, by the end of the input, or
+    FLUSH_AFTER later. Its records are the step's snapshot: a run resumed
+    from it sends them again (to Redis, duplicates of what was recorded) and
+    emits their features, as Bytewax replays an epoch's input.
+    """
+
+    def __init__(
+        self,
+        store: CustomerStateStore,
+        tz: ZoneInfo,
+        hot: HotPath,
+        resume: tuple[Transaction, ...] | None = None,
+    ) -> None:
+        self._store, self._tz, self._hot = store, tz, hot
+        self._sent: list[Transaction] = []
+        self._coming: Iterator[StateUpdate] | None = None
+        if resume:
+            self._send(list(resume))
+
+    def _send(self, values: list[Transaction]) -> None:
+        c0, t0 = time.thread_time(), time.perf_counter()
+        self._coming = self._store.begin(values)
+        self._sent = values
+        hot = self._hot
+        hot.apply_seconds += time.perf_counter() - t0
+        hot.apply_cpu_seconds += time.thread_time() - c0
+        hot.batches += 1
+
+    def _finish(self) -> list[int]:
+        coming, self._coming = self._coming, None
+        if coming is None:
+            return []
+        c0, t0 = time.thread_time(), time.perf_counter()
+        return _build(coming, self._sent, self._tz, self._hot, c0, t0)
+
+    def on_batch(self, values: list[Transaction]) -> tuple[list[int], bool]:
+        built = self._finish()
+        self._send(values)
+        return built, StatefulBatchLogic.RETAIN
+
+    def on_notify(self) -> tuple[list[int], bool]:
+        return self._finish(), StatefulBatchLogic.RETAIN
+
+    def on_eof(self) -> tuple[list[int], bool]:
+        return self._finish(), StatefulBatchLogic.RETAIN
+
+    def notify_at(self) -> datetime | None:
+        return datetime.now(UTC) + FLUSH_AFTER if self._coming is not None else None
+
+    def snapshot(self) -> tuple[Transaction, ...]:
+        return tuple(self._sent) if self._coming is not None else ()
+
+
+def _build(
+    coming: Iterator[StateUpdate],
+    values: list[Transaction],
+    tz: ZoneInfo,
+    hot: HotPath,
+    c0: float,
+    t0: float,
+) -> list[int]:
+    """Each update's features as it comes (as the monitor builds them), timed into ``hot``.
+
+    perf_counter per event, thread_time per batch (from ``c0``, ``t0``): a
+    thread's CPU clock is a system call here (~0.7 us), a sizeable share of a
+    feature build.
+    """
+    clock = time.perf_counter
+    build = 0.0
+    built = []
+    with closing(coming):
+        for txn, update in zip(values, coming, strict=True):
+            b0 = clock()
+            built.append(len(build_features(txn, update, tz)))
+            build += clock() - b0
+    hot.apply_seconds += clock() - t0 - build
+    hot.build_seconds += build
+    hot.apply_cpu_seconds += time.thread_time() - c0 - build
+    hot.build_cpu_seconds += build
+    return built
 
 
 def features_flow(
@@ -160,8 +250,13 @@ def features_flow(
     shards: int,
     tally: Tally,
     hot: HotPath,
+    waiting: bool = False,
 ) -> Dataflow:
-    """Parsing, the full state and every feature: the monitor without rules or model."""
+    """Parsing, the full state and every feature: the monitor without rules or model.
+
+    ``waiting``: each shard batch finished before the step returns
+    (_WaitingFeatureLogic), not at the shard's next batch (_FeatureLogic).
+    """
     now = datetime.now(UTC)
 
     def parse(raw: RawRecord) -> Transaction:
@@ -174,7 +269,12 @@ def features_flow(
     # txns: Transaction (the simulator's input is all valid)
     keyed = op.key_on("by_shard", txns, lambda t: shard_of(t.customer_id, shards))
     # keyed: (shard, Transaction)
-    built = op.stateful_batch("features", keyed, lambda _: _FeatureLogic(store, tz, hot))
+    if waiting:
+        built = op.stateful_batch("features", keyed, lambda _: _WaitingFeatureLogic(store, tz, hot))
+    else:
+        built = op.stateful_batch(
+            "features", keyed, lambda resume: _FeatureLogic(store, tz, hot, resume)
+        )
     # built: (shard, number of features of one event)
     op.output("discard", built, TallySink(tally))
     return flow
@@ -246,7 +346,9 @@ def run_benchmark(
         s = settings.state
         m.trip_events = s.trip_events
 
-        def features(trip_events: int, tally: Tally, hot: HotPath) -> Dataflow:
+        def features(
+            trip_events: int, tally: Tally, hot: HotPath, waiting: bool = False
+        ) -> Dataflow:
             store = CustomerStateStore(
                 client, "bench", s.dedup_horizon_seconds, s.ttl_seconds,
                 s.allowed_lateness_seconds, entity_buckets=entity_buckets(data.customers),
@@ -254,7 +356,7 @@ def run_benchmark(
             )  # fmt: skip
             return features_flow(
                 data.path, settings.flow.batch_size, limits, store, tz, settings.flow.shards,
-                tally, hot,
+                tally, hot, waiting,
             )  # fmt: skip
 
         for round_no in range(repeat):
@@ -275,6 +377,11 @@ def run_benchmark(
             m.used_memory = int(client.info("memory")["used_memory"]) - before
             m.by_owner = memory_by_owner(client)
             m.keys = int(client.dbsize())
+
+            client.flushall()
+            tally = Tally()
+            flow = features(s.trip_events, tally, HotPath(), waiting=True)
+            m.times["features_waiting"].add(*_time_flow(flow, tally))
 
             for trip_events in compare_trip_events:
                 client.flushall()

@@ -334,6 +334,25 @@ class CustomerStateStore:
         should close it (``contextlib.closing``) so that an error of their
         own does not leave the connection waiting for the garbage collector.
         """
+        yield from self.begin(txns)
+
+    def begin(self, txns: Sequence[Transaction]) -> Iterator[StateUpdate]:
+        """Fold and send the batch now; its updates come as the returned iterator is read.
+
+        :meth:`updates` does the same at its first update. Here the caller
+        can do other work before reading the first one (another shard's
+        batch, the next input): Redis records the batch meanwhile, so
+        neither side waits for the other at a batch's end. The iterator holds
+        a connection of the pool until it is read to its end or closed, and
+        is read and closed as :meth:`updates`'s. Raises
+        :class:`StateUnavailable` at once if the batch cannot be sent.
+        """
+        coming = self._record(txns)
+        next(coming, None)  # folds and sends (a batch without events sends nothing)
+        return coming  # type: ignore[return-value]  # only the priming yield is None
+
+    def _record(self, txns: Sequence[Transaction]) -> Iterator[StateUpdate | None]:
+        """:meth:`updates`, first yielding None once every call of the batch is sent."""
         if not txns:
             return
         # Each customer's last position in the batch, and its key (once per customer).
@@ -354,6 +373,14 @@ class CustomerStateStore:
                     self._send(txns, i, i + step, keys, held, last, plain, trips, guard, seq)
                     for seq, i in zip(_call_numbers(len(starts)), starts, strict=True)
                 ]
+                try:
+                    yield None
+                except GeneratorExit:
+                    # Closed before its first update (see below): still recorded.
+                    for part in parts:
+                        self._receive(part, trips)
+                    done = True
+                    raise
                 for n, part in enumerate(parts):
                     counts = self._receive(part, trips)
                     try:

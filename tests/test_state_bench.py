@@ -2,12 +2,90 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import orjson
 import pytest
+import redis
+from bytewax.testing import run_main
 
 from bench import state
+from bench.throughput import Tally
+from detectors.state import CustomerStateStore
+from flows.assess import shard_of
+from riskwatch.contracts import Transaction
+from riskwatch.parsing import ValidationLimits
+from simulator import SimulationConfig, simulate
+
+TZ = ZoneInfo("Europe/Berlin")
+
+
+def _store(redis_url: str, namespace: str) -> CustomerStateStore:
+    return CustomerStateStore(redis.Redis.from_url(redis_url), namespace, 4 * 86400, 40 * 86400)
+
+
+def _shard_batches(days: int) -> list[list[Transaction]]:
+    """Simulated traffic cut as the flow cuts it: one shard's share of each 40 records."""
+    txns = [e.txn for e in simulate(SimulationConfig(seed=3, customers=30, days=days))]
+    out = []
+    for start in range(0, len(txns), 40):
+        part = [t for t in txns[start : start + 40] if shard_of(t.customer_id, 2) == "s0"]
+        if part:
+            out.append(part)
+    return out
+
+
+def test_overlapped_features_are_those_of_the_waiting_step(redis_url: str, key_prefix: str) -> None:
+    """A batch's features come at the shard's next batch or the input's end, the same ones."""
+    batches = _shard_batches(6)
+    assert len(batches) > 5
+    waiting = state._WaitingFeatureLogic(_store(redis_url, key_prefix + "w"), TZ, state.HotPath())
+    overlapped = state._FeatureLogic(_store(redis_url, key_prefix + "o"), TZ, state.HotPath())
+    want, got = [], []
+    for n, batch in enumerate(batches):
+        want.extend(waiting.on_batch(batch)[0])
+        out, _ = overlapped.on_batch(batch)
+        assert len(out) == (len(batches[n - 1]) if n else 0), "the previous batch's features"
+        assert overlapped.snapshot() == tuple(batch)
+        assert overlapped.notify_at() is not None
+        got.extend(out)
+    got.extend(overlapped.on_eof()[0])
+    assert got == want
+    assert overlapped.snapshot() == () and overlapped.notify_at() is None
+    assert overlapped.on_notify()[0] == []
+
+
+def test_a_resumed_step_sends_its_snapshot_again_and_emits_it(
+    redis_url: str, key_prefix: str
+) -> None:
+    """What a snapshot held is emitted after a restart, as Bytewax replays an epoch's input."""
+    store = _store(redis_url, key_prefix)
+    first, second = _shard_batches(3)[:2]
+    step = state._FeatureLogic(store, TZ, state.HotPath())
+    step.on_batch(first)
+    step.on_batch(second)
+    held = step.snapshot()
+    # The process dies here: the second batch was sent, its features never emitted.
+    resumed = state._FeatureLogic(_store(redis_url, key_prefix), TZ, state.HotPath(), held)
+    assert len(resumed.on_notify()[0]) == len(second)
+
+
+def test_the_flow_emits_every_event(redis_url: str, key_prefix: str, tmp_path: Path) -> None:
+    """Through Bytewax: the shards' last batches are flushed at the end of the input."""
+    path = tmp_path / "in.jsonl"
+    txns = [e.txn for e in simulate(SimulationConfig(seed=4, customers=20, days=4))]
+    path.write_bytes(b"".join(orjson.dumps(t.to_json_dict()) + b"\n" for t in txns))
+    limits = ValidationLimits(max_future=timedelta(days=3650))
+    for waiting in (False, True):
+        tally = Tally()
+        flow = state.features_flow(
+            path, 100, limits, _store(redis_url, f"{key_prefix}{waiting}"), TZ, 4, tally,
+            state.HotPath(), waiting,
+        )  # fmt: skip
+        run_main(flow)
+        assert tally.items == len(txns)
 
 
 @pytest.mark.slow
@@ -19,7 +97,7 @@ def test_state_benchmark_reports_every_figure(
     printed = capsys.readouterr()
     assert orjson.loads(out.read_bytes()) == report == orjson.loads(printed.out)
     assert "features" in printed.err
-    assert set(report["stages"]) == {"baseline", "features", "monitor"}
+    assert set(report["stages"]) == {"baseline", "features", "features_waiting", "monitor"}
     events = report["input"]["events"]
     for stage in report["stages"].values():
         assert stage["runs_events"] == [events]
