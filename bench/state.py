@@ -172,8 +172,13 @@ class _FeatureLogic(StatefulBatchLogic[Transaction, Features, tuple[Features, ..
     later, or by a snapshot: Bytewax's snapshot is taken once the input up
     to it is consumed, so a batch sent before it is finished then and its
     outputs kept in the snapshot until they are emitted (after a restart
-    too): a batch recorded in Redis is never left to be replayed as
-    duplicates, whose features would be read on the state they made.
+    too), rather than replayed. What a crash between two snapshots costs:
+    the input since the last one is replayed, as for any step, and Redis
+    takes its events as duplicates (nothing is counted twice), each assessed
+    on the state it made. Those events had been emitted once before the
+    crash, except the last batch each shard had sent: its features are then
+    emitted only as the duplicates' (a step that waits for each batch
+    leaves only a batch interrupted mid-step so).
     """
 
     def __init__(
