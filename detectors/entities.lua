@@ -192,13 +192,14 @@ end
 -- back from top0 is below limit. Distances fall along a ring, so those that
 -- go are at its start.
 local function rebase(r, i, nw0, nw)
-  local size = SIZE[i]
-  local top0 = floor(nw0 / size)
-  local limit = top0 - floor((nw - LATENESS - W[i]) / size)
+  local size, reach = SIZE[i], nw - LATENESS - W[i]
+  -- floor(x / size) as (x - x % size) / size, as the events do.
+  local top0 = (nw0 - nw0 % size) / size
+  local limit = top0 - (reach - reach % size) / size
   local n = #r
   local first = 1
   while first < n and r[first] >= limit do first = first + 2 end
-  local shift = floor(nw / size) - top0
+  local shift = (nw - nw % size) / size - top0
   if shift ~= 0 then
     for q = first, n - 1, 2 do r[q] = r[q] + shift end
   end
@@ -339,12 +340,15 @@ while at <= #events do
     -- from nw (as read before this event). By distance back from nw0: from
     -- top0 - last up to (not) top0 - first; rings end with the newest.
     for i = 1, 3 do
+      -- floor(x / size) as (x - x % size) / size: exact, and cheaper than a
+      -- call of math.floor. Every window is a whole number of buckets.
       local r, size, w = E[i], SIZE[i], W[i]
-      local top0 = floor(nw0 / size)
-      local first = floor((ts - w) / size)
-      local after = floor((nw - LATENESS - w) / size)
-      if after > first then first = after end
-      local lo, hi = top0 - floor(ts / size), top0 - first
+      local last, reach = (ts - ts % size) / size, nw - LATENESS - w
+      local first = last - w / size
+      reach = (reach - reach % size) / size
+      if reach > first then first = reach end
+      local top0 = (nw0 - nw0 % size) / size
+      local lo, hi = top0 - last, top0 - first
       local c = 0
       for q = #r - 1, 1, -2 do
         local off = r[q]
@@ -363,10 +367,10 @@ while at <= #events do
       if E.b > 0 and ts > newest[E.b] then newest[E.b] = ts end
       for i = 1, 3 do
         local size = SIZE[i]
-        local b = floor(ts / size)
-        if b > floor((nw - LATENESS - W[i]) / size) then
+        local b, reach = (ts - ts % size) / size, nw - LATENESS - W[i]
+        if b > (reach - reach % size) / size then
           local r = E[i]
-          local off = floor(nw0 / size) - b
+          local off = (nw0 - nw0 % size) / size - b
           local q = #r - 1
           while q > 0 and r[q] < off do q = q - 2 end
           if q > 0 and r[q] == off then
