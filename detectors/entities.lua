@@ -379,8 +379,9 @@ while at <= #events do
             r[q + 2] = off
             r[q + 3] = 1
           else
-            table.insert(r, q + 2, 1)
-            table.insert(r, q + 2, off)
+            -- Shifted two places at once (two table.inserts shift twice).
+            for j = #r, q + 2, -1 do r[j + 2] = r[j] end
+            r[q + 2], r[q + 3] = off, 1
           end
           out[o + i] = out[o + i] + 1
         end
@@ -412,8 +413,8 @@ while at <= #events do
           c[q] = cid
           c[q + 1] = nw0 - ts
         else
-          table.insert(c, q, nw0 - ts)
-          table.insert(c, q, cid)
+          for j = stop, q, -1 do c[j + 2] = c[j] end
+          c[q], c[q + 1] = cid, nw0 - ts
         end
       end
       local c1, c2, c3 = 0, 0, 0
