@@ -417,14 +417,17 @@ while at <= #events do
           c[q], c[q + 1] = cid, nw0 - ts
         end
       end
+      -- A customer's latest event nw0 - age is after t when its age is
+      -- below nw0 - t.
       local c1, c2, c3 = 0, 0, 0
+      t1, t2, t3 = nw0 - t1, nw0 - t2, nw0 - t3
       for q = 2, #c, 2 do
-        local t = nw0 - c[q]
-        if t > t3 then
+        local age = c[q]
+        if age < t3 then
           c3 = c3 + 1
-          if t > t2 then
+          if age < t2 then
             c2 = c2 + 1
-            if t > t1 then c1 = c1 + 1 end
+            if age < t1 then c1 = c1 + 1 end
           end
         end
       end
