@@ -88,7 +88,6 @@ local VALUE_MAX = $value_max
 local W = {3600000, DAY, 7 * DAY}
 local SIZE = {300000, 3600000, DAY}
 local HEAD = '<I6BBBBB'
-local floor = math.floor
 local byte, char, format = string.byte, string.char, string.format
 
 -- struct formats by shape, made once per call.
@@ -124,8 +123,7 @@ local function decode(raw, b)
   if not raw then
     return {{}, {}, {}, nw0 = -1, nw = -1, c = {}, z = false, changed = false, b = b}
   end
-  local n1, n2, n3, width, k = byte(raw, 7, 11)
-  local nw = struct.unpack('<I6', raw)
+  local nw, n1, n2, n3, width, k = struct.unpack(HEAD, raw)
   local r1, r2, r3, pos
   if width == 1 then
     -- Counts of one byte: a ring is its bytes, which string.byte reads
@@ -281,14 +279,17 @@ local nb = nkeys - 2 * ne - nc
 -- The oldest newest-event an entity of a bucket may keep (see the header).
 local function cutoff(B)
   if B < 0 then return -1 end
-  return floor(B / DAY) * DAY - HOLD
+  return B - B % DAY - HOLD  -- floor(B / DAY) * DAY
 end
 
 -- Each bucket's entities of the batch, and its B and fields in one HMGET.
 local members, fields, bucket_of = {}, {}, {}
 for b = 1, nb do members[b], fields[b] = {}, {''} end
 for e = 1, ne do
-  local b = tonumber(ARGV[2 * e + 2])
+  -- The bucket's number, decimal digits: read by string.byte, which costs
+  -- less than tonumber's strtod.
+  local digits, b = ARGV[2 * e + 2], 0
+  for q = 1, #digits do b = b * 10 + byte(digits, q) - 48 end
   bucket_of[e] = b
   if b > 0 then
     local m = members[b]
@@ -299,9 +300,10 @@ end
 local in_field, newest, newest0 = {}, {}, {}
 for b = 1, nb do
   local got = redis.call('HMGET', KEYS[2 * ne + b], unpack(fields[b]))
-  newest0[b] = tonumber(got[1]) or -1
-  newest[b] = newest0[b]
-  for q, e in ipairs(members[b]) do in_field[e] = got[q + 1] end
+  local B = tonumber(got[1]) or -1
+  newest0[b], newest[b] = B, B
+  local m = members[b]
+  for q = 1, #m do in_field[m[q]] = got[q + 1] end
 end
 
 local entities, in_own = {}, {}
@@ -438,7 +440,8 @@ while at <= #events do
 end
 
 local written = {}
-for e, E in ipairs(entities) do
+for e = 1, ne do
+  local E = entities[e]
   if E.changed then
     local own_key, b = KEYS[2 * e - 1], E.b
     local blob = encode(E, KEYS[2 * e])
@@ -470,7 +473,8 @@ for b = 1, nb do
       -- times slower than %d, which writes the same digits for a whole number
       -- of ms (below 1e17: %.17g writes no exponent).
       redis.call('HSET', bucket, '', format('%d', B))
-      if newest0[b] >= 0 and floor(B / DAY) > floor(newest0[b] / DAY) then
+      local B0 = newest0[b]
+      if B0 >= 0 and B - B % DAY > B0 - B0 % DAY then
         -- B entered a new day: sweep the fields that expired with it.
         local cut, flat, gone = cutoff(B), redis.call('HGETALL', bucket), {}
         for q = 1, #flat, 2 do
