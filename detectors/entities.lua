@@ -118,10 +118,16 @@ local function unpack_array(fmt, raw, pos)
   return t, after
 end
 
+-- An entity in memory: an array (a table with named fields costs more to
+-- make): its rings 1 to 3, then at these indexes nw0, nw, its customers
+-- (array c), whether they are in the zset, whether a fresh event changed it,
+-- and its bucket's number.
+local NW0, NW, CUSTOMERS, IN_ZSET, CHANGED, BUCKET = 4, 5, 6, 7, 8, 9
+
 -- An entity as read from its blob (raw; nil: none), with its bucket's number.
 local function decode(raw, b)
   if not raw then
-    return {{}, {}, {}, nw0 = -1, nw = -1, c = {}, z = false, changed = false, b = b}
+    return {{}, {}, {}, -1, -1, {}, false, false, b}
   end
   local nw, n1, n2, n3, width, k = struct.unpack(HEAD, raw)
   local r1, r2, r3, pos
@@ -145,14 +151,14 @@ local function decode(raw, b)
   else
     c = {}
   end
-  return {r1, r2, r3, nw0 = nw, nw = nw, c = c, z = k == 0, changed = false, b = b}
+  return {r1, r2, r3, nw, nw, c, k == 0, false, b}
 end
 
 -- Move the customers between the blob and the zset so that the zset is used
 -- exactly when more than INLINE are kept; c holds them as id, age (from nw).
 local function settle(E, zkey)
-  local nw = E.nw
-  if E.z then
+  local nw = E[NW]
+  if E[IN_ZSET] then
     redis.call('ZREMRANGEBYSCORE', zkey, '-inf', '(' .. (nw - KEEP))
     if redis.call('ZCARD', zkey) > INLINE then
       redis.call('PEXPIRE', zkey, ENT_TTL)
@@ -165,15 +171,15 @@ local function settle(E, zkey)
       latest[flat[q]] = tonumber(flat[q + 1])
     end
     table.sort(ids)
-    local c = E.c
+    local c = E[CUSTOMERS]
     for _, id in ipairs(ids) do
       c[#c + 1] = id
       c[#c + 1] = nw - latest[id]
     end
     redis.call('DEL', zkey)
-    E.z = false
-  elseif #E.c > 2 * INLINE then
-    local c, args = E.c, {}
+    E[IN_ZSET] = false
+  elseif #E[CUSTOMERS] > 2 * INLINE then
+    local c, args = E[CUSTOMERS], {}
     for q = 1, #c, 2 do
       args[#args + 1] = nw - c[q + 1]
       args[#args + 1] = c[q]
@@ -181,7 +187,7 @@ local function settle(E, zkey)
     redis.call('DEL', zkey)
     redis.call('ZADD', zkey, unpack(args))
     redis.call('PEXPIRE', zkey, ENT_TTL)
-    E.c, E.z = {}, true
+    E[CUSTOMERS], E[IN_ZSET] = {}, true
   end
 end
 
@@ -213,11 +219,11 @@ end
 
 -- The blob of an entity this batch changed: what survives, rebased to nw.
 local function encode(E, zkey)
-  local nw0, nw = E.nw0, E.nw
+  local nw0, nw = E[NW0], E[NW]
   local r1, r2, r3 = E[1], E[2], E[3]
   local f1, f2, f3 = rebase(r1, 1, nw0, nw), rebase(r2, 2, nw0, nw), rebase(r3, 3, nw0, nw)
-  local c = E.c
-  if not E.z then
+  local c = E[CUSTOMERS]
+  if not E[IN_ZSET] then
     local age, pruned = nw - nw0, false
     if age == 0 then
       -- Only a customer this batch added can be too old.
@@ -242,11 +248,11 @@ local function encode(E, zkey)
           kept[#kept + 1] = c[q + 1]
         end
       end
-      E.c = kept
+      E[CUSTOMERS] = kept
     end
   end
-  if E.z or #E.c > 2 * INLINE then settle(E, zkey) end
-  c = E.c
+  if E[IN_ZSET] or #E[CUSTOMERS] > 2 * INLINE then settle(E, zkey) end
+  c = E[CUSTOMERS]
   local k = #c / 2
   local customers = k > 0 and struct.pack(customer_format(k), unpack(c)) or ''
   local ok, b1, b2, b3 = pcall(byte_rings, k, r1, f1, r2, f2, r3, f3)
@@ -316,9 +322,9 @@ for from = 1, ne, 500 do
     local own, b = raws[e - from + 1], bucket_of[e]
     in_own[e] = own
     local E = decode(in_field[e] or own, b)
-    if b > 0 and E.nw0 >= 0 and E.nw0 < cutoff(newest0[b]) then
+    if b > 0 and E[NW0] >= 0 and E[NW0] < cutoff(newest0[b]) then
       -- Expired: what it kept is read as nothing.
-      if E.z then redis.call('DEL', KEYS[2 * e]) end
+      if E[IN_ZSET] then redis.call('DEL', KEYS[2 * e]) end
       E = decode(nil, b)
     end
     entities[e] = E
@@ -337,7 +343,7 @@ while at <= #events do
   for x = 1, n do
     local e = slots[x]
     local E = entities[e]
-    local nw0, nw = E.nw0, E.nw
+    local nw0, nw = E[NW0], E[NW]
     -- Events in buckets (first, last]: not before the window, nor unreachable
     -- from nw (as read before this event). By distance back from nw0: from
     -- top0 - last up to (not) top0 - first; rings end with the newest.
@@ -364,9 +370,9 @@ while at <= #events do
     if fresh then
       if ts > nw then
         nw = ts
-        E.nw = ts
+        E[NW] = ts
       end
-      if E.b > 0 and ts > newest[E.b] then newest[E.b] = ts end
+      if E[BUCKET] > 0 and ts > newest[E[BUCKET]] then newest[E[BUCKET]] = ts end
       for i = 1, 3 do
         local size = SIZE[i]
         local b, reach = (ts - ts % size) / size, nw - LATENESS - W[i]
@@ -388,7 +394,7 @@ while at <= #events do
           out[o + i] = out[o + i] + 1
         end
       end
-      E.changed = true
+      E[CHANGED] = true
     end
     -- Customers whose latest event is older than nw - KEEP are dropped when
     -- the batch ends; until then they are not counted.
@@ -397,14 +403,14 @@ while at <= #events do
     if t1 < cut then t1 = cut end
     if t2 < cut then t2 = cut end
     if t3 < cut then t3 = cut end
-    if E.z then
+    if E[IN_ZSET] then
       local zkey = KEYS[2 * e]
       if fresh then redis.call('ZADD', zkey, 'GT', ts, cid) end
       out[o + 4] = redis.call('ZCOUNT', zkey, '(' .. t1, '+inf')
       out[o + 5] = redis.call('ZCOUNT', zkey, '(' .. t2, '+inf')
       out[o + 6] = redis.call('ZCOUNT', zkey, '(' .. t3, '+inf')
     else
-      local c = E.c
+      local c = E[CUSTOMERS]
       if fresh then
         -- Find the customer, or where it sorts, and record ts there.
         local q, stop = 1, #c
@@ -442,13 +448,13 @@ end
 local written = {}
 for e = 1, ne do
   local E = entities[e]
-  if E.changed then
-    local own_key, b = KEYS[2 * e - 1], E.b
+  if E[CHANGED] then
+    local own_key, b = KEYS[2 * e - 1], E[BUCKET]
     local blob = encode(E, KEYS[2 * e])
     if b > 0 then
       local bucket = KEYS[2 * ne + b]
       written[b] = true
-      if E.nw < cutoff(newest[b]) then
+      if E[NW] < cutoff(newest[b]) then
         -- Recorded already expired (an event far behind its bucket's newest).
         if in_field[e] then redis.call('HDEL', bucket, ARGV[2 * e + 3]) end
         if in_own[e] then redis.call('DEL', own_key) end
