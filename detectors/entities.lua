@@ -288,9 +288,10 @@ local function cutoff(B)
   return B - B % DAY - HOLD  -- floor(B / DAY) * DAY
 end
 
--- Each bucket's entities of the batch, and its B and fields in one HMGET.
-local members, fields, bucket_of = {}, {}, {}
-for b = 1, nb do members[b], fields[b] = {}, {''} end
+-- Each bucket's B and fields in one HMGET, and each entity's place in its
+-- bucket's reply (one array for all entities: a table per bucket costs more).
+local fields, bucket_of, place = {}, {}, {}
+for b = 1, nb do fields[b] = {''} end
 for e = 1, ne do
   -- The bucket's number, decimal digits: read by string.byte, which costs
   -- less than tonumber's strtod.
@@ -298,18 +299,16 @@ for e = 1, ne do
   for q = 1, #digits do b = b * 10 + byte(digits, q) - 48 end
   bucket_of[e] = b
   if b > 0 then
-    local m = members[b]
-    m[#m + 1] = e
-    fields[b][#m + 1] = ARGV[2 * e + 3]
+    local f = fields[b]
+    local q = #f + 1
+    f[q], place[e] = ARGV[2 * e + 3], q
   end
 end
-local in_field, newest, newest0 = {}, {}, {}
+local in_field, newest, newest0, replies = {}, {}, {}, {}
 for b = 1, nb do
   local got = redis.call('HMGET', KEYS[2 * ne + b], unpack(fields[b]))
   local B = tonumber(got[1]) or -1
-  newest0[b], newest[b] = B, B
-  local m = members[b]
-  for q = 1, #m do in_field[m[q]] = got[q + 1] end
+  newest0[b], newest[b], replies[b] = B, B, got
 end
 
 local entities, in_own = {}, {}
@@ -321,6 +320,7 @@ for from = 1, ne, 500 do
   for e = from, upto do
     local own, b = raws[e - from + 1], bucket_of[e]
     in_own[e] = own
+    if b > 0 then in_field[e] = replies[b][place[e]] end
     local E = decode(in_field[e] or own, b)
     if b > 0 and E[NW0] >= 0 and E[NW0] < cutoff(newest0[b]) then
       -- Expired: what it kept is read as nothing.
