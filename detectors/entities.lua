@@ -289,9 +289,10 @@ local function cutoff(B)
 end
 
 -- Each bucket's B and fields in one HMGET, and each entity's place in its
--- bucket's reply (one array for all entities: a table per bucket costs more).
-local fields, bucket_of, place = {}, {}, {}
-for b = 1, nb do fields[b] = {''} end
+-- bucket's reply (one array for all entities). A bucket's first field is kept
+-- apart (first), the others in an array (more) made only for a bucket with
+-- several entities: a table costs more than the rest of an entity's HMGET.
+local first, more, bucket_of, place = {}, {}, {}, {}
 for e = 1, ne do
   -- The bucket's number, decimal digits: read by string.byte, which costs
   -- less than tonumber's strtod.
@@ -299,14 +300,30 @@ for e = 1, ne do
   for q = 1, #digits do b = b * 10 + byte(digits, q) - 48 end
   bucket_of[e] = b
   if b > 0 then
-    local f = fields[b]
-    local q = #f + 1
-    f[q], place[e] = ARGV[2 * e + 3], q
+    local name = ARGV[2 * e + 3]
+    if not first[b] then
+      first[b], place[e] = name, 2
+    else
+      local m = more[b]
+      if m then
+        m[#m + 1] = name
+      else
+        m = {name}
+        more[b] = m
+      end
+      place[e] = #m + 2
+    end
   end
 end
 local in_field, newest, newest0, replies = {}, {}, {}, {}
 for b = 1, nb do
-  local got = redis.call('HMGET', KEYS[2 * ne + b], unpack(fields[b]))
+  -- (The batch numbers a bucket only for an entity it holds: first[b] is set.)
+  local got
+  if more[b] then
+    got = redis.call('HMGET', KEYS[2 * ne + b], '', first[b], unpack(more[b]))
+  else
+    got = redis.call('HMGET', KEYS[2 * ne + b], '', first[b])
+  end
   local B = tonumber(got[1]) or -1
   newest0[b], newest[b], replies[b] = B, B, got
 end
