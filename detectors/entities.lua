@@ -118,16 +118,17 @@ local function unpack_array(fmt, raw, pos)
   return t, after
 end
 
--- An entity in memory: an array (a table with named fields costs more to
--- make): its rings 1 to 3, then at these indexes nw0, nw, its customers
--- (array c), whether they are in the zset, whether a fresh event changed it,
--- and its bucket's number.
-local NW0, NW, CUSTOMERS, IN_ZSET, CHANGED, BUCKET = 4, 5, 6, 7, 8, 9
+-- An entity in memory: one array (a table costs more to make than the work
+-- on it, more still with named fields): its rings 1 to 3, then at these
+-- indexes nw0, nw, whether its customers are in the zset, whether a fresh
+-- event changed it and its bucket's number; then from C0 + 1 to its end its
+-- customers (those the blob keeps) as id, age pairs.
+local NW0, NW, IN_ZSET, CHANGED, BUCKET, C0 = 4, 5, 6, 7, 8, 8
 
 -- An entity as read from its blob (raw; nil: none), with its bucket's number.
 local function decode(raw, b)
   if not raw then
-    return {{}, {}, {}, -1, -1, {}, false, false, b}
+    return {{}, {}, {}, -1, -1, false, false, b}
   end
   local nw, n1, n2, n3, width, k = struct.unpack(HEAD, raw)
   local r1, r2, r3, pos
@@ -144,18 +145,14 @@ local function decode(raw, b)
     r2, pos = unpack_array(ring_format(n2, width), raw, pos)
     r3, pos = unpack_array(ring_format(n3, width), raw, pos)
   end
-  local c
-  if k > 0 then
-    c = {struct.unpack(customer_format(k), raw, pos)}
-    c[2 * k + 1] = nil  -- the position after them
-  else
-    c = {}
-  end
-  return {r1, r2, r3, nw, nw, c, k == 0, false, b}
+  if k == 0 then return {r1, r2, r3, nw, nw, true, false, b} end
+  local E = {r1, r2, r3, nw, nw, false, false, b, struct.unpack(customer_format(k), raw, pos)}
+  E[C0 + 2 * k + 1] = nil  -- the position after them
+  return E
 end
 
 -- Move the customers between the blob and the zset so that the zset is used
--- exactly when more than INLINE are kept; c holds them as id, age (from nw).
+-- exactly when more than INLINE are kept; E holds them as id, age (from nw).
 local function settle(E, zkey)
   local nw = E[NW]
   if E[IN_ZSET] then
@@ -171,23 +168,23 @@ local function settle(E, zkey)
       latest[flat[q]] = tonumber(flat[q + 1])
     end
     table.sort(ids)
-    local c = E[CUSTOMERS]
     for _, id in ipairs(ids) do
-      c[#c + 1] = id
-      c[#c + 1] = nw - latest[id]
+      E[#E + 1] = id
+      E[#E + 1] = nw - latest[id]
     end
     redis.call('DEL', zkey)
     E[IN_ZSET] = false
-  elseif #E[CUSTOMERS] > 2 * INLINE then
-    local c, args = E[CUSTOMERS], {}
-    for q = 1, #c, 2 do
-      args[#args + 1] = nw - c[q + 1]
-      args[#args + 1] = c[q]
+  elseif #E - C0 > 2 * INLINE then
+    local args = {}
+    for q = C0 + 1, #E, 2 do
+      args[#args + 1] = nw - E[q + 1]
+      args[#args + 1] = E[q]
     end
     redis.call('DEL', zkey)
     redis.call('ZADD', zkey, unpack(args))
     redis.call('PEXPIRE', zkey, ENT_TTL)
-    E[CUSTOMERS], E[IN_ZSET] = {}, true
+    for q = #E, C0 + 1, -1 do E[q] = nil end
+    E[IN_ZSET] = true
   end
 end
 
@@ -222,39 +219,38 @@ local function encode(E, zkey)
   local nw0, nw = E[NW0], E[NW]
   local r1, r2, r3 = E[1], E[2], E[3]
   local f1, f2, f3 = rebase(r1, 1, nw0, nw), rebase(r2, 2, nw0, nw), rebase(r3, 3, nw0, nw)
-  local c = E[CUSTOMERS]
   if not E[IN_ZSET] then
     local age, pruned = nw - nw0, false
     if age == 0 then
       -- Only a customer this batch added can be too old.
-      for q = 2, #c, 2 do
-        if c[q] > KEEP then
+      for q = C0 + 2, #E, 2 do
+        if E[q] > KEEP then
           pruned = true
           break
         end
       end
     else
-      for q = 2, #c, 2 do
-        local t = c[q] + age
-        c[q] = t
+      for q = C0 + 2, #E, 2 do
+        local t = E[q] + age
+        E[q] = t
         if t > KEEP then pruned = true end
       end
     end
     if pruned then
-      local kept = {}
-      for q = 1, #c, 2 do
-        if c[q + 1] <= KEEP then
-          kept[#kept + 1] = c[q]
-          kept[#kept + 1] = c[q + 1]
+      -- The kept ones moved up over the others, in order; then the rest cleared.
+      local n, to = #E, C0 + 1
+      for q = C0 + 1, n, 2 do
+        if E[q + 1] <= KEEP then
+          E[to], E[to + 1] = E[q], E[q + 1]
+          to = to + 2
         end
       end
-      E[CUSTOMERS] = kept
+      for q = n, to, -1 do E[q] = nil end
     end
   end
-  if E[IN_ZSET] or #E[CUSTOMERS] > 2 * INLINE then settle(E, zkey) end
-  c = E[CUSTOMERS]
-  local k = #c / 2
-  local customers = k > 0 and struct.pack(customer_format(k), unpack(c)) or ''
+  if E[IN_ZSET] or #E - C0 > 2 * INLINE then settle(E, zkey) end
+  local k = (#E - C0) / 2
+  local customers = k > 0 and struct.pack(customer_format(k), unpack(E, C0 + 1)) or ''
   local ok, b1, b2, b3 = pcall(byte_rings, k, r1, f1, r2, f2, r3, f3)
   if ok then return struct.pack('<I6', nw) .. b1 .. b2 .. b3 .. customers end
   local largest = 0
@@ -427,27 +423,26 @@ while at <= #events do
       out[o + 5] = redis.call('ZCOUNT', zkey, '(' .. t2, '+inf')
       out[o + 6] = redis.call('ZCOUNT', zkey, '(' .. t3, '+inf')
     else
-      local c = E[CUSTOMERS]
       if fresh then
         -- Find the customer, or where it sorts, and record ts there.
-        local q, stop = 1, #c
-        while q < stop and c[q] < cid do q = q + 2 end
-        if q < stop and c[q] == cid then
-          if nw0 - c[q + 1] < ts then c[q + 1] = nw0 - ts end
+        local q, stop = C0 + 1, #E
+        while q < stop and E[q] < cid do q = q + 2 end
+        if q < stop and E[q] == cid then
+          if nw0 - E[q + 1] < ts then E[q + 1] = nw0 - ts end
         elseif q > stop then
-          c[q] = cid
-          c[q + 1] = nw0 - ts
+          E[q] = cid
+          E[q + 1] = nw0 - ts
         else
-          for j = stop, q, -1 do c[j + 2] = c[j] end
-          c[q], c[q + 1] = cid, nw0 - ts
+          for j = stop, q, -1 do E[j + 2] = E[j] end
+          E[q], E[q + 1] = cid, nw0 - ts
         end
       end
       -- A customer's latest event nw0 - age is after t when its age is
       -- below nw0 - t.
       local c1, c2, c3 = 0, 0, 0
       t1, t2, t3 = nw0 - t1, nw0 - t2, nw0 - t3
-      for q = 2, #c, 2 do
-        local age = c[q]
+      for q = C0 + 2, #E, 2 do
+        local age = E[q]
         if age < t3 then
           c3 = c3 + 1
           if age < t2 then
