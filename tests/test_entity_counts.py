@@ -218,6 +218,29 @@ def test_an_inactive_entity_leaves_its_bucket(redis_url: str, key_prefix: str) -
     assert sorted(client.hkeys(bucket)) == [b"", b"vD2"], "recorded already expired"
 
 
+def test_a_bucket_holds_its_newest_event_as_decimal_ms(redis_url: str, key_prefix: str) -> None:
+    """The field "" of a bucket: its entities' newest event, in ms, as decimal digits (the
+    script writes the text itself); the fields stay in the order they were first set,
+    whichever of a call's writes set them."""
+    client = redis.Redis.from_url(redis_url)
+    store = CustomerStateStore(
+        client, key_prefix, DEDUP_S, 40 * 86400, LATENESS_S, entity_buckets=1
+    )
+    bucket = bucket_key(key_prefix, "v", "D1", 1)
+    use = {"delay": 0, "customer": 0, "merchant_id": None, "terminal_id": None,
+           "counterparty_account": None, "repeat": False}  # fmt: skip
+    first = [dict(use, minute=5, device_id="D2"), dict(use, minute=3, device_id="D1"),
+             dict(use, minute=4, customer=1, device_id="D3")]  # fmt: skip
+    then = [dict(use, minute=30, device_id="D1"), dict(use, minute=20, device_id="D4")]
+    txns = [to_txn(i, e) for i, e in enumerate(first + then)]
+    store.apply(txns[:3])
+    assert client.hget(bucket, "") == str(txns[0].ts_ms).encode()
+    assert client.hkeys(bucket) == [b"vD2", b"vD1", b"vD3", b""]
+    store.apply(txns[3:])
+    assert client.hget(bucket, "") == str(txns[3].ts_ms).encode()
+    assert client.hkeys(bucket) == [b"vD2", b"vD1", b"vD3", b"", b"vD4"]
+
+
 def _blob(nw: int, count: int, width: int, customers: list[tuple[str, int]]) -> bytes:
     """An entity blob as entities.lua lays it out: one bucket per ring, at distance 0."""
     ring = bytes([0]) + count.to_bytes(width, "little")
