@@ -357,9 +357,22 @@ while at <= #events do
     local e = slots[x]
     local E = entities[e]
     local nw0, nw = E[NW0], E[NW]
-    -- Events in buckets (first, last]: not before the window, nor unreachable
-    -- from nw (as read before this event). By distance back from nw0: from
-    -- top0 - last up to (not) top0 - first; rings end with the newest.
+    -- now: nw once this event is recorded.
+    local now = nw
+    if fresh then
+      if ts > nw then
+        now = ts
+        E[NW] = ts
+      end
+      local b = E[BUCKET]
+      if b > 0 and ts > newest[b] then newest[b] = ts end
+      E[CHANGED] = true
+    end
+    -- Per ring, the count before this event, then the event recorded (one loop:
+    -- the two share their bucket numbers). Events in buckets (first, last]: not
+    -- before the window, nor unreachable from nw (as read before this event).
+    -- By distance back from nw0: from top0 - last up to (not) top0 - first;
+    -- rings end with the newest.
     for i = 1, 3 do
       -- floor(x / size) as (x - x % size) / size: exact, and cheaper than a
       -- call of math.floor. Every window is a whole number of buckets.
@@ -378,37 +391,28 @@ while at <= #events do
           c = c + r[q + 1]
         end
       end
-      out[o + i] = c
-    end
-    if fresh then
-      if ts > nw then
-        nw = ts
-        E[NW] = ts
-      end
-      if E[BUCKET] > 0 and ts > newest[E[BUCKET]] then newest[E[BUCKET]] = ts end
-      for i = 1, 3 do
-        local size = SIZE[i]
-        local b, reach = (ts - ts % size) / size, nw - LATENESS - W[i]
-        if b > (reach - reach % size) / size then
-          local r = E[i]
-          local off = (nw0 - nw0 % size) / size - b
+      if fresh then
+        -- Recorded in its bucket, at distance lo, if reachable from now.
+        reach = now - LATENESS - w
+        if last > (reach - reach % size) / size then
           local q = #r - 1
-          while q > 0 and r[q] < off do q = q - 2 end
-          if q > 0 and r[q] == off then
+          while q > 0 and r[q] < lo do q = q - 2 end
+          if q > 0 and r[q] == lo then
             r[q + 1] = r[q + 1] + 1
           elseif q == #r - 1 then
-            r[q + 2] = off
+            r[q + 2] = lo
             r[q + 3] = 1
           else
             -- Shifted two places at once (two table.inserts shift twice).
             for j = #r, q + 2, -1 do r[j + 2] = r[j] end
-            r[q + 2], r[q + 3] = off, 1
+            r[q + 2], r[q + 3] = lo, 1
           end
-          out[o + i] = out[o + i] + 1
+          c = c + 1
         end
       end
-      E[CHANGED] = true
+      out[o + i] = c
     end
+    nw = now
     -- Customers whose latest event is older than nw - KEEP are dropped when
     -- the batch ends; until then they are not counted.
     local cut = nw - KEEP - 1
