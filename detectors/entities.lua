@@ -77,6 +77,8 @@
 -- plain bytes, read by string.byte and written by string.char, which cost a
 -- fraction of struct's per-value work; struct reads and writes the rest.
 
+-- Globals as locals: a global is looked up by name at each use.
+local KEYS, ARGV, redis, struct, unpack, pcall = KEYS, ARGV, redis, struct, unpack, pcall
 local DAY = 86400000
 local LATENESS = $lateness
 local INLINE = $inline
