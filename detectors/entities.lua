@@ -77,8 +77,10 @@
 -- plain bytes, read by string.byte and written by string.char, which cost a
 -- fraction of struct's per-value work; struct reads and writes the rest.
 
--- Globals as locals: a global is looked up by name at each use.
-local KEYS, ARGV, redis, struct, unpack, pcall = KEYS, ARGV, redis, struct, unpack, pcall
+-- Globals as locals (and redis.call as call): a global is looked up by name
+-- at each use.
+local KEYS, ARGV, struct, unpack, pcall, tonumber = KEYS, ARGV, struct, unpack, pcall, tonumber
+local call = redis.call
 local DAY = 86400000
 local LATENESS = $lateness
 local INLINE = $inline
@@ -158,12 +160,12 @@ end
 local function settle(E, zkey)
   local nw = E[NW]
   if E[IN_ZSET] then
-    redis.call('ZREMRANGEBYSCORE', zkey, '-inf', '(' .. (nw - KEEP))
-    if redis.call('ZCARD', zkey) > INLINE then
-      redis.call('PEXPIRE', zkey, ENT_TTL)
+    call('ZREMRANGEBYSCORE', zkey, '-inf', '(' .. (nw - KEEP))
+    if call('ZCARD', zkey) > INLINE then
+      call('PEXPIRE', zkey, ENT_TTL)
       return
     end
-    local flat = redis.call('ZRANGE', zkey, 0, -1, 'WITHSCORES')
+    local flat = call('ZRANGE', zkey, 0, -1, 'WITHSCORES')
     local ids, latest = {}, {}
     for q = 1, #flat, 2 do
       ids[#ids + 1] = flat[q]
@@ -174,7 +176,7 @@ local function settle(E, zkey)
       E[#E + 1] = id
       E[#E + 1] = nw - latest[id]
     end
-    redis.call('DEL', zkey)
+    call('DEL', zkey)
     E[IN_ZSET] = false
   elseif #E - C0 > 2 * INLINE then
     local args = {}
@@ -182,9 +184,9 @@ local function settle(E, zkey)
       args[#args + 1] = nw - E[q + 1]
       args[#args + 1] = E[q]
     end
-    redis.call('DEL', zkey)
-    redis.call('ZADD', zkey, unpack(args))
-    redis.call('PEXPIRE', zkey, ENT_TTL)
+    call('DEL', zkey)
+    call('ZADD', zkey, unpack(args))
+    call('PEXPIRE', zkey, ENT_TTL)
     for q = #E, C0 + 1, -1 do E[q] = nil end
     E[IN_ZSET] = true
   end
@@ -274,7 +276,7 @@ local ne, nc, customer_ttl = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3]
 -- the calls already sent after it (detectors/script_trips.py says why).
 local guard, seq = KEYS[#KEYS], tonumber(ARGV[#ARGV])
 local nkeys, nargs = #KEYS - 1, #ARGV - 1
-if math.abs(seq) > 1 and tonumber(redis.call('GET', guard)) ~= math.abs(seq) - 1 then
+if math.abs(seq) > 1 and tonumber(call('GET', guard)) ~= math.abs(seq) - 1 then
   return redis.error_reply('SKIPPED an earlier call of this batch did not complete')
 end
 local first_arg = 4 + 2 * ne
@@ -318,9 +320,9 @@ for b = 1, nb do
   -- (The batch numbers a bucket only for an entity it holds: first[b] is set.)
   local got
   if more[b] then
-    got = redis.call('HMGET', KEYS[2 * ne + b], '', first[b], unpack(more[b]))
+    got = call('HMGET', KEYS[2 * ne + b], '', first[b], unpack(more[b]))
   else
-    got = redis.call('HMGET', KEYS[2 * ne + b], '', first[b])
+    got = call('HMGET', KEYS[2 * ne + b], '', first[b])
   end
   local B = tonumber(got[1]) or -1
   newest0[b], newest[b], replies[b] = B, B, got
@@ -331,7 +333,7 @@ for from = 1, ne, 500 do
   local upto = math.min(from + 499, ne)
   local names = {}
   for e = from, upto do names[#names + 1] = KEYS[2 * e - 1] end
-  local raws = redis.call('MGET', unpack(names))
+  local raws = call('MGET', unpack(names))
   for e = from, upto do
     local own, b = raws[e - from + 1], bucket_of[e]
     in_own[e] = own
@@ -339,7 +341,7 @@ for from = 1, ne, 500 do
     local E = decode(in_field[e] or own, b)
     if b > 0 and E[NW0] >= 0 and E[NW0] < cutoff(newest0[b]) then
       -- Expired: what it kept is read as nothing.
-      if E[IN_ZSET] then redis.call('DEL', KEYS[2 * e]) end
+      if E[IN_ZSET] then call('DEL', KEYS[2 * e]) end
       E = decode(nil, b)
     end
     entities[e] = E
@@ -424,10 +426,10 @@ while at <= #events do
     if t3 < cut then t3 = cut end
     if E[IN_ZSET] then
       local zkey = KEYS[2 * e]
-      if fresh then redis.call('ZADD', zkey, 'GT', ts, cid) end
-      out[o + 4] = redis.call('ZCOUNT', zkey, '(' .. t1, '+inf')
-      out[o + 5] = redis.call('ZCOUNT', zkey, '(' .. t2, '+inf')
-      out[o + 6] = redis.call('ZCOUNT', zkey, '(' .. t3, '+inf')
+      if fresh then call('ZADD', zkey, 'GT', ts, cid) end
+      out[o + 4] = call('ZCOUNT', zkey, '(' .. t1, '+inf')
+      out[o + 5] = call('ZCOUNT', zkey, '(' .. t2, '+inf')
+      out[o + 6] = call('ZCOUNT', zkey, '(' .. t3, '+inf')
     else
       if fresh then
         -- Find the customer, or where it sorts, and record ts there.
@@ -474,17 +476,17 @@ for e = 1, ne do
       written[b] = true
       if E[NW] < cutoff(newest[b]) then
         -- Recorded already expired (an event far behind its bucket's newest).
-        if in_field[e] then redis.call('HDEL', bucket, ARGV[2 * e + 3]) end
-        if in_own[e] then redis.call('DEL', own_key) end
+        if in_field[e] then call('HDEL', bucket, ARGV[2 * e + 3]) end
+        if in_own[e] then call('DEL', own_key) end
       elseif #blob <= VALUE_MAX then
-        redis.call('HSET', bucket, ARGV[2 * e + 3], blob)
-        if in_own[e] then redis.call('DEL', own_key) end
+        call('HSET', bucket, ARGV[2 * e + 3], blob)
+        if in_own[e] then call('DEL', own_key) end
       else
-        redis.call('SET', own_key, blob, 'PX', ENT_TTL)
-        if in_field[e] then redis.call('HDEL', bucket, ARGV[2 * e + 3]) end
+        call('SET', own_key, blob, 'PX', ENT_TTL)
+        if in_field[e] then call('HDEL', bucket, ARGV[2 * e + 3]) end
       end
     else
-      redis.call('SET', own_key, blob, 'PX', ENT_TTL)
+      call('SET', own_key, blob, 'PX', ENT_TTL)
     end
   end
 end
@@ -496,30 +498,30 @@ for b = 1, nb do
       -- As text: redis.call formats a number with snprintf's %.17g, several
       -- times slower than %d, which writes the same digits for a whole number
       -- of ms (below 1e17: %.17g writes no exponent).
-      redis.call('HSET', bucket, '', format('%d', B))
+      call('HSET', bucket, '', format('%d', B))
       local B0 = newest0[b]
       if B0 >= 0 and B - B % DAY > B0 - B0 % DAY then
         -- B entered a new day: sweep the fields that expired with it.
-        local cut, flat, gone = cutoff(B), redis.call('HGETALL', bucket), {}
+        local cut, flat, gone = cutoff(B), call('HGETALL', bucket), {}
         for q = 1, #flat, 2 do
           local name = flat[q]
           if name ~= '' and struct.unpack('<I6', flat[q + 1]) < cut then gone[#gone + 1] = name end
         end
-        if #gone > 0 then redis.call('HDEL', bucket, unpack(gone)) end
+        if #gone > 0 then call('HDEL', bucket, unpack(gone)) end
       end
     end
-    redis.call('PEXPIRE', bucket, ENT_TTL)
+    call('PEXPIRE', bucket, ENT_TTL)
   end
 end
 -- The customers last: a script that fails is not undone, and most failures
 -- (a key of the wrong type, a blob that does not decode) come while reading.
 for j = 1, nc do
-  redis.call('SET', KEYS[nkeys - nc + j], ARGV[nargs + j], 'PX', customer_ttl)
+  call('SET', KEYS[nkeys - nc + j], ARGV[nargs + j], 'PX', customer_ttl)
 end
 if seq > 0 then
-  redis.call('SET', guard, seq, 'PX', 600000)
+  call('SET', guard, seq, 'PX', 600000)
 elseif seq < -1 then
-  redis.call('DEL', guard)
+  call('DEL', guard)
 end
 -- The counts packed (see the header), ten event-entities per struct.pack.
 local packed, CHUNK = {}, 60
