@@ -195,15 +195,24 @@ def test_a_long_blob_has_its_own_key_and_a_short_one_a_field(
     assert sorted(client.hkeys(bucket)) == [b"", b"mM1", b"vD1"]
 
 
-def test_an_inactive_entity_leaves_its_bucket(redis_url: str, key_prefix: str) -> None:
-    """Fields cannot expire: one whose newest event is 8 days + lateness behind is swept."""
+#: An event of customer C000 at no entity: a test adds the ones it visits.
+USE = {"delay": 0, "customer": 0, "merchant_id": None, "terminal_id": None,
+       "counterparty_account": None, "repeat": False}  # fmt: skip
+
+
+def one_bucket(redis_url: str, key_prefix: str) -> tuple[redis.Redis, CustomerStateStore, str]:
+    """A client, a store whose entities all share one bucket, and that bucket's key."""
     client = redis.Redis.from_url(redis_url)
     store = CustomerStateStore(
         client, key_prefix, DEDUP_S, 40 * 86400, LATENESS_S, entity_buckets=1
     )
-    bucket = bucket_key(key_prefix, "v", "D1", 1)
-    use = {"delay": 0, "customer": 0, "merchant_id": None, "terminal_id": None,
-           "counterparty_account": None, "repeat": False}  # fmt: skip
+    return client, store, bucket_key(key_prefix, "v", "D1", 1)
+
+
+def test_an_inactive_entity_leaves_its_bucket(redis_url: str, key_prefix: str) -> None:
+    """Fields cannot expire: one whose newest event is 8 days + lateness behind is swept."""
+    client, store, bucket = one_bucket(redis_url, key_prefix)
+    use = USE
     # D1 at 00:02 on day 0; D2 on day 8 at 23:59, then on day 9: the bucket's
     # newest enters a day whose start minus 8 days + lateness is past D1's newest.
     days = [dict(use, minute=2, device_id="D1"), dict(use, minute=9 * 1440 - 1, device_id="D2"),
@@ -216,6 +225,24 @@ def test_an_inactive_entity_leaves_its_bucket(redis_url: str, key_prefix: str) -
     (late,) = store.apply([to_txn(3, dict(use, minute=3, customer=1, device_id="D1"))])
     assert late.entities["device"] == (1, 1, 1, 1, 1, 1), "read as new, not as what was swept"
     assert sorted(client.hkeys(bucket)) == [b"", b"vD2"], "recorded already expired"
+
+
+def test_a_bucket_holds_its_newest_event_as_decimal_ms(redis_url: str, key_prefix: str) -> None:
+    """The field "" of a bucket: its entities' newest event, in ms, as decimal digits (the
+    script writes the text itself); the fields stay in the order they were first set,
+    whichever of a call's writes set them."""
+    client, store, bucket = one_bucket(redis_url, key_prefix)
+    use = USE
+    first = [dict(use, minute=5, device_id="D2"), dict(use, minute=3, device_id="D1"),
+             dict(use, minute=4, customer=1, device_id="D3")]  # fmt: skip
+    then = [dict(use, minute=30, device_id="D1"), dict(use, minute=20, device_id="D4")]
+    txns = [to_txn(i, e) for i, e in enumerate(first + then)]
+    store.apply(txns[:3])
+    assert client.hget(bucket, "") == str(txns[0].ts_ms).encode()
+    assert client.hkeys(bucket) == [b"vD2", b"vD1", b"vD3", b""]
+    store.apply(txns[3:])
+    assert client.hget(bucket, "") == str(txns[3].ts_ms).encode()
+    assert client.hkeys(bucket) == [b"vD2", b"vD1", b"vD3", b"", b"vD4"]
 
 
 def _blob(nw: int, count: int, width: int, customers: list[tuple[str, int]]) -> bytes:
