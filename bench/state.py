@@ -65,6 +65,7 @@ import orjson
 import redis
 from bytewax.dataflow import Dataflow
 from bytewax.operators import StatefulBatchLogic
+from bytewax.outputs import Sink
 
 from alerts.metrics import PipelineMetrics
 from bench.report import publish
@@ -178,7 +179,10 @@ class _FeatureLogic(StatefulBatchLogic[Transaction, Features, tuple[Features, ..
     on the state it made. Those events had been emitted once before the
     crash, except the last batch each shard had sent: its features are then
     emitted only as the duplicates' (a step that waits for each batch
-    leaves only a batch interrupted mid-step so).
+    leaves only a batch interrupted mid-step so). Features a snapshot kept
+    and the step emitted before the crash are emitted again after it, from
+    the snapshot: the same features twice, as Bytewax's outputs are at least
+    once.
     """
 
     def __init__(
@@ -272,11 +276,14 @@ def features_flow(
     tally: Tally,
     hot: HotPath,
     waiting: bool = False,
+    sink: Sink[Any] | None = None,
 ) -> Dataflow:
     """Parsing, the full state and every feature: the monitor without rules or model.
 
     ``waiting``: each shard batch finished before the step returns
     (_WaitingFeatureLogic), not at the shard's next batch (_FeatureLogic).
+    ``sink``: where the (shard, feature dict) items go (default: counted into
+    ``tally`` and dropped).
     """
     now = datetime.now(UTC)
 
@@ -297,7 +304,7 @@ def features_flow(
             "features", keyed, lambda resume: _FeatureLogic(store, tz, hot, resume)
         )
     # built: (shard, the feature dict of one event)
-    op.output("discard", built, TallySink(tally))
+    op.output("discard", built, sink or TallySink(tally))
     return flow
 
 

@@ -312,6 +312,8 @@ class CustomerStateStore:
         self._entities = EntityScript(client, lateness_ms, entity_buckets)
         self._held = HeldStates(client, self._ttl_ms, held_customers)
         self._trip_events = trip_events
+        self._in_flight: set[str] = set()
+        """Customers of the batches sent and not yet read to their end (see begin)."""
 
     @property
     def namespace(self) -> str:
@@ -345,7 +347,11 @@ class CustomerStateStore:
         neither side waits for the other at a batch's end. The iterator holds
         a connection of the pool until it is read to its end or closed, and
         is read and closed as :meth:`updates`'s. Raises
-        :class:`StateUnavailable` at once if the batch cannot be sent.
+        :class:`StateUnavailable` at once if the batch cannot be sent, and
+        ValueError if it shares a customer with a batch whose updates are
+        still being read: it would be folded on held states that Redis has
+        not confirmed, and if that batch then failed its events would be in
+        the customers' blobs (written by this one) but not at their entities.
         """
         coming = self._record(txns)
         next(coming, None)  # folds and sends (a batch without events sends nothing)
@@ -357,12 +363,17 @@ class CustomerStateStore:
             return
         # Each customer's last position in the batch, and its key (once per customer).
         last = {txn.customer_id: i for i, txn in enumerate(txns)}
+        in_flight = self._in_flight
+        if not in_flight.isdisjoint(last):
+            msg = "a batch shares customers with one whose updates are still being read"
+            raise ValueError(msg)
         keys = {cid: key(self._namespace, cid, "st") for cid in last}
         try:
             held = self._held.take(keys)
         except redis.RedisError as exc:
             raise _unavailable(len(txns), exc) from exc
         done = False
+        in_flight.update(last)
         try:
             with ScriptTrips(self._client, self._entities.script) as trips:
                 plain: set[str] = set()
@@ -399,6 +410,7 @@ class CustomerStateStore:
         except redis.RedisError as exc:
             raise _unavailable(len(txns), exc) from exc
         finally:
+            in_flight.difference_update(last)
             if not done:
                 # The held states may be ahead of Redis: read them again.
                 self._held.drop(keys)

@@ -75,6 +75,19 @@ def test_a_duplicate_txn_id_changes_nothing(
     assert again[0].entities["terminal"][0] == 2, "the terminal did not count it twice"
 
 
+def test_a_batch_is_not_sent_over_customers_still_being_read(store: CustomerStateStore) -> None:
+    """begin() refuses a batch sharing a customer with one whose replies are unread."""
+    first = store.begin([txn("a", 0)])
+    with pytest.raises(ValueError, match="still being read"):
+        store.begin([txn("b", 5)])
+    assert [u.fresh for u in first] == [True]
+    assert [u.fresh for u in store.begin([txn("b", 5)])] == [True], "once read, it may"
+    closed = store.begin([txn("c", 9)])
+    closed.close()  # type: ignore[attr-defined]
+    (later,) = store.apply([txn("d", 12)])
+    assert totals(later, 3600)[0] == 4, "a closed batch is recorded and frees its customers"
+
+
 def test_an_out_of_order_event_lands_in_its_own_windows(store: CustomerStateStore) -> None:
     store.apply([txn("a", 0), txn("b", 80)])
     (late,) = store.apply([txn("late", 30)])

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import orjson
 import pytest
 import redis
-from bytewax.testing import run_main
+from bytewax.testing import TestingSink, run_main
 
 from bench import state
 from bench.throughput import Tally
@@ -73,19 +75,22 @@ def test_a_resumed_step_emits_what_its_snapshot_finished(redis_url: str, key_pre
 
 
 def test_the_flow_emits_every_event(redis_url: str, key_prefix: str, tmp_path: Path) -> None:
-    """Through Bytewax: the shards' last batches are flushed at the end of the input."""
+    """Through Bytewax: every event's features, the waiting step's, the last batches flushed."""
     path = tmp_path / "in.jsonl"
     txns = [e.txn for e in simulate(SimulationConfig(seed=4, customers=20, days=4))]
     path.write_bytes(b"".join(orjson.dumps(t.to_json_dict()) + b"\n" for t in txns))
     limits = ValidationLimits(max_future=timedelta(days=3650))
+    emitted = {}
     for waiting in (False, True):
-        tally = Tally()
+        got: list[tuple[str, dict[str, Any]]] = []
         flow = state.features_flow(
-            path, 100, limits, _store(redis_url, f"{key_prefix}{waiting}"), TZ, 4, tally,
-            state.HotPath(), waiting,
+            path, 100, limits, _store(redis_url, f"{key_prefix}{waiting}"), TZ, 4, Tally(),
+            state.HotPath(), waiting, TestingSink(got),
         )  # fmt: skip
         run_main(flow)
-        assert tally.items == len(txns)
+        emitted[waiting] = Counter(orjson.dumps(f, option=orjson.OPT_SORT_KEYS) for _, f in got)
+    assert sum(emitted[False].values()) == len(txns)
+    assert emitted[False] == emitted[True]
 
 
 @pytest.mark.slow
