@@ -1242,9 +1242,7 @@ cdef class UpdateMaker:
         if cls.__new__ is not object.__new__ or set(cls.__slots__) != set(_UPDATE_FIELDS):
             raise TypeError(f"{cls.__name__} is not a class of the slots {_UPDATE_FIELDS}")
         for i, name in enumerate(_UPDATE_FIELDS):
-            self.offsets[i] = rw_slot_offset(cls, name)
-            if self.offsets[i] < 0:
-                raise TypeError(f"{cls.__name__}.{name} is not a plain slot")
+            self.offsets[i] = slot_offset(cls, name)
         self.cls = cls
 
     cdef object _make(self, Assessment a, dict entities):

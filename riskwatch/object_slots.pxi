@@ -34,6 +34,15 @@ cdef extern from *:
 cimport cython
 
 
+cdef Py_ssize_t slot_offset(type cls, str name) except -1:
+    """Where an instance of ``cls`` keeps slot ``name`` (rw_slot_offset), or TypeError
+    if it is no plain object slot: the one check every user of these offsets makes."""
+    cdef Py_ssize_t offset = rw_slot_offset(cls, name)
+    if offset < 0:
+        raise TypeError(f"{cls.__name__}.{name} is not a plain slot")
+    return offset
+
+
 cdef extern from *:
     """
     /* The object in the slot at ``offset`` of ``o`` (borrowed), or NULL while it is unset. */
@@ -69,9 +78,7 @@ cdef class SlotReader:
         if len(slots) != len(attrs) or len(slots) > _MAX_READ_SLOTS:
             raise ValueError(f"{len(slots)} slots, {len(attrs)} attributes")
         for i, name in enumerate(slots if cls is not None else ()):
-            self.offsets[i] = rw_slot_offset(cls, name)
-            if self.offsets[i] < 0:
-                raise TypeError(f"{cls.__name__}.{name} is not a plain slot")
+            self.offsets[i] = slot_offset(cls, name)
         self.cls = cls
         self.attrs = attrs
         self.n = len(slots)

@@ -120,11 +120,11 @@ cdef Py_ssize_t _TS_MS_OFFSET, _AMOUNT_MINOR_OFFSET
 
 
 cdef Py_ssize_t _slot_offset(str name) except -1:
-    """Where in a Transaction the slot ``name`` keeps its reference."""
-    cdef Py_ssize_t offset = rw_slot_offset(Transaction, name)
-    if offset < 0:
-        raise ImportError(f"Transaction.{name} is not a writable object slot")
-    return offset
+    """Where in a Transaction the slot ``name`` keeps its reference (else the import fails)."""
+    try:
+        return slot_offset(Transaction, name)
+    except TypeError as exc:
+        raise ImportError(str(exc)) from exc
 
 
 cdef int _layout() except -1:
