@@ -52,6 +52,12 @@ class LuaScript:
         self.loaded = False
         """Loaded into the server by this process (which may have lost it since)."""
 
+    def load_once(self, client: redis.Redis) -> None:
+        """Load it into ``client``'s server unless this process did already."""
+        if not self.loaded:
+            client.script_load(self.source)
+            self.loaded = True
+
 
 class ScriptPipeline:
     """A redis-py pipeline (:attr:`commands`) plus the Lua script calls queued on it."""
@@ -65,9 +71,7 @@ class ScriptPipeline:
 
     def call(self, script: LuaScript, keys: Sequence[Any], args: Sequence[Any]) -> None:
         """Queue ``script`` with its keys and arguments (its reply takes its place in order)."""
-        if not script.loaded:
-            self._client.script_load(script.source)
-            script.loaded = True
+        script.load_once(self._client)
         evalsha_args = (script.sha, str(len(keys)), *keys, *ints_as_text(args))
         self._calls.append((len(self.commands), script, evalsha_args))
         self.commands.evalsha(*evalsha_args)

@@ -102,9 +102,7 @@ class ScriptTrips:
         """The calls sent whose replies are not read yet, oldest first, as packed."""
 
     def __enter__(self) -> ScriptTrips:
-        if not self._script.loaded:
-            self._client.script_load(self._script.source)
-            self._script.loaded = True
+        self._script.load_once(self._client)
         self._connection = self._pool.get_connection()
         return self
 
