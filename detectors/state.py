@@ -384,28 +384,24 @@ class CustomerStateStore:
                     self._send(txns, i, i + step, keys, held, last, plain, trips, guard, seq)
                     for seq, i in zip(_call_numbers(len(starts)), starts, strict=True)
                 ]
+                read = 0
                 try:
                     yield None
-                except GeneratorExit:
-                    # Closed before its first update (see below): still recorded.
                     for part in parts:
-                        self._receive(part, trips)
-                    done = True
-                    raise
-                for n, part in enumerate(parts):
-                    counts = self._receive(part, trips)
-                    try:
+                        counts = self._receive(part, trips)
+                        read += 1
                         # Built in one compiled call: a generated __init__ per update costs
                         # several times as much (fold.UpdateMaker says why).
                         entities = part.entities.counts(counts)
                         yield from _UPDATES.updates(part.assessed, entities)
-                    except GeneratorExit:
-                        # Left early: the later calls are still read, so that what
-                        # was sent is surely recorded and the held states true.
-                        for later in parts[n + 1 :]:
-                            self._receive(later, trips)
-                        done = True
-                        raise
+                except GeneratorExit:
+                    # Left early (before the first update too): the calls not read yet
+                    # still are, so that what was sent is surely recorded and the held
+                    # states true.
+                    for later in parts[read:]:
+                        self._receive(later, trips)
+                    done = True
+                    raise
             done = True
         except redis.RedisError as exc:
             raise _unavailable(len(txns), exc) from exc
