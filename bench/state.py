@@ -130,6 +130,13 @@ class HotPath:
     entity_script_seconds: float = 0.0
     """Redis's own time in the entity script (INFO commandstats), beside the worker's."""
 
+    def add(self, apply: float, apply_cpu: float, build: float = 0.0) -> None:
+        """Seconds of state store (wall, CPU) and of feature building (wall, taken as CPU)."""
+        self.apply_seconds += apply
+        self.apply_cpu_seconds += apply_cpu
+        self.build_seconds += build
+        self.build_cpu_seconds += build
+
 
 #: What the features step emits per event: its feature dict.
 Features = dict[str, Any]
@@ -202,10 +209,8 @@ class _FeatureLogic(StatefulBatchLogic[Transaction, Features, tuple[Features, ..
         c0, t0 = time.thread_time(), time.perf_counter()
         self._coming = self._store.begin(values)
         self._sent = values
-        hot = self._hot
-        hot.apply_seconds += time.perf_counter() - t0
-        hot.apply_cpu_seconds += time.thread_time() - c0
-        hot.batches += 1
+        self._hot.add(time.perf_counter() - t0, time.thread_time() - c0)
+        self._hot.batches += 1
 
     def _finish(self) -> list[Features]:
         """What is ready, and the sent batch's features (if any)."""
@@ -216,7 +221,7 @@ class _FeatureLogic(StatefulBatchLogic[Transaction, Features, tuple[Features, ..
         # Its replies came long ago: the updates are read, then the features built,
         # each in one loop (not one of each per event, as while Redis still runs
         # the later calls): each loop's code stays in the instruction cache.
-        hot, clock = self._hot, time.perf_counter
+        clock = time.perf_counter
         c0, t0 = time.thread_time(), clock()
         with closing(coming):
             updates = list(coming)
@@ -225,11 +230,7 @@ class _FeatureLogic(StatefulBatchLogic[Transaction, Features, tuple[Features, ..
         built.extend(
             [build_features(txn, u, tz) for txn, u in zip(self._sent, updates, strict=True)]
         )
-        build = clock() - t1
-        hot.apply_seconds += t1 - t0
-        hot.apply_cpu_seconds += c1 - c0
-        hot.build_seconds += build
-        hot.build_cpu_seconds += build
+        self._hot.add(t1 - t0, c1 - c0, clock() - t1)
         return built
 
     def on_batch(self, values: list[Transaction]) -> tuple[list[Features], bool]:
@@ -275,10 +276,7 @@ def _build(
             b0 = clock()
             built.append(build_features(txn, update, tz))
             build += clock() - b0
-    hot.apply_seconds += clock() - t0 - build
-    hot.build_seconds += build
-    hot.apply_cpu_seconds += time.thread_time() - c0 - build
-    hot.build_cpu_seconds += build
+    hot.add(clock() - t0 - build, time.thread_time() - c0 - build, build)
     return built
 
 

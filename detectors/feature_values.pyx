@@ -50,7 +50,6 @@ from cpython.object cimport PyObject
 from cpython.tuple cimport PyTuple_GET_ITEM, PyTuple_GET_SIZE
 from libc.math cimport asin, copysign, cos, floor, fmod, isfinite, log1p, pow, signbit, sin, sqrt
 
-
 import math
 from datetime import UTC, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
@@ -138,9 +137,12 @@ cdef enum:
     _U_BASELINE
     _U_ENTITIES
     _U_LATE
-_TXN_ATTRS = ('amount', 'ts', 'channel', 'direction', 'kind', 'mcc', 'country', 'city', 'currency', 'lat', 'lon', 'amount_minor')
+_TXN_ATTRS = ("amount", "ts", "channel", "direction", "kind", "mcc", "country", "city",
+              "currency", "lat", "lon", "amount_minor")
 _TXN_SLOTS = _TXN_ATTRS[:-1] + ("_amount_minor",)
-_UPDATE_ATTRS = ('totals', 'passthrough_minor', 'max_inflow_minor', 'salary_ts_ms', 'distinct', 'ts_ms', 'prev_ts_ms', 'prev_channel_ts_ms', 'new_flags', 'prev_geo', 'baseline', 'entities', 'late')
+_UPDATE_ATTRS = ("totals", "passthrough_minor", "max_inflow_minor", "salary_ts_ms", "distinct",
+                 "ts_ms", "prev_ts_ms", "prev_channel_ts_ms", "new_flags", "prev_geo",
+                 "baseline", "entities", "late")
 
 
 cdef struct _Filling:
