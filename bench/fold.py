@@ -156,7 +156,8 @@ def glue_round(txns: list[Transaction], part: int = 48) -> Callable[[], float]:
 
 
 def _fields(a: Any) -> tuple[Any, ...]:
-    return tuple(getattr(a, f) for f in FIELDS)
+    """Totals as a tuple: this fold's are an array('q'), an older one's a tuple or list."""
+    return tuple(tuple(getattr(a, f)) if f == "totals" else getattr(a, f) for f in FIELDS)
 
 
 def agree(other: ModuleType, txns: list[Transaction]) -> dict[str, int]:

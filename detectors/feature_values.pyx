@@ -45,11 +45,13 @@ from cpython.datetime cimport (
     datetime_tzinfo,
     import_datetime,
 )
+from cpython.array cimport array
 from cpython.dict cimport PyDict_Copy, PyDict_GetItem, PyDict_SetItem
 from cpython.object cimport PyObject
 from cpython.tuple cimport PyTuple_GET_ITEM, PyTuple_GET_SIZE
 from libc.math cimport asin, copysign, cos, floor, fmod, isfinite, log1p, pow, signbit, sin, sqrt
 
+import array as _array
 import math
 from datetime import UTC, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
@@ -156,6 +158,8 @@ cdef struct _Filling:
 
 #: The totals that are sums of minor units (reported in major units): as features.py's names.
 cdef double _SUM_SCALE = 0.01
+#: StateUpdate.totals' index of the 24 h credit sum (window 3, fourth of its four).
+cdef Py_ssize_t _INFLOW_24H = 4 * 3 + 3
 #: Beyond this an int -> double conversion may round, so division is left to Python.
 cdef long long _EXACT = 1LL << 53
 #: ``math.radians``'s factor (CPython: Py_MATH_PI / 180.0).
@@ -331,6 +335,11 @@ cdef class FeatureBuilder:
         self.names = tuple(template)
         self.by_position = _fills_by_position(self.template, self.names)
         self.sum_flags = sum_flags
+        # The totals are read from a C array: every index must be one of them.
+        if len(sum_flags) <= _INFLOW_24H or not all(
+            0 <= i < len(sum_flags) for pair in net_flows for i in pair
+        ):
+            raise ValueError(f"net flows {net_flows} outside the {len(sum_flags)} totals")
         self.net_flows = net_flows
         self.entity_prefixes = entity_prefixes
         self.no_entity = no_entity
@@ -458,20 +467,25 @@ cdef class FeatureBuilder:
         _put_object(&f, rt.get(txn, _T_CITY))
         _put_object(&f, rt.get(txn, _T_CURRENCY))
 
-        # The customer's windows.
-        cdef tuple totals = ru.get(update, _U_TOTALS)
+        # The customer's windows: the fold's array("q"), read as C long longs (any other
+        # sequence of ints, as a StateUpdate made elsewhere holds, is made one first).
+        totals_in = ru.get(update, _U_TOTALS)
+        cdef array totals = (
+            totals_in if type(totals_in) is array else _array.array("q", totals_in)
+        )
         n = len(totals)
         if len(self.sum_flags) != n:
             raise ValueError(f"{n} totals, {len(self.sum_flags)} scales")
         is_sum = self.sum_flags
+        cdef const long long* tv = totals.data.as_longlongs
         for k in range(n):
-            t = <object>PyTuple_GET_ITEM(totals, k)
+            t = tv[k]
             _put(&f, <double>t * _SUM_SCALE if is_sum[k] else <double>t)
         for pair in self.net_flows:
-            _put(&f, _true_div(<long long>totals[pair[0]] - <long long>totals[pair[1]], 100))
+            _put(&f, _true_div(tv[<Py_ssize_t>pair[0]] - tv[<Py_ssize_t>pair[1]], 100))
 
         # Profile.
-        inflow = totals[4 * 3 + 3]  # credit sum of 24 h
+        inflow = tv[_INFLOW_24H]
         if inflow > 0:
             since = _true_div(ru.get(update, _U_PASSTHROUGH), inflow)
             _put(&f, since if since < 1.0 else 1.0)

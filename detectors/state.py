@@ -141,6 +141,7 @@ from __future__ import annotations
 import logging
 import os
 import time
+from array import array
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
@@ -226,10 +227,12 @@ class StateUpdate:
     could have been forgotten, so it was not recorded (nor is it a duplicate)."""
     ts_ms: int
     """The event time assessed: a duplicate's first sighting's."""
-    totals: tuple[int, ...]
-    """Per window (WINDOWS) debit count, debit sum, credit count, credit sum; then
-    per channel (CHANNEL_CODES order) and CHANNEL_WINDOWS the same four; then per
-    CASH_WINDOWS cash-in count, sum, cash-out count, sum."""
+    totals: array[int]
+    """An ``array('q')`` (the fold's C long longs, read as such by the feature builder;
+    any sequence of ints is accepted). Per window (WINDOWS) debit count, debit sum,
+    credit count, credit sum; then per channel (CHANNEL_CODES order) and
+    CHANNEL_WINDOWS the same four; then per CASH_WINDOWS cash-in count, sum,
+    cash-out count, sum."""
     passthrough_minor: int
     """Debits of the last 24 h at or after its first credit."""
     max_inflow_minor: int
@@ -253,7 +256,7 @@ def empty_update(ts_ms: int) -> StateUpdate:
     """The state of a customer with no history, for a first transaction without any entity."""
     return StateUpdate(
         fresh=True, newest_ts_ms=ts_ms, late=False, stale=False, ts_ms=ts_ms,
-        totals=(0,) * (_HEAD - 4), passthrough_minor=0, max_inflow_minor=0,
+        totals=array("q", [0]) * (_HEAD - 4), passthrough_minor=0, max_inflow_minor=0,
         distinct=(0,) * 10, prev_ts_ms=-1,
         prev_channel_ts_ms=-1, new_flags=(0, 0, 0, 0), prev_geo=None, baseline=(0, 0.0, 0.0),
         entities={}, salary_ts_ms=(),

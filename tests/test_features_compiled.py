@@ -16,6 +16,7 @@ import gc
 import math
 import struct
 import sys
+from array import array
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
@@ -175,9 +176,11 @@ class _Name(str):
     __slots__ = ()
 
 
-def _builder_of(template: dict[str, Any]) -> FeatureBuilder:
+def _builder_of(
+    template: dict[str, Any], net_flows: tuple[tuple[int, int], ...] = features._NET_FLOW_INDICES
+) -> FeatureBuilder:
     return FeatureBuilder(
-        template, features._TOTAL_IS_SUM, features._NET_FLOW_INDICES,
+        template, features._TOTAL_IS_SUM, net_flows,
         features._ENTITY_PREFIXES, features._NO_ENTITY, features.CARD_PRESENT,
         features.haversine_km, features.salary_regularity,
     )  # fmt: skip
@@ -205,3 +208,32 @@ def test_a_container_among_the_values_makes_the_dict_tracked() -> None:
     holding = build_features(odd, empty_update(ms), UTC)
     assert holding["city"] == ["a", "list"]
     assert gc.is_tracked(holding)
+
+
+def test_totals_of_any_sequence_of_ints_build_what_the_folds_array_builds(
+    redis_url: str, key_prefix: str
+) -> None:
+    """The fold hands over an array('q') read as C long longs; a tuple (a StateUpdate made
+    elsewhere) is read as the same numbers."""
+    client = redis.Redis.from_url(redis_url)
+    store = CustomerStateStore(client, key_prefix, 8 * 86400, 60 * 86400, LATENESS_S)
+    config = SimulationConfig(seed=3, customers=5, days=10, start=datetime(2026, 2, 20, tzinfo=UTC))
+    txns = [e.txn for e in simulate(config)]
+    updates = store.apply(txns)
+    client.close()
+    assert all(type(u.totals) is array for u in updates)
+    assert any(u.totals[4 * 3 + 3] > 0 for u in updates), "some 24 h inflow"
+    tz = ZoneInfo("Asia/Shanghai")
+    for txn, update in zip(txns, updates, strict=True):
+        as_tuple = replace(update, totals=tuple(update.totals))
+        from_array, from_tuple = build_features(txn, update, tz), build_features(txn, as_tuple, tz)
+        assert [_bits(v) for v in from_array.values()] == [_bits(v) for v in from_tuple.values()]
+        assert_same(txn, update, tz)
+
+
+def test_net_flows_outside_the_totals_are_refused() -> None:
+    """The builder reads totals from a C array, so every index must be checked up front."""
+    with pytest.raises(ValueError, match="outside"):
+        _builder_of(dict(features._TEMPLATE), net_flows=((len(features._TOTAL_IS_SUM), 0),))
+    with pytest.raises(ValueError, match="outside"):
+        _builder_of(dict(features._TEMPLATE), net_flows=((-1, 0),))

@@ -121,7 +121,7 @@ def update_as_dataclass(a: customer_fold.Assessment, entities: dict) -> Any:
 
     return StateUpdate(
         fresh=a.fresh, newest_ts_ms=a.newest, late=a.late > 0, stale=a.late == 2, ts_ms=a.ts,
-        totals=tuple(a.totals), passthrough_minor=a.passthrough, max_inflow_minor=a.max_inflow,
+        totals=a.totals, passthrough_minor=a.passthrough, max_inflow_minor=a.max_inflow,
         distinct=a.distinct, prev_ts_ms=a.prev_ts, prev_channel_ts_ms=a.prev_ch_ts,
         new_flags=a.new_flags, prev_geo=a.prev_geo, baseline=a.baseline, entities=entities,
         salary_ts_ms=a.salaries,
