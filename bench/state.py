@@ -301,16 +301,20 @@ def features_flow(
     """
     now = datetime.now(UTC)
 
-    def parse(raw: RawRecord) -> Transaction:
-        return parse_transaction(raw.payload, now, limits)
+    def parse_and_key(batch: list[RawRecord]) -> list[tuple[str, Transaction]]:
+        # A batch per call, not op.map and op.key_on: two Python calls and two
+        # generator steps per event fewer (~2k of its ~157k instructions).
+        keyed = []
+        for raw in batch:
+            txn = parse_transaction(raw.payload, now, limits)
+            keyed.append((shard_of(txn.customer_id, shards), txn))
+        return keyed
 
     flow = Dataflow("bench_features")
     raw = op.input("file_in", flow, JsonlFileSource([path], PipelineMetrics(), batch_size))
     # raw: RawRecord
-    txns = op.map("parse", raw, parse)
-    # txns: Transaction (the simulator's input is all valid)
-    keyed = op.key_on("by_shard", txns, lambda t: shard_of(t.customer_id, shards))
-    # keyed: (shard, Transaction)
+    keyed = op.flat_map_batch("parse", raw, parse_and_key)
+    # keyed: (shard, Transaction) (the simulator's input is all valid)
     if waiting:
         built = op.stateful_batch("features", keyed, lambda _: _WaitingFeatureLogic(store, tz, hot))
     else:
