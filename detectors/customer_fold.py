@@ -39,16 +39,18 @@ on every batch that changes the customer::
     sal  the six latest folded salary credits (ms)
     k    kind -> [n, mean, M2] (Welford, in arrival order)
 
-Stored, the array is compressed with zstd at level -1 with the dictionary
-of ``detectors/blob_dictionary.py`` (trained on simulated blobs; that
-module says how, and what it gains): a 30-day customer's ~1,510 bytes are
-stored in ~1,100 (~1,250 with the former level 1 and no dictionary) for
-~7.5 us of CPU per write (~12.5 before). Decoding is rarer: only for
+Stored, the array is compressed with zstd at level -2 with the 8 KB
+dictionary of ``detectors/blob_dictionary.py`` (trained on simulated blobs;
+that module says how, and what it gains): a customer's final ~1,510 bytes
+on bench.state's input are stored in ~1,135 (~1,105 with the first, 4 KB
+dictionary at level -1; ~1,250 at level 1 without one) for ~49k
+instructions per compress (~67k; ~103k). Decoding is rarer: only for
 customers a worker does not hold. A blob that would not shrink is stored as
 is, which :func:`load` tells by zstd's magic number (a MessagePack array
 never starts with 0x28). A frame names its dictionary: :func:`load` reads
-frames of the shipped one and frames without one (written before it), and
-raises :class:`UnknownBlobDictionary` for any other. Blobs of the former
+frames of the shipped one, of the first (written by earlier versions) and
+frames without one (written before that), and raises
+:class:`UnknownBlobDictionary` for any other. Blobs of the former
 layout (a map, written by an earlier version or by the Lua script before
 it, with one-letter codes) are converted when read.
 ``detectors/state.py`` states what is exact; this module implements it.
@@ -62,7 +64,7 @@ from typing import Any
 import msgpack
 import zstandard
 
-from detectors.blob_dictionary import DICTIONARY_ID, load_dictionary
+from detectors.blob_dictionary import DICTIONARY_ID, FORMER_DICTIONARIES, load_dictionary
 from detectors.blob_pack import pack
 from detectors.fold import COMPILED as COMPILED
 from detectors.fold import Assessment as Assessment
@@ -90,10 +92,9 @@ VERSION, NW, PD, IDS, EV, B, SEEN, LT, LC, GEO, SAL, K = range(12)
 _CASH_IN_BUCKET, _CASH_OUT_BUCKET = 12, 13
 
 _ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
-#: At level -1 with the dictionary, blobs are smaller than at level 1 without one, and
-#: cost less CPU (detectors/blob_dictionary.py).
-_ZSTD_LEVEL = -1
-_DICTIONARY = load_dictionary()
+#: With the dictionary, level -2 writes smaller blobs than level -1 did with the former,
+#: smaller one, for fewer instructions (detectors/blob_dictionary.py).
+_ZSTD_LEVEL = -2
 #: zstd contexts are not safe to share between threads (they release the GIL).
 _zstd = threading.local()
 
@@ -131,23 +132,35 @@ def dump(state: list[Any], compress: bool = True) -> bytes:
 
 
 def _decompress(frame: bytes) -> bytes:
-    """A frame of the shipped dictionary, or of none (blobs written before it)."""
+    """A frame of the shipped dictionary, of a former one, or of none (blobs written before
+    the first)."""
     dict_id = zstandard.get_frame_parameters(frame).dict_id
-    if dict_id not in (0, DICTIONARY_ID):
-        msg = f"customer blob compressed with zstd dictionary {dict_id}, not {DICTIONARY_ID}"
+    decompressor = _contexts()[1].get(dict_id)
+    if decompressor is None:
+        known = ", ".join(map(str, [DICTIONARY_ID, *FORMER_DICTIONARIES]))
+        msg = f"customer blob compressed with zstd dictionary {dict_id}, not one of {known}"
         raise UnknownBlobDictionary(msg)
-    return _contexts()[1 if dict_id else 2].decompress(frame)
+    return decompressor.decompress(frame)
 
 
-def _contexts() -> tuple[zstandard.ZstdCompressor, zstandard.ZstdDecompressor,
-                         zstandard.ZstdDecompressor]:  # fmt: skip
-    """This thread's zstd compressor, its decompressor, and a decompressor without dictionary."""
+def _contexts() -> tuple[zstandard.ZstdCompressor, dict[int, zstandard.ZstdDecompressor]]:
+    """This thread's zstd compressor, and its decompressors by dictionary id (0: none).
+
+    The dictionaries are read here, not on import, so that training a new one
+    (``python -m detectors.blob_dictionary``, which folds with this module)
+    does not need it to exist yet."""
     contexts = getattr(_zstd, "contexts", None)
     if contexts is None:
+        dictionary = load_dictionary()
+        decompressors = {
+            0: zstandard.ZstdDecompressor(),
+            DICTIONARY_ID: zstandard.ZstdDecompressor(dict_data=dictionary),
+        }
+        for dict_id in FORMER_DICTIONARIES:
+            decompressors[dict_id] = zstandard.ZstdDecompressor(dict_data=load_dictionary(dict_id))
         contexts = _zstd.contexts = (
-            zstandard.ZstdCompressor(level=_ZSTD_LEVEL, dict_data=_DICTIONARY),
-            zstandard.ZstdDecompressor(dict_data=_DICTIONARY),
-            zstandard.ZstdDecompressor(),
+            zstandard.ZstdCompressor(level=_ZSTD_LEVEL, dict_data=dictionary),
+            decompressors,
         )
     return contexts
 
