@@ -135,16 +135,23 @@ def _decompress(frame: bytes) -> bytes:
     """A frame of the shipped dictionary, of a former one, or of none (blobs written before
     the first)."""
     dict_id = zstandard.get_frame_parameters(frame).dict_id
-    decompressor = _contexts()[1].get(dict_id)
+    decompressors = _contexts()[1]
+    decompressor = decompressors.get(dict_id)
     if decompressor is None:
-        known = ", ".join(map(str, [DICTIONARY_ID, *FORMER_DICTIONARIES]))
-        msg = f"customer blob compressed with zstd dictionary {dict_id}, not one of {known}"
-        raise UnknownBlobDictionary(msg)
+        if dict_id not in FORMER_DICTIONARIES:
+            known = ", ".join(map(str, [DICTIONARY_ID, *FORMER_DICTIONARIES]))
+            msg = f"customer blob compressed with zstd dictionary {dict_id}, not one of {known}"
+            raise UnknownBlobDictionary(msg)
+        # A former dictionary is read on the first frame that names it: writing never
+        # needs it, and most states hold none of its blobs.
+        dictionary = load_dictionary(dict_id)
+        decompressor = decompressors[dict_id] = zstandard.ZstdDecompressor(dict_data=dictionary)
     return decompressor.decompress(frame)
 
 
 def _contexts() -> tuple[zstandard.ZstdCompressor, dict[int, zstandard.ZstdDecompressor]]:
-    """This thread's zstd compressor, and its decompressors by dictionary id (0: none).
+    """This thread's zstd compressor, and its decompressors by dictionary id (0: none;
+    a former dictionary's is added by _decompress when a frame first names it).
 
     The dictionaries are read here, not on import, so that training a new one
     (``python -m detectors.blob_dictionary``, which folds with this module)
@@ -156,8 +163,6 @@ def _contexts() -> tuple[zstandard.ZstdCompressor, dict[int, zstandard.ZstdDecom
             0: zstandard.ZstdDecompressor(),
             DICTIONARY_ID: zstandard.ZstdDecompressor(dict_data=dictionary),
         }
-        for dict_id in FORMER_DICTIONARIES:
-            decompressors[dict_id] = zstandard.ZstdDecompressor(dict_data=load_dictionary(dict_id))
         contexts = _zstd.contexts = (
             zstandard.ZstdCompressor(level=_ZSTD_LEVEL, dict_data=dictionary),
             decompressors,

@@ -343,15 +343,18 @@ cdef class FeatureBuilder:
         tuple no_entity, card_present, haversine_km, salary_regularity,
         type txn_type=None, type update_type=None,
     ):
+        # The totals are read from a C array (and the pairs without bounds checks): every
+        # pair must be two indices of them, checked before anything is set.
+        if len(sum_flags) <= _INFLOW_24H or not all(
+            type(pair) is tuple and len(pair) == 2
+            and all(type(i) is int and 0 <= i < len(sum_flags) for i in pair)
+            for pair in net_flows
+        ):
+            raise ValueError(f"net flows {net_flows} outside the {len(sum_flags)} totals")
         self.template = dict(template)
         self.names = tuple(template)
         self.by_position = _fills_by_position(self.template, self.names)
         self.sum_flags = sum_flags
-        # The totals are read from a C array: every index must be one of them.
-        if len(sum_flags) <= _INFLOW_24H or not all(
-            0 <= i < len(sum_flags) for pair in net_flows for i in pair
-        ):
-            raise ValueError(f"net flows {net_flows} outside the {len(sum_flags)} totals")
         self.net_flows = net_flows
         self.entity_prefixes = entity_prefixes
         self.no_entity = no_entity
@@ -483,7 +486,8 @@ cdef class FeatureBuilder:
         # sequence of ints, as a StateUpdate made elsewhere holds, is made one first).
         totals_in = ru.get(update, _U_TOTALS)
         cdef array totals = (
-            totals_in if type(totals_in) is array else _array.array("q", totals_in)
+            totals_in if type(totals_in) is array and (<array>totals_in).ob_descr.typecode == c"q"
+            else _array.array("q", totals_in)
         )
         n = len(totals)
         if len(self.sum_flags) != n:
@@ -581,24 +585,30 @@ cdef inline double _square(double x) noexcept:
     return pow(-x if x < 0.0 else x, _TWO)
 
 
-cdef inline int _put(_Filling* f, double v) except -1:
-    """Set the next feature to the float ``v`` (a shared object for a small whole number).
-
-    Written into its entry here, not through _put_object: a float is never a
-    container (no tracking to check), and a new one is handed over, not
-    counted twice and released. ~200 values per event.
-    """
+cdef inline Py_ssize_t _small(double v) noexcept:
+    """``v``'s index in _SMALL if it is a small whole number (not -0.0), else -1."""
     cdef long long whole
-    cdef Py_ssize_t i = f.i
-    if f.values == NULL or i >= f.n:
-        return _put_object(f, v)  # by key, or the error
     if 0.0 <= v < _N_SMALL and not signbit(v):
         whole = <long long>v
         if <double>whole == v:
-            rw_replace_value(f.values, i, <object>PyTuple_GET_ITEM(_SMALL, whole))
-            f.i = i + 1
-            return 0
-    rw_replace_with_float(f.values, i, v)
+            return whole
+    return -1
+
+
+cdef inline int _put(_Filling* f, double v) except -1:
+    """Set the next feature to the float ``v`` (a shared object for a small whole number).
+
+    A new float is written into its entry here, not through _put_object: a
+    float is never a container (no tracking to check), and the new one is
+    handed over, not counted twice and released. ~200 values per event.
+    """
+    cdef Py_ssize_t i = f.i, small = _small(v)
+    if f.values == NULL or i >= f.n:  # by key, or the error
+        return _put_object(f, v if small < 0 else <object>PyTuple_GET_ITEM(_SMALL, small))
+    if small >= 0:
+        rw_replace_value(f.values, i, <object>PyTuple_GET_ITEM(_SMALL, small))
+    else:
+        rw_replace_with_float(f.values, i, v)
     f.i = i + 1
     return 0
 

@@ -229,7 +229,9 @@ class StateUpdate:
     """The event time assessed: a duplicate's first sighting's."""
     totals: array[int]
     """An ``array('q')`` (the fold's C long longs, read as such by the feature builder;
-    any sequence of ints is accepted). Per window (WINDOWS) debit count, debit sum,
+    any other sequence of ints is accepted, and read as an ``array('q')`` of it). The
+    Assessment shares it: not to be changed. Two updates compare equal only if both
+    hold arrays (an array never equals a tuple). Per window (WINDOWS) debit count, debit sum,
     credit count, credit sum; then per channel (CHANNEL_CODES order) and
     CHANNEL_WINDOWS the same four; then per CASH_WINDOWS cash-in count, sum,
     cash-out count, sum."""

@@ -225,10 +225,14 @@ def test_totals_of_any_sequence_of_ints_build_what_the_folds_array_builds(
     assert any(u.totals[4 * 3 + 3] > 0 for u in updates), "some 24 h inflow"
     tz = ZoneInfo("Asia/Shanghai")
     for txn, update in zip(txns, updates, strict=True):
-        as_tuple = replace(update, totals=tuple(update.totals))
-        from_array, from_tuple = build_features(txn, update, tz), build_features(txn, as_tuple, tz)
-        assert [_bits(v) for v in from_array.values()] == [_bits(v) for v in from_tuple.values()]
+        want = [_bits(v) for v in build_features(txn, update, tz).values()]
+        # Other arrays too: read as their values, never as the bytes of long longs.
+        for totals in (tuple(update.totals), array("i", update.totals), list(update.totals)):
+            other = build_features(txn, replace(update, totals=totals), tz)
+            assert [_bits(v) for v in other.values()] == want, type(totals)
         assert_same(txn, update, tz)
+    with pytest.raises(TypeError):
+        build_features(txns[0], replace(updates[0], totals=array("d", updates[0].totals)), tz)
 
 
 def test_net_flows_outside_the_totals_are_refused() -> None:
@@ -237,3 +241,7 @@ def test_net_flows_outside_the_totals_are_refused() -> None:
         _builder_of(dict(features._TEMPLATE), net_flows=((len(features._TOTAL_IS_SUM), 0),))
     with pytest.raises(ValueError, match="outside"):
         _builder_of(dict(features._TEMPLATE), net_flows=((-1, 0),))
+    with pytest.raises(ValueError, match="outside"):
+        _builder_of(dict(features._TEMPLATE), net_flows=((3,),))
+    with pytest.raises(ValueError, match="outside"):
+        _builder_of(dict(features._TEMPLATE), net_flows=((3, 4, 5),))

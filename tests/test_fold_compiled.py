@@ -139,6 +139,8 @@ def test_made_updates_set_every_field_as_the_dataclass_would() -> None:
     a = customer_fold.assess(s, ev, PARAMS)
     entities = {"device": (1, 1, 1, 1, 1, 1)}
     (made,) = fold.UpdateMaker(StateUpdate).updates([a], [entities])
+    assert made.totals is a.totals, "the update takes the assessment's array, not a copy"
+    assert list(made.totals)[:4] == [0, 0, 1, 250_000] and len(made.totals) == 132
     expected = update_as_dataclass(a, entities)
     for f in fields(StateUpdate):
         assert getattr(made, f.name) == getattr(expected, f.name), f.name
@@ -193,7 +195,7 @@ def _fold_digest(module: Any) -> tuple[str, int]:
         a = module.assess(s, module.Event(*fields), params, memo)
         prunes += s[customer_fold.PD] != day
         t = a.as_tuple()
-        # (The totals are a tuple now; they were a list when the digest was taken.)
+        # (The totals are an array('q') now; they were a list when the digest was taken.)
         h.update(repr((*t[:4], list(t[4]), *t[5:])).encode())
     for customer in sorted(states):
         h.update(pack(states[customer]))
