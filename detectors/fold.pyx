@@ -52,7 +52,6 @@ from cpython.list cimport PyList_GET_ITEM, PyList_GET_SIZE, PyList_New, PyList_S
 from cpython.mem cimport PyMem_Free, PyMem_Malloc
 from cpython.object cimport Py_EQ, PyObject, PyObject_RichCompareBool
 from cpython.ref cimport Py_INCREF
-from cpython.tuple cimport PyTuple_New, PyTuple_SET_ITEM
 from libc.stdlib cimport qsort
 from libc.string cimport memcpy, memset
 
@@ -1207,8 +1206,6 @@ def fold_part(txns, dict held, FoldParams p not None, EventCodes codes not None,
             changed.add(cid)
         add(txn, a.ts, a.fresh)
         assessed.append(a)
-
-
 
 
 cdef extern from *:
