@@ -92,11 +92,15 @@ cdef extern from *:
     /* Entry i's key and value, in the layout rw_dict_values found. */
     static PyObject* rw_entry_key(PyObject** entries, Py_ssize_t i) { return entries[2 * i]; }
     static PyObject* rw_entry_value(PyObject** entries, Py_ssize_t i) { return entries[2 * i + 1]; }
-    static void rw_replace_value(PyObject** entries, Py_ssize_t i, PyObject* value) {
+    /* Entry i's value replaced by ``value``, whose reference the entry takes. */
+    static void rw_replace_value_stolen(PyObject** entries, Py_ssize_t i, PyObject* value) {
         PyObject* old = entries[2 * i + 1];
-        Py_INCREF(value);
         entries[2 * i + 1] = value;
         Py_XDECREF(old);
+    }
+    static void rw_replace_value(PyObject** entries, Py_ssize_t i, PyObject* value) {
+        Py_INCREF(value);
+        rw_replace_value_stolen(entries, i, value);
     }
     /* rw_replace_value with a new float of ``v``, whose only reference the entry takes. */
     static int rw_replace_with_float(PyObject** entries, Py_ssize_t i, double v) {
@@ -104,9 +108,7 @@ cdef extern from *:
         if (value == NULL) {
             return -1;
         }
-        PyObject* old = entries[2 * i + 1];
-        entries[2 * i + 1] = value;
-        Py_XDECREF(old);
+        rw_replace_value_stolen(entries, i, value);
         return 0;
     }
     """
