@@ -129,38 +129,15 @@ def pack_call(bytes command, bytes script, keys, args) -> bytes:
 
     ``keys`` and ``args`` are sequences of bytes, str or int.
     """
-    # Tuples: nothing can change them between the two passes (a signal handler
-    # may run Python code while a big int becomes text).
     cdef tuple k = tuple(keys)
-    cdef tuple a = tuple(args)
-    cdef Py_ssize_t nk = len(k), na = len(a)
-    cdef Py_ssize_t i, total, next_big = 0
-    cdef list bigs = []
-    cdef char* out
-    cdef char count[_INT_TEXT]
-    cdef int width = _decimal(count + _INT_TEXT, <unsigned long long>nk)
-    total = _header_size(3 + nk + na) + _size(command, bigs) + _size(script, bigs)
-    total += _header_size(width) + width + 2
-    for i in range(nk):
-        total += _size(k[i], bigs)
-    for i in range(na):
-        total += _size(a[i], bigs)
-    packed = PyBytes_FromStringAndSize(NULL, total)
-    out = PyBytes_AS_STRING(packed)
-    out = _header(out, 42, 3 + nk + na)  # '*'
-    out = _write(out, command, bigs, &next_big)
-    out = _write(out, script, bigs, &next_big)
-    out = _bulk(out, count + _INT_TEXT - width, width)
-    for i in range(nk):
-        out = _write(out, k[i], bigs, &next_big)
-    for i in range(na):
-        out = _write(out, a[i], bigs, &next_big)
-    return packed
+    return pack_command((command, script, len(k), *k, *args))
 
 
 def pack_command(parts) -> bytes:
     """``parts`` (a sequence of bytes, str or int) as one command, as
     hiredis.pack_command packs it."""
+    # A tuple: nothing can change it between the two passes (a signal handler may
+    # run Python code while a big int becomes text).
     cdef tuple p = tuple(parts)
     cdef Py_ssize_t n = len(p), i, total, next_big = 0
     cdef list bigs = []
