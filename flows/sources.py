@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
+from typing import NamedTuple, cast
 
 from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
 
@@ -24,8 +25,31 @@ _KEPT_OF_TOO_LONG = 1024
 _BOM = b"\xef\xbb\xbf"
 
 
+#: Bytes read from a file at a time; its lines are split in one call.
+_CHUNK_BYTES = 1 << 18
+
+
+class _OddLine(NamedTuple):
+    """A line that is not a plain newline-terminated record: its payload and bytes consumed.
+
+    The last line when it has no newline, and a line over the size limit
+    (``too_long``; the payload is its head).
+    """
+
+    payload: bytes
+    consumed: int
+    too_long: bool = False
+
+
 class _JsonlPartition(StatefulSourcePartition[RawRecord, tuple[int, int]]):
-    """Reads lines as bytes; the snapshot is (byte position, line number)."""
+    """Reads lines as bytes; the snapshot is (byte position, line number).
+
+    The file is read in chunks of ``_CHUNK_BYTES`` split at newlines in one
+    call, not a ``readline`` per line: ~2k instructions a line instead of
+    ~7k. A line over ``MAX_RECORD_BYTES`` is never held whole: once the
+    unfinished line passes the limit, only its head is kept and the rest is
+    counted as it is skipped.
+    """
 
     def __init__(
         self,
@@ -34,41 +58,91 @@ class _JsonlPartition(StatefulSourcePartition[RawRecord, tuple[int, int]]):
         batch_size: int,
         metrics: PipelineMetrics,
     ) -> None:
-        self._file = path.open("rb")
+        self._file = path.open("rb", buffering=0)
         self._name = path.name
         self._batch_size = batch_size
         self._counter = metrics.records_read.labels(source=f"file:{path.name}")
         # Offsets are 1-based line numbers, which a person can open the file at.
         self._position, self._line = resume_at or (0, 0)
         self._file.seek(self._position)
+        self._lines: list[bytes | _OddLine] = []
+        """Whole lines read and not yet delivered (from ``_next`` on), without their newline."""
+        self._next = 0
+        self._tail = b""
+        """The unfinished line at the end of what was read (at most the limit)."""
+        self._skipped = -1
+        """While a line over the limit is skipped: its bytes so far (its head is ``_tail``)."""
+        self._eof = False
 
-    def _read_line(self) -> tuple[bytes, bool]:
-        """The next line, and whether it was too long (then only its head is kept)."""
-        line = self._file.readline(MAX_RECORD_BYTES + 1)
-        if len(line) <= MAX_RECORD_BYTES or line.endswith(b"\n"):
-            return line, False
-        size = len(line)
-        head = line[:_KEPT_OF_TOO_LONG]
-        while line and not line.endswith(b"\n"):
-            line = self._file.readline(MAX_RECORD_BYTES)
-            size += len(line)
-        self._position += size
-        return head, True
+    def _read_lines(self) -> bool:
+        """Read chunks until whole lines are ready; False at the end of the file."""
+        while not self._eof:
+            chunk = self._file.read(_CHUNK_BYTES)
+            if not chunk:
+                self._eof = True
+                if self._skipped >= 0:
+                    self._lines = [_OddLine(self._tail, self._skipped, True)]
+                elif self._tail:
+                    self._lines = [_OddLine(self._tail, len(self._tail))]
+                else:
+                    return False
+                self._next, self._tail, self._skipped = 0, b"", -1
+                return True
+            if self._skipped >= 0:
+                end = chunk.find(b"\n")
+                if end < 0:
+                    self._skipped += len(chunk)
+                    continue
+                odd = _OddLine(self._tail, self._skipped + end + 1, True)
+                self._tail, self._skipped = b"", -1
+                lines = [odd, *self._split(chunk[end + 1 :])]
+            else:
+                lines = self._split(self._tail + chunk if self._tail else chunk)
+            if lines:
+                self._lines, self._next = lines, 0
+                return True
+        return False
+
+    def _split(self, data: bytes) -> list[bytes | _OddLine]:
+        """``data``'s whole lines; the rest becomes the tail (or is skipped, past the limit)."""
+        lines = cast(list[bytes | _OddLine], data.split(b"\n"))
+        tail = cast(bytes, lines.pop())
+        limit = MAX_RECORD_BYTES
+        if len(data) > limit:  # only then can a line be over the limit
+            lines = [
+                _OddLine(line[:_KEPT_OF_TOO_LONG], len(line) + 1, True)
+                if type(line) is bytes and len(line) > limit
+                else line
+                for line in lines
+            ]
+        if len(tail) > limit:
+            self._tail, self._skipped = tail[:_KEPT_OF_TOO_LONG], len(tail)
+        else:
+            self._tail = tail
+        return lines
 
     def next_batch(self) -> list[RawRecord]:
         batch: list[RawRecord] = []
-        for _ in range(self._batch_size):
-            start = self._position
-            line, too_long = self._read_line()
-            if not line:
+        name, line_no, position = self._name, self._line, self._position
+        want = self._batch_size
+        while want > 0:
+            if self._next >= len(self._lines) and not self._read_lines():
                 break
-            self._line += 1
-            if not too_long:
-                self._position += len(line)
-                line = line.rstrip(b"\r\n") if line.endswith(b"\n") else line
-            if start == 0 and line.startswith(_BOM):
-                line = line[len(_BOM) :]
-            batch.append(RawRecord(self._name, self._name, self._line, line, too_long=too_long))
+            take = self._lines[self._next : self._next + want]
+            self._next += len(take)
+            want -= len(take)
+            for line in take:
+                line_no += 1
+                if type(line) is bytes:
+                    position += len(line) + 1
+                    batch.append(RawRecord(name, name, line_no, line.rstrip(b"\r")))
+                else:
+                    odd = cast(_OddLine, line)
+                    position += odd.consumed
+                    batch.append(RawRecord(name, name, line_no, odd.payload, None, odd.too_long))
+        if self._position == 0 and batch and batch[0].payload.startswith(_BOM):
+            batch[0] = batch[0]._replace(payload=batch[0].payload[len(_BOM) :])
+        self._line, self._position = line_no, position
         if not batch:
             raise StopIteration
         self._counter.inc(len(batch))

@@ -15,7 +15,7 @@ import base64
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 CHANNELS: tuple[str, ...] = ("atm", "pos", "online", "mobile", "counter", "thirdparty")
 DIRECTIONS: tuple[str, ...] = ("debit", "credit")
@@ -165,13 +165,17 @@ class Label:
         return out
 
 
-@dataclass(frozen=True, slots=True)
-class RawRecord:
+class RawRecord(NamedTuple):
     """One record as a source delivered it, before any parsing.
 
     ``source`` names where it came from (a file path's name, a Kafka topic,
     ``simulator``), ``partition`` and ``offset`` locate it there so that a dead
     letter can be traced back and replayed.
+
+    A named tuple, not a frozen dataclass: every record of every source is
+    one, and a frozen dataclass's ``__init__`` sets each field through
+    ``object.__setattr__`` (~0.85 us a record here, ~9k instructions; a
+    named tuple ~0.27 us). It is as immutable, and its fields read the same.
     """
 
     source: str
