@@ -129,6 +129,10 @@ class HotPath:
     batches: int = 0
     entity_script_seconds: float = 0.0
     """Redis's own time in the entity script (INFO commandstats), beside the worker's."""
+    blobs_written: int = 0
+    """Customer blobs packed and compressed (one per customer per shard batch)."""
+    blobs_read: int = 0
+    """Customer blobs read from Redis and decoded (customers the store did not hold)."""
 
     def add(self, apply: float, apply_cpu: float, build: float = 0.0) -> None:
         """Seconds of state store (wall, CPU) and of feature building (wall, taken as CPU)."""
@@ -371,6 +375,8 @@ class Measurements:
     """Most events per state script call of the ``features`` stage (a whole shard batch)."""
     waiting_trip_events: int = 0
     """Most events per call of the ``features_waiting`` stage (state.trip_events)."""
+    held_customers: int = 0
+    """Decoded customer states the store keeps between batches (its LRU's capacity)."""
 
 
 def run_benchmark(
@@ -379,6 +385,7 @@ def run_benchmark(
     repeat: int,
     workdir: Path,
     compare_trip_events: Sequence[int] = (),
+    held_customers: int | None = None,
 ) -> dict[str, Any]:
     m_load = _loadavg()
     data = write_input(workdir / "transactions.jsonl", customers, days)
@@ -392,6 +399,7 @@ def run_benchmark(
         limits = validation_limits(settings)
         tz = ZoneInfo(settings.timezone)
         s = settings.state
+        m.held_customers = held_customers = held_customers or s.held_customers
         # The overlapped stage sends a shard batch in one call: with Redis running a
         # batch while the worker does the others, calls within a batch have nothing
         # left to hide, and each call decodes and rewrites its entities and customers
@@ -399,14 +407,17 @@ def run_benchmark(
         # monitor does.
         m.trip_events, m.waiting_trip_events = settings.flow.batch_size, s.trip_events
 
+        stores: list[CustomerStateStore] = []
+
         def features(
             trip_events: int, tally: Tally, hot: HotPath, waiting: bool = False
         ) -> Dataflow:
             store = CustomerStateStore(
                 client, "bench", s.dedup_horizon_seconds, s.ttl_seconds,
-                s.allowed_lateness_seconds, entity_buckets=entity_buckets(data.customers),
-                trip_events=trip_events,
+                s.allowed_lateness_seconds, held_customers=held_customers,
+                entity_buckets=entity_buckets(data.customers), trip_events=trip_events,
             )  # fmt: skip
+            stores.append(store)
             return features_flow(
                 data.path, settings.flow.batch_size, limits, store, tz, settings.flow.shards,
                 tally, hot, waiting,
@@ -425,6 +436,7 @@ def run_benchmark(
             client.config_resetstat()
             m.times["features"].add(*_time_flow(flow, tally))
             hot.entity_script_seconds = _script_seconds(client)
+            hot.blobs_written, hot.blobs_read = stores[-1].blobs_written, stores[-1].blobs_read
             m.hot.append(hot)
             client.slowlog_reset()  # not state: see the module's docstring
             m.used_memory = _state_memory(client) - before
@@ -510,6 +522,9 @@ def build_report(m: Measurements) -> dict[str, Any]:
         "build_features_cpu_microseconds_per_event": round(
             1e6 * sum(h.build_cpu_seconds for h in m.hot) / events, 1
         ),
+        "held_customers": m.held_customers,
+        "customer_blobs_written_per_event": round(sum(h.blobs_written for h in m.hot) / events, 3),
+        "customer_blobs_read_per_event": round(sum(h.blobs_read for h in m.hot) / events, 3),
     }
     customers = m.data.customers
     per_customer = m.used_memory / customers
@@ -573,6 +588,9 @@ def render_table(report: dict[str, Any]) -> str:
         f"{hot['build_features_cpu_microseconds_per_event']} us/event",
         f"  Redis, beside the worker: entity script "
         f"{hot['entity_script_microseconds_per_event']} us/event",
+        f"  customer blobs per event: {hot['customer_blobs_written_per_event']} written, "
+        f"{hot['customer_blobs_read_per_event']} read (the store holds "
+        f"{hot['held_customers']:,} customers)",
         f"redis: {red['bytes_per_customer']:,.0f} bytes per active customer "
         f"(customer keys {owner.get('customer', 0):,.0f}, entity keys "
         f"{owner.get('entity', 0):,.0f}); goal {red['goal_bytes_per_customer']:,}",
@@ -588,6 +606,14 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--customers", type=int, default=300)
     parser.add_argument("--days", type=int, default=35)
     parser.add_argument("--repeat", type=int, default=1)
+    parser.add_argument(
+        "--held-customers",
+        type=int,
+        metavar="N",
+        help="decoded customer states the store keeps between batches (default: the "
+        "monitor's, state.held_customers); a worker whose customers far outnumber N reads "
+        "and decodes a blob per event, as at a bank",
+    )
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     parser.add_argument(
         "--compare-trip-events",
@@ -603,8 +629,9 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     workdir = Path(tempfile.mkdtemp(prefix="riskwatch-bench-state-"))
     try:
         report = run_benchmark(
-            args.customers, args.days, args.repeat, workdir, args.compare_trip_events
-        )
+            args.customers, args.days, args.repeat, workdir, args.compare_trip_events,
+            args.held_customers,
+        )  # fmt: skip
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     publish(report, args.out, render_table(report))

@@ -56,6 +56,8 @@ class HeldStates:
         self._capacity = capacity
         self._held: OrderedDict[str, Held] = OrderedDict()
         self._lock = threading.Lock()
+        self.read = 0
+        """Blobs read from Redis (and decoded) so far: the customers not held when wanted."""
 
     def __len__(self) -> int:
         return len(self._held)
@@ -76,6 +78,7 @@ class HeldStates:
                     missing.append(cid)
         if missing:
             raws = self._client.mget([keys[cid] for cid in missing])
+            self.read += len(missing)
             read = {cid: Held(load(raw), 0.0) for cid, raw in zip(missing, raws, strict=True)}
             out.update(read)
             with self._lock:

@@ -319,10 +319,18 @@ class CustomerStateStore:
         self._trip_events = trip_events
         self._in_flight: set[str] = set()
         """Customers of the batches sent and not yet read to their end (see begin)."""
+        self.blobs_written = 0
+        """Customer blobs written compressed so far (one per customer per batch): with
+        ``blobs_read``, how much of the per-customer work a workload's batches share."""
 
     @property
     def namespace(self) -> str:
         return self._namespace
+
+    @property
+    def blobs_read(self) -> int:
+        """Customer blobs read from Redis and decoded so far (customers not held)."""
+        return self._held.read
 
     def apply(self, txns: Sequence[Transaction]) -> list[StateUpdate]:
         """Record a batch of transactions in order; its state updates, in the same order."""
@@ -462,11 +470,15 @@ class CustomerStateStore:
             # (A batch of several calls sends each of them: they are chained.)
             written = list(changed)
             blobs = []
+            compressed = 0
             for cid in written:
                 final = last[cid] < stop
                 blobs.append(dump(held[cid].state, final))
-                if not final:
+                if final:
+                    compressed += 1
+                else:
                     plain.add(cid)
+            self.blobs_written += compressed
             call_keys, args = entities.call(
                 [keys[cid] for cid in written], blobs, self._ttl_ms, guard, seq
             )

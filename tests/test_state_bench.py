@@ -110,6 +110,10 @@ def test_state_benchmark_reports_every_figure(
     assert 0 < report["hot_path"]["apply_share"] < 1
     assert report["hot_path"]["apply_cpu_microseconds_per_event"] > 0
     assert report["hot_path"]["entity_script_microseconds_per_event"] > 0
+    # One batch holds the whole input: each customer read (never held) and written once.
+    customers = report["input"]["customers"]
+    assert report["hot_path"]["customer_blobs_read_per_event"] == round(customers / events, 3)
+    assert report["hot_path"]["customer_blobs_written_per_event"] == round(customers / events, 3)
     assert report["redis"]["bytes_per_customer"] > 0
     assert report["redis"]["memory_usage_per_customer_by_owner"]["customer"] > 0
     assert report["redis"]["projected_bytes_for_10m_customers"] > 0

@@ -48,6 +48,22 @@ def test_evicting_and_reading_again_gives_the_same_features(
     assert any(f["debit_count_7d"] > 3 for f in held), "customers have history"
 
 
+def test_the_store_counts_the_blobs_it_reads_and_writes(
+    traffic: list[Transaction], redis_url: str, key_prefix: str
+) -> None:
+    """One read per customer not held and one compressed write per customer and batch."""
+    batches = [traffic[i : i + 50] for i in range(0, len(traffic), 50)]
+    per_batch = sum(len({t.customer_id for t in b}) for b in batches)
+    holding = store(redis_url, f"{key_prefix}a")
+    features(holding, traffic)
+    customers = len({t.customer_id for t in traffic})
+    assert (holding.blobs_read, holding.blobs_written) == (customers, per_batch)
+    evicting = store(redis_url, f"{key_prefix}b", held=1)
+    features(evicting, traffic)
+    assert customers < evicting.blobs_read <= per_batch
+    assert evicting.blobs_written == per_batch
+
+
 def test_a_restarted_worker_continues_from_what_redis_holds(
     traffic: list[Transaction], redis_url: str, key_prefix: str
 ) -> None:
