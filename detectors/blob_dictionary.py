@@ -10,26 +10,50 @@ outside every blob.
 Measured on ``training_samples(300, 35, 11)`` (bench.state's input, seed 11,
 not the training's: 5,625 blobs of every age, 1,208 bytes on average), each
 compressed with a ``zstandard.ZstdCompressor`` as the store writes it, the
-instructions of the compress calls counted by valgrind's callgrind; the
-last column is the mean of the 295 customers' final blobs after
-bench.state's 28,124 events (1,511 bytes packed)::
+instructions inside its ``compress`` calls counted by valgrind's callgrind
+(``--toggle-collect=ZstdCompressor_compress``; the figures first given here,
+48.8k at -2 and so on, counted ~2.4k more a call around it); the last column
+is the mean of the 295 customers' final blobs after bench.state's 28,124
+events (1,511 bytes packed)::
 
-    dictionary              level  bytes per blob  instructions  final blobs
-    none                        1             991        102.8k        1,251
-    4 KB (0x52570001)          -1             861         67.3k        1,106
-    4 KB                       -2             915         47.0k
-    8 KB (0x52570002)          -1             821         67.3k        1,055
-    8 KB, written now          -2             880         48.8k        1,135
-    8 KB                       -3             915         40.3k        1,183
+    dictionary           level, zstd parameters  bytes per blob  instructions  final blobs
+    none                 1                                  991        100.3k        1,251
+    4 KB (0x52570001)    -1                                 861         65.0k        1,106
+    4 KB                 -2                                 915         44.6k        1,182
+    8 KB (0x52570002)    -1                                 821         64.8k        1,055
+    8 KB                 -2                                 880         46.3k        1,135
+    8 KB                 -3                                 915         37.8k        1,183
+    8 KB, written now    -3, min_match 4, hash_log 15       870         42.5k        1,123
+    8 KB                 -4, min_match 4, hash_log 15       903         36.9k        1,164
+    8 KB                 -2, min_match 4, hash_log 15       848         50.0k        1,085
 
 (16 KB compressed no better than 8 KB: 831 and 890 bytes at -1 and -2.)
 The first dictionary, 4 KB at level -1, made blobs smaller and cheaper than
 level 1 without one (~7.5 us of CPU per write instead of ~12.5). The
-second, 8 KB, is written at level -2 (``detectors/customer_fold.py``): 28 %
-fewer instructions per compress than the first at -1, for blobs 2 % larger
-(19 bytes per blob written, 28 per final blob); at -2 the first would write
-blobs 35 bytes larger still. bench.state's Redis bytes per active customer:
-1,841 with the first, 1,869 with the second (1,965 at -3).
+second, 8 KB, was first written at level -2: 28 % fewer instructions per
+compress than the first at -1, for blobs 2 % larger (19 bytes per blob
+written, 28 per final blob); at -2 the first would write blobs 35 bytes
+larger still. bench.state's Redis bytes per active customer: 1,841 with the
+first, 1,869 with the second at -2 (1,965 at -3).
+
+It is now written with level -3's parameters (a 16 KB window, zstd's fast
+strategy trying every third position against the attached dictionary) but
+matches from 4 bytes instead of 5 and a hash table of 2^15 entries instead
+of 2^13 (``detectors/customer_fold.py``): 8 % fewer instructions than -2
+and blobs 1 % smaller. On ``training_samples(3000, 35, 11)`` (58,034
+blobs, 1,267 bytes; 2,951 final blobs of 1,607): 47.5k -> 42.9k
+instructions, 984 -> 978 bytes per blob, 1,282 -> 1,273 per final blob.
+The hash table (the dictionary's, attached to each compress) takes 128 KB
+per thread instead of 32 KB; 2^14 entries: 42.2k instructions for 876
+bytes (2^16 is 2^15: zstd caps it for an 8 KB dictionary). Also tried, over
+the 300 customers: 6- or 7-byte matches (at -2 42.7k and 41.1k
+instructions, but blobs 5 and 8 % larger), levels -4 to -6 (table above),
+the dictionary's table copied into the context instead of attached
+(``force_max_window``: 849 bytes at -2 but 61.8k instructions, 13k of them
+the copy), ``write_content_size=False`` (1 byte a blob, and the reader
+would need ``max_output_size``). Only the double-fast strategy (level 1's,
+4-byte matches, hash_log 14) wrote much smaller blobs: 776 bytes, 995 per
+final blob, for 80.6k instructions.
 
 The dictionary ships as ``customer_blob_v2.zdict`` beside this module, the
 first as ``customer_blob_v1.zdict``. Its id is written in every frame, so

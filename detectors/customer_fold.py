@@ -39,12 +39,14 @@ on every batch that changes the customer::
     sal  the six latest folded salary credits (ms)
     k    kind -> [n, mean, M2] (Welford, in arrival order)
 
-Stored, the array is compressed with zstd at level -2 with the 8 KB
-dictionary of ``detectors/blob_dictionary.py`` (trained on simulated blobs;
-that module says how, and what it gains): a customer's final ~1,510 bytes
-on bench.state's input are stored in ~1,135 (~1,105 with the first, 4 KB
-dictionary at level -1; ~1,250 at level 1 without one) for ~49k
-instructions per compress (~67k; ~103k). Decoding is rarer: only for
+Stored, the array is compressed with zstd with the 8 KB dictionary of
+``detectors/blob_dictionary.py`` (trained on simulated blobs; that module
+says how, and what it gains), at level -3's fast strategy but with 4-byte
+matches and a 32k-entry hash table: a customer's final ~1,510 bytes on
+bench.state's input are stored in ~1,123 (~1,135 at level -2, which
+earlier versions wrote; ~1,105 with the first, 4 KB dictionary at level -1;
+~1,250 at level 1 without one) for ~43k instructions per compress (~46k;
+~65k; ~100k). Decoding is rarer: only for
 customers a worker does not hold. A blob that would not shrink is stored as
 is, which :func:`load` tells by zstd's magic number (a MessagePack array
 never starts with 0x28). A frame names its dictionary: :func:`load` reads
@@ -92,9 +94,12 @@ VERSION, NW, PD, IDS, EV, B, SEEN, LT, LC, GEO, SAL, K = range(12)
 _CASH_IN_BUCKET, _CASH_OUT_BUCKET = 12, 13
 
 _ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
-#: With the 8 KB dictionary, level -2 compresses with 28 % fewer instructions than level -1
-#: did with the former 4 KB one, for blobs 2 % larger (detectors/blob_dictionary.py).
-_ZSTD_LEVEL = -2
+#: zstd's parameters for level -3 with the dictionary (a 16 KB window, the fast strategy
+#: trying every third position), but matches from 4 bytes instead of 5 and a hash table
+#: of 2^15 entries instead of 2^13: 8 % fewer instructions per compress than level -2
+#: (written before), for blobs 1 % smaller (detectors/blob_dictionary.py has the table).
+#: Decoding does not depend on them: frames of either read the same.
+_ZSTD_PARAMS = {"window_log": 14, "hash_log": 15, "min_match": 4, "target_length": 3}
 #: zstd contexts are not safe to share between threads (they release the GIL).
 _zstd = threading.local()
 
@@ -163,8 +168,16 @@ def _contexts() -> tuple[zstandard.ZstdCompressor, dict[int, zstandard.ZstdDecom
             0: zstandard.ZstdDecompressor(),
             DICTIONARY_ID: zstandard.ZstdDecompressor(dict_data=dictionary),
         }
+        # Both written: ZstdCompressionParameters' default leaves the dictionary's id out
+        # (ZstdCompressor's writes it), and _decompress sizes its output by the content size.
+        params = zstandard.ZstdCompressionParameters(
+            strategy=zstandard.STRATEGY_FAST,
+            write_content_size=True,
+            write_dict_id=True,
+            **_ZSTD_PARAMS,
+        )
         contexts = _zstd.contexts = (
-            zstandard.ZstdCompressor(level=_ZSTD_LEVEL, dict_data=dictionary),
+            zstandard.ZstdCompressor(dict_data=dictionary, compression_params=params),
             decompressors,
         )
     return contexts

@@ -55,6 +55,25 @@ def test_dump_names_the_shipped_dictionary_and_loads_back() -> None:
     assert load(blob) == s
 
 
+def test_dump_writes_the_content_size_and_no_checksum() -> None:
+    """_decompress sizes its output by the frame's content size."""
+    s = _state()
+    frame = zstandard.get_frame_parameters(dump(s))
+    assert frame.content_size == len(msgpack.packb(s))
+    assert not frame.has_checksum
+
+
+def test_a_blob_written_at_level_minus_2_still_loads() -> None:
+    """Versions before the tuned parameters wrote the shipped dictionary's frames at -2."""
+    s = _state()
+    before = zstandard.ZstdCompressor(level=-2, dict_data=load_dictionary()).compress(
+        msgpack.packb(s)
+    )
+    assert zstandard.get_frame_parameters(before).dict_id == DICTIONARY_ID
+    assert before != dump(s)
+    assert load(before) == s
+
+
 def test_a_blob_of_the_former_dictionary_still_loads() -> None:
     assert hashlib.sha1(FORMER_DICTIONARIES[FIRST_ID].read_bytes()).hexdigest() == FIRST_SHA1
     assert load_dictionary(FIRST_ID).dict_id() == FIRST_ID
