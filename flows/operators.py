@@ -108,11 +108,19 @@ class ParseOnOwner(StatefulBatchLogic[RoutedRecord, Transaction | Label | DeadLe
 def kafka_record(
     metrics: PipelineMetrics,
 ) -> Callable[[KafkaSourceMessage[bytes | None, bytes | None]], RawRecord]:
-    """Kafka messages as raw records; a null value (a tombstone) becomes an empty record."""
+    """Kafka messages as raw records; a null value (a tombstone) becomes an empty record.
+
+    Each topic's read counter is looked up once: ``labels()`` takes a lock and
+    builds its key on every call, a cost paid per message otherwise.
+    """
+    counters: dict[str, Any] = {}
 
     def to_raw(msg: KafkaSourceMessage[bytes | None, bytes | None]) -> RawRecord:
         topic = msg.topic or "kafka"
-        metrics.records_read.labels(source=f"kafka:{topic}").inc()
+        counter = counters.get(topic)
+        if counter is None:
+            counter = counters[topic] = metrics.records_read.labels(source=f"kafka:{topic}")
+        counter.inc()
         return RawRecord(
             source=topic,
             partition=str(msg.partition),

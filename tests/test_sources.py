@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from alerts.metrics import PipelineMetrics
 from flows.sources import JsonlFileSource, SimulatorSource
+from riskwatch.contracts import RawRecord
 
 
 def drain(part, limit: int | None = None) -> list:
@@ -127,3 +128,26 @@ def test_a_jsonl_partition_reads_every_line_as_the_rules_say_in_any_chunks_and_r
     got = [(r.offset, r.payload, r.too_long) for r in head + tail]
     assert got == lines_as_read(data, limit, kept)
     assert end == (len(data), len(got)), "the snapshot is past every byte and line read"
+
+
+def test_kafka_messages_become_raw_records_counted_per_topic() -> None:
+    from bytewax.connectors.kafka import KafkaSourceMessage
+
+    from flows.operators import kafka_record
+
+    metrics = PipelineMetrics()
+    to_raw = kafka_record(metrics)
+    messages = [
+        KafkaSourceMessage(b"C1", b'{"n": 1}', topic="txns", offset=7, partition=2),
+        KafkaSourceMessage(None, None, topic="txns", offset=8, partition=2),  # a tombstone
+        KafkaSourceMessage(None, b"{}", topic="labels", offset=0, partition=0),
+    ]
+    records = [to_raw(m) for m in messages]
+    assert records[0] == RawRecord("txns", "2", 7, b'{"n": 1}', b"C1")
+    assert records[1].payload == b"" and records[2].source == "labels"
+    samples = {
+        s.labels["source"]: s.value
+        for s in metrics.records_read.collect()[0].samples
+        if s.name.endswith("_total")
+    }
+    assert samples == {"kafka:txns": 2.0, "kafka:labels": 1.0}
