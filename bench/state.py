@@ -3,6 +3,7 @@
 Run it with ``make bench-state`` or::
 
     .venv/bin/python -m bench.state [--customers N] [--days D] [--repeat R] [--out PATH]
+                                    [--held-customers N]
 
 One simulated input (``--days`` of history, 35 by default so that every
 customer carries the full 30-day windows) is read by four stages, in
@@ -31,6 +32,15 @@ why ratios to a baseline, not absolute rates, are the figure to compare):
 * ``features_trip_N`` (with ``--compare-trip-events N ...``): the features
   stage again with calls of at most N events, so that the size of the
   state calls is compared within one run.
+
+How many events share a customer's blob decides much of the rate: a
+customer's blob is packed and compressed once per shard batch that changes
+it, and read and decoded from Redis whenever the store does not hold the
+customer. The report gives both per event. The default input (300
+customers) writes one blob per ~3.6 events and holds every customer; a
+bank's worker sees each customer about once per batch and cannot hold most
+of them: ``--customers 3000 --held-customers 300`` makes both about one per
+event.
 
 Memory: after a ``features`` run from an empty Redis, ``used_memory`` grows by
 the state of every customer and entity (read with the client's connections
