@@ -142,7 +142,7 @@ class HotPath:
     blobs_written: int = 0
     """Customer blobs packed and compressed (one per customer per shard batch)."""
     blobs_read: int = 0
-    """Customer blobs read from Redis and decoded (customers the store did not hold)."""
+    """Customers read from Redis because the store did not hold them (a new one finds none)."""
 
     def add(self, apply: float, apply_cpu: float, build: float = 0.0) -> None:
         """Seconds of state store (wall, CPU) and of feature building (wall, taken as CPU)."""
@@ -409,7 +409,9 @@ def run_benchmark(
         limits = validation_limits(settings)
         tz = ZoneInfo(settings.timezone)
         s = settings.state
-        m.held_customers = held_customers = held_customers or s.held_customers
+        if held_customers is None:
+            held_customers = s.held_customers
+        m.held_customers = held_customers
         # The overlapped stage sends a shard batch in one call: with Redis running a
         # batch while the worker does the others, calls within a batch have nothing
         # left to hide, and each call decodes and rewrites its entities and customers
@@ -611,6 +613,13 @@ def render_table(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _at_least_one(text: str) -> int:
+    n = int(text)
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {n}")
+    return n
+
+
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(prog="python -m bench.state", description=__doc__)
     parser.add_argument("--customers", type=int, default=300)
@@ -618,11 +627,11 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--repeat", type=int, default=1)
     parser.add_argument(
         "--held-customers",
-        type=int,
+        type=_at_least_one,
         metavar="N",
-        help="decoded customer states the store keeps between batches (default: the "
-        "monitor's, state.held_customers); a worker whose customers far outnumber N reads "
-        "and decodes a blob per event, as at a bank",
+        help="decoded customer states the features stages' store keeps between batches "
+        "(default: state.held_customers; the monitor stage always runs with that): a worker "
+        "whose customers far outnumber N reads and decodes a blob per event, as at a bank",
     )
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     parser.add_argument(

@@ -47,7 +47,8 @@ The hash table (the dictionary's, attached to each compress) takes 128 KB
 per thread instead of 32 KB; 2^14 entries: 42.2k instructions for 876
 bytes (2^16 is 2^15: zstd caps it for an 8 KB dictionary). Also tried, over
 the 300 customers: 6- or 7-byte matches (at -2 42.7k and 41.1k
-instructions, but blobs 5 and 8 % larger), levels -4 to -6 (table above),
+instructions, but blobs 5 and 8 % larger), levels -4 to -6 with hash
+tables of 2^11 to 2^14 entries (none better than the rows above),
 the dictionary's table copied into the context instead of attached
 (``force_max_window``: 849 bytes at -2 but 61.8k instructions, 13k of them
 the copy), ``write_content_size=False`` (1 byte a blob, and the reader

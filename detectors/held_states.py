@@ -57,7 +57,8 @@ class HeldStates:
         self._held: OrderedDict[str, Held] = OrderedDict()
         self._lock = threading.Lock()
         self.read = 0
-        """Blobs read from Redis (and decoded) so far: the customers not held when wanted."""
+        """Customers read from Redis so far because they were not held when wanted (a new
+        customer's read finds no blob: nothing to decode)."""
 
     def __len__(self) -> int:
         return len(self._held)
@@ -78,10 +79,10 @@ class HeldStates:
                     missing.append(cid)
         if missing:
             raws = self._client.mget([keys[cid] for cid in missing])
-            self.read += len(missing)
             read = {cid: Held(load(raw), 0.0) for cid, raw in zip(missing, raws, strict=True)}
             out.update(read)
             with self._lock:
+                self.read += len(missing)
                 self._held.update(read)
                 self._trim()
         return out

@@ -320,8 +320,10 @@ class CustomerStateStore:
         self._in_flight: set[str] = set()
         """Customers of the batches sent and not yet read to their end (see begin)."""
         self.blobs_written = 0
-        """Customer blobs written compressed so far (one per customer per batch): with
-        ``blobs_read``, how much of the per-customer work a workload's batches share."""
+        """Customer blobs packed and compressed for writing so far (one per customer per
+        batch; one that would not shrink is sent as is): with ``blobs_read``, how much of
+        the per-customer work a workload's batches share. A statistic: worker threads
+        sharing the store add to it without a lock."""
 
     @property
     def namespace(self) -> str:
@@ -329,7 +331,7 @@ class CustomerStateStore:
 
     @property
     def blobs_read(self) -> int:
-        """Customer blobs read from Redis and decoded so far (customers not held)."""
+        """Customers read from Redis so far because they were not held (HeldStates.read)."""
         return self._held.read
 
     def apply(self, txns: Sequence[Transaction]) -> list[StateUpdate]:

@@ -72,14 +72,16 @@ class _JsonlPartition(StatefulSourcePartition[RawRecord, tuple[int, int]]):
         """The unfinished line at the end of what was read (at most the limit)."""
         self._skipped = -1
         """While a line over the limit is skipped: its bytes so far (its head is ``_tail``)."""
-        self._eof = False
 
     def _read_lines(self) -> bool:
-        """Read chunks until whole lines are ready; False at the end of the file."""
-        while not self._eof:
+        """Read chunks until whole lines are ready; False at the end of the file.
+
+        The end is not final: a later call reads what was appended since, as
+        ``readline`` did (an unfinished last line is delivered as it stands).
+        """
+        while True:
             chunk = self._file.read(_CHUNK_BYTES)
             if not chunk:
-                self._eof = True
                 if self._skipped >= 0:
                     self._lines = [_OddLine(self._tail, self._skipped, True)]
                 elif self._tail:
@@ -101,7 +103,6 @@ class _JsonlPartition(StatefulSourcePartition[RawRecord, tuple[int, int]]):
             if lines:
                 self._lines, self._next = lines, 0
                 return True
-        return False
 
     def _split(self, data: bytes) -> list[bytes | _OddLine]:
         """``data``'s whole lines; the rest becomes the tail (or is skipped, past the limit)."""

@@ -84,13 +84,16 @@ def lines_as_read(data: bytes, limit: int, kept: int) -> list[tuple[int, bytes, 
     pieces=st.lists(
         st.one_of(
             st.binary(max_size=12),
+            # Lines of the limit (30) and one byte either side, with or without a CR.
             st.sampled_from([b"\r", b"\r\r", b"\xef\xbb\xbf", b"{}", b"x" * 40]),
+            st.sampled_from([29, 30, 31]).map(lambda n: b"x" * n),
+            st.sampled_from([28, 29, 30]).map(lambda n: b"x" * n + b"\r"),
         ),
         max_size=25,
     ),
     ends=st.lists(st.sampled_from([b"\n", b"\r\n", b""]), min_size=25, max_size=25),
     bom=st.booleans(),
-    chunk=st.integers(1, 64),
+    chunk=st.integers(1, 64) | st.sampled_from([29, 30, 31, 32]),
     batch=st.integers(1, 6),
     stop_after=st.integers(0, 8),
 )
@@ -128,6 +131,47 @@ def test_a_jsonl_partition_reads_every_line_as_the_rules_say_in_any_chunks_and_r
     got = [(r.offset, r.payload, r.too_long) for r in head + tail]
     assert got == lines_as_read(data, limit, kept)
     assert end == (len(data), len(got)), "the snapshot is past every byte and line read"
+
+
+@pytest.mark.parametrize("chunk", [1 << 18, 1000, 1001, 999, 7])
+def test_a_line_of_exactly_the_limit_is_a_record_and_one_byte_more_is_too_long(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, chunk: int
+) -> None:
+    import flows.sources
+
+    monkeypatch.setattr(flows.sources, "MAX_RECORD_BYTES", 1000)
+    monkeypatch.setattr(flows.sources, "_KEPT_OF_TOO_LONG", 100)
+    monkeypatch.setattr(flows.sources, "_CHUNK_BYTES", chunk)
+    lines = [b"a" * 1000, b"b" * 1001, b"c" * 999, b"d" * 1000, b"e" * 1001]
+    path = tmp_path / "limit.jsonl"
+    path.write_bytes(b"\n".join(lines[:3]) + b"\r\n" + b"\n".join(lines[3:]))
+    source = JsonlFileSource([path], PipelineMetrics(), batch_size=2)
+    part = source.build_part("in", "limit.jsonl", None)
+    got = drain(part)
+    part.close()
+    assert [(r.offset, len(r.payload), r.too_long) for r in got] == [
+        (1, 1000, False), (2, 100, True), (3, 999, False), (4, 1000, False), (5, 100, True)
+    ]  # fmt: skip
+
+
+def test_lines_appended_after_the_end_are_read_by_the_next_batch(tmp_path: Path) -> None:
+    """As with readline: the end of the file is where it ends now, not for good."""
+    path = tmp_path / "growing.jsonl"
+    path.write_bytes(b'{"n": 1}\n{"n": 2}\n')
+    part = JsonlFileSource([path], PipelineMetrics(), batch_size=5).build_part(
+        "in", "growing.jsonl", None
+    )
+    assert [r.payload for r in part.next_batch()] == [b'{"n": 1}', b'{"n": 2}']
+    with path.open("ab") as f:
+        f.write(b'{"n": 3}\n{"n": 4')
+    assert [r.payload for r in part.next_batch()] == [b'{"n": 3}', b'{"n": 4']
+    with pytest.raises(StopIteration):
+        part.next_batch()
+    with path.open("ab") as f:
+        f.write(b'}\n{"n": 5}\n')
+    assert [(r.offset, r.payload) for r in part.next_batch()] == [(5, b"}"), (6, b'{"n": 5}')]
+    assert part.snapshot() == (path.stat().st_size, 6)
+    part.close()
 
 
 def test_kafka_messages_become_raw_records_counted_per_topic() -> None:
