@@ -25,6 +25,12 @@ copy of the fold. Why compiled, and how:
   order), so the blobs are byte-identical to the interpreted fold's
   (``python -m bench.fold --fold-module OLD.py`` folds the simulator's
   traffic through both and counts the assessments and blobs that differ);
+  except the day buckets (``s[B]``'s values): ``array('q')``, read and
+  bumped here through their C buffer, not lists of Python ints (most of a
+  decoded state's objects, built and freed per event for a customer the
+  worker does not hold); ``detectors/blob_pack.pyx`` decodes them into
+  arrays and packs them as the lists of ints they were, so the bytes are
+  unchanged;
 - sums are ``long long``: exact while a customer's amounts over 30 days stay
   below 9.2e18 minor units (max_amount is 1e11 minor units by default, so
   some 92 million maximal events in 30 days); baselines are the same IEEE
@@ -46,7 +52,7 @@ part of a batch folded and noted at its entities) and :class:`UpdateMaker`
 replaced.
 """
 
-from cpython.array cimport array, clone
+from cpython.array cimport array, clone, resize_smart
 from cpython.dict cimport PyDict_GetItem, PyDict_Next, PyDict_SetItem
 from cpython.list cimport PyList_GET_ITEM, PyList_GET_SIZE, PyList_New, PyList_SET_ITEM
 from cpython.mem cimport PyMem_Free, PyMem_Malloc
@@ -61,6 +67,8 @@ COMPILED = True
 
 #: An empty ``array('q')``: what an assessment's totals are cloned from.
 cdef array _TOTALS = _array.array("q")
+#: An empty ``array('q')``: what a new day bucket is cloned from.
+cdef array _BUCKET = _array.array("q")
 
 cdef long long DAY = 86_400_000
 cdef long long _HOUR = 3_600_000
@@ -340,12 +348,12 @@ cdef inline void _add_code(long long* tot, long long code, long long c, long lon
         tot[slot + 1] += a
 
 
-cdef int _add_day(long long* tot, list bucket, long long sign, bint w30, bint w7) except -1:
+cdef int _add_day(long long* tot, array bucket, long long sign, bint w30, bint w7) except -1:
     """Add (sign 1) or take away (-1) a day bucket's counts and sums in the 30 d / 7 d totals."""
-    cdef Py_ssize_t p, n = PyList_GET_SIZE(bucket)
-    for p in range(1, n, 3):
-        _add_code(tot, _item(bucket, p), _item(bucket, p + 1) * sign,
-                  _item(bucket, p + 2) * sign, w30, w7)
+    cdef Py_ssize_t p, n = len(bucket)
+    cdef long long* v = bucket.data.as_longlongs
+    for p in range(1, n - 2, 3):
+        _add_code(tot, v[p], v[p + 1] * sign, v[p + 2] * sign, w30, w7)
     return 0
 
 
@@ -368,29 +376,29 @@ cdef DayTotals _bucket_totals(list s, long long day, Memo memo):
         for d in range(prev - 29, day - 29):
             bucket = b.get(d)
             if bucket is not None:
-                _add_day(tot, <list>bucket, -1, True, False)
+                _add_day(tot, <array?>bucket, -1, True, False)
         for d in range(prev - 6, day - 6):
             bucket = b.get(d)
             if bucket is not None:
-                _add_day(tot, <list>bucket, -1, False, True)
+                _add_day(tot, <array?>bucket, -1, False, True)
         for d in range(prev + 1, day + 1):
             bucket = b.get(d)
             if bucket is not None:
-                _add_day(tot, <list>bucket, 1, True, True)
+                _add_day(tot, <array?>bucket, 1, True, True)
         mx = 0
         for d in range(day - 29, day + 1):
             bucket = b.get(d)
-            if bucket is not None and _item(<list>bucket, 0) > mx:
-                mx = _item(<list>bucket, 0)
+            if bucket is not None and (<array?>bucket).data.as_longlongs[0] > mx:
+                mx = (<array>bucket).data.as_longlongs[0]
         tot[N_TOTALS] = mx
     else:
         memset(tot, 0, sizeof(long long) * (N_TOTALS + 1))
         for o, bucket in b.items():
             d = o
             if day - 29 <= d <= day:
-                _add_day(tot, <list>bucket, 1, True, d >= day - 6)
-                if _item(<list>bucket, 0) > tot[N_TOTALS]:
-                    tot[N_TOTALS] = _item(<list>bucket, 0)
+                _add_day(tot, <array?>bucket, 1, True, d >= day - 6)
+                if (<array>bucket).data.as_longlongs[0] > tot[N_TOTALS]:
+                    tot[N_TOTALS] = (<array>bucket).data.as_longlongs[0]
     days[day] = out
     if len(days) > _MEMO_DAYS:
         del days[min(days)]
@@ -423,14 +431,20 @@ cdef DayDistinct _folded_distinct(list s, long long day, Memo memo):
     return out
 
 
-cdef int _bump(list bucket, long long code, object amount) except -1:
-    cdef Py_ssize_t p, n = PyList_GET_SIZE(bucket)
-    for p in range(1, n, 3):
-        if _item(bucket, p) == code:
-            bucket[p + 1] += 1
-            bucket[p + 2] += amount
+cdef int _bump(array bucket, long long code, long long amount) except -1:
+    """Count one event of ``amount`` under ``code`` in a day bucket (a new triple if none)."""
+    cdef Py_ssize_t p, n = len(bucket)
+    cdef long long* v = bucket.data.as_longlongs
+    for p in range(1, n - 2, 3):
+        if v[p] == code:
+            v[p + 1] += 1
+            v[p + 2] += amount
             return 0
-    bucket += (code, 1, amount)
+    resize_smart(bucket, n + 3)
+    v = bucket.data.as_longlongs
+    v[n] = code
+    v[n + 1] = 1
+    v[n + 2] = amount
     return 0
 
 
@@ -445,10 +459,14 @@ cdef int _fold(list s, list e, Memo memo) except -1:
     cdef DayTotals dt
     s[IDS][e[1]] = t - base
     cdef dict b = s[B]
-    bucket = b.get(d)
-    if bucket is None:
-        bucket = [0]
+    cdef array bucket
+    found = b.get(d)
+    if found is None:
+        bucket = clone(_BUCKET, 1, False)
+        bucket.data.as_longlongs[0] = 0
         b[d] = bucket
+    else:
+        bucket = <array?>found
     codes[0] = ch * 2 + (1 if credit else 0)
     if kind == KIND_CASH_IN:
         codes[1] = _CASH_IN_BUCKET
@@ -456,22 +474,21 @@ cdef int _fold(list s, list e, Memo memo) except -1:
     elif kind == KIND_CASH_OUT:
         codes[1] = _CASH_OUT_BUCKET
         ncodes = 2
-    amount_obj = e[3]
     for i in range(ncodes):
         bc = codes[i]
         for o, dto in memo.days.items():
             on = o
             if on - 29 <= d <= on:
                 _add_code((<DayTotals>dto).v, bc, 1, amount, True, d >= on - 6)
-        _bump(<list>bucket, bc, amount_obj)
+        _bump(bucket, bc, amount)
     if credit:
         for o, dto in memo.days.items():
             on = o
             dt = <DayTotals>dto
             if on - 29 <= d <= on and amount > dt.v[N_TOTALS]:
                 dt.v[N_TOTALS] = amount
-        if amount > _item(<list>bucket, 0):
-            (<list>bucket)[0] = amount_obj
+        if amount > bucket.data.as_longlongs[0]:
+            bucket.data.as_longlongs[0] = amount
     seen = <list>s[SEEN]
     cdef DayDistinct dd
     for o, ddo in memo.distinct.items():

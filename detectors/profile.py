@@ -9,6 +9,7 @@ features would start from. The case UI and ``riskwatch profile`` show it.
 from __future__ import annotations
 
 import math
+from array import array
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -68,7 +69,7 @@ class CustomerProfile:
     last_by_channel: dict[str, int] = field(default_factory=dict)
 
 
-def _plus_bucket(totals: Totals, bucket: list[int], channel: int | None = None) -> Totals:
+def _plus_bucket(totals: Totals, bucket: array, channel: int | None = None) -> Totals:
     """Add a day bucket's debit and credit entries (of one channel index, or all)."""
     for p in range(1, len(bucket), 3):
         code, count, minor = bucket[p], bucket[p + 1], bucket[p + 2]
@@ -90,7 +91,7 @@ def read_profile(client: redis.Redis, namespace: str, customer_id: str) -> Custo
     state = load(raw)
     newest = int(state[NW])
     events = state[EV]
-    buckets: dict[int, list[int]] = state[B]
+    buckets: dict[int, array] = state[B]
     windows: dict[int, Totals] = {}
     for seconds in WINDOWS:
         w = seconds * 1000

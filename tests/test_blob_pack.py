@@ -1,14 +1,18 @@
-"""The compiled blob encoder writes exactly the bytes msgpack's Packer writes."""
+"""The compiled blob encoder writes exactly the bytes msgpack's Packer writes (a day bucket,
+an ``array('q')``, as the list of its ints); the compiled decoder reads a blob as msgpack
+does, but for the day buckets, which it reads into arrays."""
 
 from __future__ import annotations
 
+from array import array
+
 import msgpack
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from detectors.blob_pack import pack
-from detectors.customer_fold import dump, load, new_state
+from detectors.blob_pack import pack, unpack_state
+from detectors.customer_fold import B, dump, load, new_state
 
 _INTS = st.integers(min_value=-(2**63), max_value=2**64 - 1)
 _EDGES = st.sampled_from(
@@ -56,3 +60,82 @@ def test_dump_reads_back_as_the_state() -> None:
     s[4].append([1_770_000_000_000, 2**64 - 5, 9, 1999, None, 7, "CN", None, "5411", 31.2, 121.4])
     s[11]["purchase"] = [3, 1999.5, 12.25]
     assert load(dump(s)) == s
+
+
+_LONG_LONGS = st.integers(min_value=-(2**63), max_value=2**63 - 1) | _EDGES.filter(
+    lambda v: v < 2**63
+)
+_BUCKETS = st.dictionaries(
+    _LONG_LONGS, st.lists(_LONG_LONGS, max_size=40).map(lambda v: array("q", v)), max_size=30
+)
+
+
+def _as_lists(value: object) -> object:
+    """``value`` with its arrays as lists (what msgpack packs and reads back)."""
+    if isinstance(value, array):
+        return value.tolist()
+    if isinstance(value, (list, tuple)):
+        return [_as_lists(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _as_lists(v) for k, v in value.items()}
+    return value
+
+
+@given(st.lists(st.lists(_LONG_LONGS, max_size=40).map(lambda v: array("q", v)) | _VALUES))
+def test_an_array_packs_as_the_list_of_its_ints(value: list) -> None:
+    assert pack(value) == _msgpack(_as_lists(value))
+
+
+@pytest.mark.parametrize("n", [15, 16, 65535, 65536])
+def test_array_headers_of_every_size(n: int) -> None:
+    assert pack(array("q", range(-n, 0))) == _msgpack(list(range(-n, 0)))
+
+
+@pytest.mark.parametrize("typecode", ["b", "i", "l", "Q", "d"])
+def test_arrays_of_other_typecodes_are_refused(typecode: str) -> None:
+    with pytest.raises(TypeError):
+        pack([array(typecode, [1, 2])])
+
+
+@settings(max_examples=50)
+@given(st.lists(_VALUES, min_size=11, max_size=11), _BUCKETS)
+def test_unpack_state_reads_what_msgpack_reads_with_buckets_as_arrays(
+    fields: list, buckets: dict
+) -> None:
+    state = [*fields[:B], buckets, *fields[B:]]
+    raw = _msgpack(_as_lists(state))
+    decoded = unpack_state(raw)
+    assert decoded is not None
+    assert all(type(v) is array and v.typecode == "q" for v in decoded[B].values())
+    assert list(decoded[B].items()) == list(buckets.items())
+    # (compared packed: a nan is not equal to itself)
+    expected = msgpack.unpackb(raw, raw=False, strict_map_key=False)
+    expected[B] = decoded[B]
+    assert pack(decoded) == pack(expected) == raw
+    assert pack(load(raw)) == raw
+
+
+@pytest.mark.parametrize(
+    "buckets",
+    [{1: [1, 2.5]}, {1: [2**63]}, {"1": [1]}, {1.5: [1]}, [[1]], {1: {1: 2}}, {1: None}],
+)
+def test_other_buckets_are_left_to_msgpack(buckets: object) -> None:
+    """unpack_state answers None; load decodes them with msgpack (a bucket: an array)."""
+    raw = _msgpack([2, -1, -1, {}, [], buckets, [{}, {}, {}, {}, {}], -1, [], [], [], {}])
+    assert unpack_state(raw) is None
+    if buckets == {"1": [1]}:
+        assert load(raw)[B] == {"1": array("q", [1])}
+
+
+def test_a_map_or_a_short_array_is_left_to_msgpack() -> None:
+    assert unpack_state(_msgpack({"nw": 1})) is None
+    assert unpack_state(_msgpack([2, -1, -1])) is None
+
+
+@settings(max_examples=50)
+@given(st.lists(_VALUES, min_size=11, max_size=11), _BUCKETS, st.data())
+def test_a_truncated_blob_is_refused(fields: list, buckets: dict, data: st.DataObject) -> None:
+    raw = _msgpack(_as_lists([*fields[:B], buckets, *fields[B:]]))
+    cut = data.draw(st.integers(min_value=0, max_value=len(raw) - 1))
+    with pytest.raises(ValueError):
+        load(raw[:cut] or b"\xc1")
