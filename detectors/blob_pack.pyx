@@ -474,7 +474,9 @@ cdef object _buckets(const unsigned char* p, Py_ssize_t pos, Py_ssize_t end, Py_
         if pos < 0:
             return None
         pos = _read_header(p, pos, end, 0x90, 0xDC, &m)
-        if pos < 0 or m > end - pos:
+        # A bucket is its largest credit and whole triples: any other length is left
+        # to the caller's checks (the fold reads a bucket's first value unchecked).
+        if pos < 0 or m > end - pos or m % 3 != 1:
             return None
         bucket = clone(_BUCKET, m, False)
         v = bucket.data.as_longlongs
@@ -487,7 +489,7 @@ cdef object _buckets(const unsigned char* p, Py_ssize_t pos, Py_ssize_t end, Py_
     return b
 
 
-def unpack_state(bytes raw):
+def unpack_state(bytes raw not None):
     """A blob of version 2's layout (uncompressed) decoded as ``msgpack.unpackb`` would,
     but for its day buckets: ``array('q')``, not lists of ints. None: not that layout
     (a map of the former one), or day buckets that are not maps of ints to lists of

@@ -135,9 +135,17 @@ def load(raw: bytes | None) -> list[Any]:
     s = msgpack.unpackb(raw, raw=False, strict_map_key=False, use_list=True)
     if isinstance(s, dict):
         return _from_map(s)
+    if not (isinstance(s, list) and len(s) == K + 1 and isinstance(s[B], dict)):
+        raise ValueError(f"not a customer blob of layout 2: {str(s)[:200]}")
     buckets = s[B]
     for day, bucket in buckets.items():
-        buckets[day] = array("q", bucket)
+        # The fold reads a bucket's first value and its triples without checks.
+        if not isinstance(bucket, list) or len(bucket) % 3 != 1:
+            raise ValueError(f"a customer blob's day bucket is malformed: {day}: {bucket!r}")
+        try:
+            buckets[day] = array("q", bucket)
+        except (TypeError, OverflowError) as exc:
+            raise ValueError(f"a customer blob's day bucket is malformed: {exc}") from None
     return s
 
 

@@ -8,7 +8,7 @@ from array import array
 
 import msgpack
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from detectors.blob_pack import pack, unpack_state
@@ -65,8 +65,13 @@ def test_dump_reads_back_as_the_state() -> None:
 _LONG_LONGS = st.integers(min_value=-(2**63), max_value=2**63 - 1) | _EDGES.filter(
     lambda v: v < 2**63
 )
+#: A day bucket: its largest credit, then (code, count, sum) triples.
 _BUCKETS = st.dictionaries(
-    _LONG_LONGS, st.lists(_LONG_LONGS, max_size=40).map(lambda v: array("q", v)), max_size=30
+    _LONG_LONGS,
+    st.tuples(
+        _LONG_LONGS, st.lists(st.tuples(_LONG_LONGS, _LONG_LONGS, _LONG_LONGS), max_size=13)
+    ).map(lambda t: array("q", [t[0], *(v for triple in t[1] for v in triple)])),
+    max_size=30,
 )
 
 
@@ -97,7 +102,7 @@ def test_arrays_of_other_typecodes_are_refused(typecode: str) -> None:
         pack([array(typecode, [1, 2])])
 
 
-@settings(max_examples=50)
+@settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(_VALUES, min_size=11, max_size=11), _BUCKETS)
 def test_unpack_state_reads_what_msgpack_reads_with_buckets_as_arrays(
     fields: list, buckets: dict
@@ -116,23 +121,54 @@ def test_unpack_state_reads_what_msgpack_reads_with_buckets_as_arrays(
 
 
 @pytest.mark.parametrize(
-    "buckets",
-    [{1: [1, 2.5]}, {1: [2**63]}, {"1": [1]}, {1.5: [1]}, [[1]], {1: {1: 2}}, {1: None}],
+    ("buckets", "loaded"),
+    [
+        ({"1": [1]}, {"1": array("q", [1])}),
+        ({1.5: [1]}, {1.5: array("q", [1])}),
+        ({1: [1, 2.5]}, None),
+        ({1: [2**63]}, None),
+        ([[1]], None),
+        ({1: {1: 2}}, None),
+        ({1: None}, None),
+        ({1: []}, None),  # the fold reads a bucket's first value unchecked
+        ({1: [0, 1]}, None),
+    ],
 )
-def test_other_buckets_are_left_to_msgpack(buckets: object) -> None:
-    """unpack_state answers None; load decodes them with msgpack (a bucket: an array)."""
+def test_other_buckets_are_left_to_msgpack(buckets: object, loaded: object) -> None:
+    """unpack_state answers None; load decodes them with msgpack (a bucket: an array), or
+    refuses a malformed bucket with a ValueError that says so."""
     raw = _msgpack([2, -1, -1, {}, [], buckets, [{}, {}, {}, {}, {}], -1, [], [], [], {}])
     assert unpack_state(raw) is None
-    if buckets == {"1": [1]}:
-        assert load(raw)[B] == {"1": array("q", [1])}
+    if loaded is None:
+        with pytest.raises(ValueError, match="customer blob"):
+            load(raw)
+    else:
+        assert load(raw)[B] == loaded
+
+
+@pytest.mark.parametrize(
+    "buckets",
+    [
+        {day: array("q", [day]) for day in range(70_000)},  # a map32 of fixarrays
+        {day: array("q", [day]) for day in range(20)},  # a map16
+        {7: array("q", range(1 + 3 * 6))},  # an array16
+        {7: array("q", range(1 + 3 * 21_846))},  # an array32
+    ],
+)
+def test_unpack_state_reads_every_width_of_map_and_array_headers(buckets: dict) -> None:
+    raw = pack([2, -1, -1, {}, [], buckets, [{}, {}, {}, {}, {}], -1, [], [], [], {}])
+    decoded = unpack_state(raw)
+    assert decoded is not None and decoded[B] == buckets
 
 
 def test_a_map_or_a_short_array_is_left_to_msgpack() -> None:
     assert unpack_state(_msgpack({"nw": 1})) is None
     assert unpack_state(_msgpack([2, -1, -1])) is None
+    with pytest.raises(ValueError, match="not a customer blob"):
+        load(_msgpack([2, -1, -1]))
 
 
-@settings(max_examples=50)
+@settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(_VALUES, min_size=11, max_size=11), _BUCKETS, st.data())
 def test_a_truncated_blob_is_refused(fields: list, buckets: dict, data: st.DataObject) -> None:
     raw = _msgpack(_as_lists([*fields[:B], buckets, *fields[B:]]))
