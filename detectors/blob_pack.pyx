@@ -127,6 +127,13 @@ cdef inline void _negative(Buffer* buf, long long v) noexcept:
         _big_endian(buf, 0xD3, <uint64_t>v, 8)
 
 
+cdef inline void _signed(Buffer* buf, long long v) noexcept:
+    if v >= 0:
+        _unsigned(buf, <uint64_t>v)
+    else:
+        _negative(buf, v)
+
+
 # rw_read_int: small ints read from CPython 3.11's digits (shared with fold.pyx).
 include "cpython_ints.pxi"
 
@@ -140,20 +147,15 @@ cdef inline int _int(Buffer* buf, object o) except -1:
         _unsigned(buf, u)
         return 0
     if read == 1:
-        if v >= 0:
-            _unsigned(buf, <uint64_t>v)
-        else:
-            _negative(buf, v)
+        _signed(buf, v)
         return 0
     v = PyLong_AsLongLongAndOverflow(o, &overflow)
     if overflow > 0:
         _unsigned(buf, PyLong_AsUnsignedLongLong(o))
     elif overflow < 0:
         raise OverflowError(f"{o} is beyond 64-bit MessagePack ints")
-    elif v >= 0:
-        _unsigned(buf, <uint64_t>v)
     else:
-        _negative(buf, v)
+        _signed(buf, v)
     return 0
 
 
@@ -194,18 +196,13 @@ cdef int _longlongs(Buffer* buf, array a) except -1:
     """An ``array('q')`` (a day bucket) as the MessagePack array of its ints: the bytes of
     the list of the same ints, written from the array's C buffer."""
     cdef Py_ssize_t i, n
-    cdef long long v
     if a.ob_descr.typecode != c'q':
         raise TypeError(f"a customer blob holds only arrays of typecode 'q', not {a!r}")
     n = len(a)
     _reserve(buf, 5 + 9 * n)
     _header(buf, n, 0x90, 16, 0xDC, 0xDD)
     for i in range(n):
-        v = a.data.as_longlongs[i]
-        if v >= 0:
-            _unsigned(buf, <uint64_t>v)
-        else:
-            _negative(buf, v)
+        _signed(buf, a.data.as_longlongs[i])
     return 0
 
 
@@ -449,12 +446,10 @@ cdef inline Py_ssize_t _read_header(const unsigned char* p, Py_ssize_t pos, Py_s
     if tag & 0xF0 == fix:
         n[0] = tag & 0x0F
         return pos + 1
-    if tag == tag16 and pos + 3 <= end:
-        n[0] = <Py_ssize_t>_be(p + pos + 1, 2)
-        return pos + 3
-    if tag == tag16 + 1 and pos + 5 <= end:
-        n[0] = <Py_ssize_t>_be(p + pos + 1, 4)
-        return pos + 5
+    if tag == tag16:
+        return _length(p, pos + 1, end, 2, n)
+    if tag == tag16 + 1:
+        return _length(p, pos + 1, end, 4, n)
     return -1
 
 

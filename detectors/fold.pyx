@@ -65,10 +65,8 @@ import array as _array
 
 COMPILED = True
 
-#: An empty ``array('q')``: what an assessment's totals are cloned from.
-cdef array _TOTALS = _array.array("q")
-#: An empty ``array('q')``: what a new day bucket is cloned from.
-cdef array _BUCKET = _array.array("q")
+#: An empty ``array('q')``: what an assessment's totals and a new day bucket are cloned from.
+cdef array _LONG_LONGS = _array.array("q")
 
 cdef long long DAY = 86_400_000
 cdef long long _HOUR = 3_600_000
@@ -462,7 +460,7 @@ cdef int _fold(list s, list e, Memo memo) except -1:
     cdef array bucket
     found = b.get(d)
     if found is None:
-        bucket = clone(_BUCKET, 1, False)
+        bucket = clone(_LONG_LONGS, 1, False)
         bucket.data.as_longlongs[0] = 0
         b[d] = bucket
     else:
@@ -958,7 +956,7 @@ cdef Assessment _assess(list s, Event ev, FoldParams p, Memo memo):
     # An array("q") of C long longs, not a tuple of ints: 132 ints made and dropped per
     # event cost ~8k instructions; the StateUpdate takes this very object and the
     # feature builder reads its C array.
-    cdef array totals = clone(_TOTALS, N_TOTALS, False)
+    cdef array totals = clone(_LONG_LONGS, N_TOTALS, False)
     memcpy(totals.data.as_longlongs, tot, sizeof(long long) * N_TOTALS)
     a.totals = totals
     a.passthrough = passthrough
