@@ -31,8 +31,8 @@ on every batch that changes the customer::
          for events folded out of the log; bucket code = channel index * 2
          + 1 for a credit, 12 cash in, 13 cash out. In memory a bucket is an
          ``array('q')``, on the wire the MessagePack array of its ints (the
-         bytes of the list of them): the buckets are most of a decoded
-         state's objects (~210 of ~390 Python ints and lists after 30 days),
+         bytes of the list of them): as lists, their ints were ~170 of a
+         30-day decoded state's ~430 Python objects,
          and a worker holding fewer customers than it serves decodes, folds,
          packs and frees a state per event; as C arrays they are read and
          bumped by the fold, packed and decoded (``unpack_state``) without an
